@@ -1,0 +1,64 @@
+# BreastNode: `make run` starts the node, `make test` runs every test. Both set up what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CONFIG ?= config.toml
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test venv test-deps system-deps lint typecheck pytest bench clean
+
+run: venv
+	$(BIN)/breastnode --config $(CONFIG) serve
+
+venv: $(BIN)/.installed
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+test-deps: $(BIN)/.installed-test
+
+$(BIN)/.installed-test: $(BIN)/.installed pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# Real peers for the integration tests: Debian's dcmtk, dicom3tools and Orthanc.
+system-deps:
+	@missing=""; \
+	for tool in storescu:dcmtk dciodvfy:dicom3tools Orthanc:orthanc; do \
+	  command -v $${tool%%:*} >/dev/null || [ -x /usr/sbin/$${tool%%:*} ] || missing="$$missing $${tool##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing$$missing"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	  else \
+	    echo "not root: cannot install$$missing; the tests that need them will skip"; \
+	  fi; \
+	fi
+	@if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then \
+	  if [ "$$(id -u)" = 0 ] && command -v pg_ctlcluster >/dev/null; then \
+	    pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -n1) main start || true; \
+	  fi; \
+	fi
+
+lint: test-deps
+	$(BIN)/ruff check node storage models tests bench
+	$(BIN)/ruff format --check node storage models tests bench
+
+typecheck: test-deps
+	$(BIN)/mypy
+
+pytest: test-deps system-deps
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+bench: test-deps system-deps
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

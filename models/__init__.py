@@ -1,0 +1,1 @@
+"""Machine learning only: preprocessing, networks, inference, training. Knows no network or DICOM I/O."""

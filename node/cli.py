@@ -1,0 +1,180 @@
+"""The ``breastnode`` command: serve, check-config, echo, studies, instances."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from node import __version__
+from node.config import Settings, load_settings
+from node.errors import NodeError
+from node.logsetup import configure
+
+logger = logging.getLogger(__name__)
+
+EXIT_CONFIG = 2
+EXIT_FAILURE = 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except NodeError as exc:
+        print(f"breastnode: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure(args.log_level or settings.logging.level)
+    command: Callable[[Settings, argparse.Namespace], int] = args.run
+    try:
+        return command(settings, args)
+    except NodeError as exc:
+        print(f"breastnode: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="breastnode", description="DICOM AI node for breast imaging."
+    )
+    parser.add_argument("--version", action="version", version=f"breastnode {__version__}")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="configuration file (default: ./config.toml)",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="overrides [logging] level",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the node until stopped")
+    serve.set_defaults(run=_serve)
+
+    check = commands.add_parser("check-config", help="validate the configuration and show it")
+    check.set_defaults(run=_check_config)
+
+    echo = commands.add_parser("echo", help="C-ECHO a configured peer")
+    echo.add_argument("peer", metavar="PEER_NAME")
+    echo.set_defaults(run=_echo)
+
+    studies = commands.add_parser("studies", help="list received studies")
+    studies.add_argument("--json", action="store_true", help="machine-readable output")
+    studies.set_defaults(run=_studies)
+
+    instances = commands.add_parser("instances", help="list the stored instances of a study")
+    instances.add_argument("study_uid", metavar="STUDY_UID")
+    instances.add_argument("--json", action="store_true", help="machine-readable output")
+    instances.set_defaults(run=_instances)
+    return parser
+
+
+def _serve(settings: Settings, _args: argparse.Namespace) -> int:
+    from node.service import serve
+
+    return serve(settings)
+
+
+def _check_config(settings: Settings, _args: argparse.Namespace) -> int:
+    print(f"configuration OK ({settings.config_dir})")
+    print(f"  node: AE {settings.node.ae_title!r} on {settings.node.host}:{settings.node.port}")
+    print(f"  storage root: {settings.storage_root}")
+    print(f"  index database: {_redacted(settings.database_url)}")
+    print(f"  min free bytes: {settings.storage.min_free_bytes}")
+    for peer in settings.peers:
+        port = peer.port if peer.port is not None else "no port (receive only)"
+        print(f"  peer {peer.name}: AE {peer.ae_title!r} at {peer.host}, port {port}")
+    if not settings.peers:
+        print("  no peers: every association will be refused")
+    return 0
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _echo(settings: Settings, args: argparse.Namespace) -> int:
+    from node.dicom.scu import echo
+
+    peer = settings.peer(args.peer)
+    status = echo(settings.node, peer)
+    print(f"C-ECHO {peer.name} ({peer.ae_title}@{peer.host}:{peer.port}): status 0x{status:04X}")
+    return 0 if status == 0 else EXIT_FAILURE
+
+
+def _studies(settings: Settings, args: argparse.Namespace) -> int:
+    from node.service import open_index
+
+    engine, index = open_index(settings)
+    try:
+        rows = [
+            {
+                "study_instance_uid": s.study_instance_uid,
+                "modalities": list(s.modalities),
+                "instances": s.instance_count,
+                "first_received": s.first_received_at.isoformat(),
+                "last_received": s.last_received_at.isoformat(),
+            }
+            for s in index.studies()
+        ]
+    finally:
+        engine.dispose()
+    _emit(rows, args.json, ["study_instance_uid", "modalities", "instances", "first_received",
+                            "last_received"])
+    return 0
+
+
+def _instances(settings: Settings, args: argparse.Namespace) -> int:
+    from node.service import open_index
+
+    engine, index = open_index(settings)
+    try:
+        found = index.instances(args.study_uid)
+    finally:
+        engine.dispose()
+    if not found:
+        print(f"breastnode: no instances stored for study {args.study_uid}", file=sys.stderr)
+        return EXIT_FAILURE
+    rows = [
+        {
+            "sop_instance_uid": i.sop_instance_uid,
+            "sop_class_uid": i.sop_class_uid,
+            "transfer_syntax_uid": i.transfer_syntax_uid,
+            "path": str(settings.storage_root / i.file_path),
+            "size": i.file_size,
+            "sha256": i.sha256,
+        }
+        for i in found
+    ]
+    _emit(rows, args.json, ["sop_instance_uid", "sop_class_uid", "transfer_syntax_uid", "path",
+                            "size", "sha256"])
+    return 0
+
+
+def _emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None:
+    if as_json:
+        json.dump(rows, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    table = [[_cell(row[c]) for c in columns] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in table]) for i, c in enumerate(columns)]
+    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for row_cells in table:
+        print("  ".join(v.ljust(w) for v, w in zip(row_cells, widths, strict=True)).rstrip())
+    print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)

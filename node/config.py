@@ -1,0 +1,192 @@
+"""Typed, validated settings read from config.toml, overridable from the environment.
+
+One place decides what a setting means: every key is documented in the shipped config.toml,
+validated here at start-up, and may be overridden by ``BREASTNODE_<SECTION>__<KEY>``
+(``BREASTNODE_PEERS`` takes a JSON list). Relative paths are resolved against the folder
+of the configuration file, so a node started from any working directory finds its store.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from node.errors import ConfigError
+
+ENV_PREFIX = "BREASTNODE_"
+DEFAULT_CONFIG = Path("config.toml")
+
+AETitle = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=16, pattern=r"^[ -\[\]-~]+$"),
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NodeSettings(_Section):
+    """The node's own DICOM identity and listening address."""
+
+    ae_title: AETitle = "BREASTNODE"
+    host: str = "0.0.0.0"
+    port: int = Field(default=11112, ge=1, le=65535)
+    max_pdu_length: int = Field(default=262144, ge=0, le=2**32 - 1)
+    max_associations: int = Field(default=16, ge=1, le=1000)
+    acse_timeout_s: float = Field(default=30.0, gt=0)
+    dimse_timeout_s: float = Field(default=60.0, gt=0)
+    network_timeout_s: float = Field(default=120.0, gt=0)
+
+
+class StorageSettings(_Section):
+    """Where received instances and their index live."""
+
+    root: Path = Path("var")
+    database_url: str = ""
+    min_free_bytes: int = Field(default=1 << 30, ge=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite:", "postgresql:", "postgresql+")):
+            raise ValueError("must be empty (embedded SQLite), sqlite:///PATH or postgresql://...")
+        return value
+
+
+class PeerSettings(_Section):
+    """A DICOM peer allowed to associate with the node (and, later, to receive results)."""
+
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+    ae_title: AETitle
+    host: str = Field(min_length=1)
+    port: int | None = Field(default=None, ge=1, le=65535)
+
+
+class LoggingSettings(_Section):
+    level: str = "INFO"
+
+    @field_validator("level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+
+class Settings(BaseSettings):
+    """The whole configuration; frozen so it is passed around, never mutated."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    node: NodeSettings = NodeSettings()
+    storage: StorageSettings = StorageSettings()
+    peers: list[PeerSettings] = Field(default_factory=list)
+    logging: LoggingSettings = LoggingSettings()
+    config_dir: Path = Field(default=Path(), exclude=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment wins over the file, which is passed in as init values.
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _peers_unique(self) -> Settings:
+        names = [p.name for p in self.peers]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"peer names must be unique; repeated: {', '.join(duplicated)}")
+        return self
+
+    @property
+    def storage_root(self) -> Path:
+        return _resolve(self.config_dir, self.storage.root)
+
+    @property
+    def database_url(self) -> str:
+        """The configured URL, or the embedded SQLite file under the storage root."""
+        url = self.storage.database_url
+        if not url:
+            return f"sqlite:///{self.storage_root / 'index.sqlite3'}"
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
+            return prefix + str(_resolve(self.config_dir, Path(url[len(prefix) :])))
+        return url
+
+    def peer(self, name: str) -> PeerSettings:
+        for peer in self.peers:
+            if peer.name == name:
+                return peer
+        known = ", ".join(p.name for p in self.peers) or "none configured"
+        raise ConfigError(f"no peer named {name!r} (known peers: {known})")
+
+
+def _resolve(base: Path, path: Path) -> Path:
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read, merge with the environment and validate; every problem is reported at once."""
+    config_path = path or DEFAULT_CONFIG
+    values: dict[str, Any] = {}
+    if config_path.exists():
+        try:
+            values = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{config_path}: not valid TOML: {exc}") from exc
+    elif path is not None:
+        raise ConfigError(f"{config_path}: configuration file not found")
+    values["config_dir"] = config_path.resolve().parent
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(config_path, exc)) from exc
+
+
+def format_validation_error(config_path: Path, exc: ValidationError) -> str:
+    lines = [f"{config_path}: {exc.error_count()} invalid setting(s):"]
+    for error in exc.errors():
+        location = _describe_location(error["loc"])
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling against the documented config.toml)"
+        shown = "" if error["type"] in {"missing", "extra_forbidden"} else f" (got {error['input']!r})"
+        lines.append(f"  {location}: {message}{shown}")
+    return "\n".join(lines)
+
+
+def _describe_location(loc: tuple[int | str, ...]) -> str:
+    if not loc:
+        return "(top level)"
+    head, *rest = loc
+    if head == "peers" and rest and isinstance(rest[0], int):
+        section = f"[[peers]] #{rest[0] + 1}"
+        rest = rest[1:]
+    else:
+        section = f"[{head}]"
+    return f"{section} {'.'.join(str(part) for part in rest)}".strip()

@@ -1,0 +1,1 @@
+"""DICOM networking: the Storage SCP, the SCU and the vocabulary they share."""

@@ -1,0 +1,164 @@
+"""Read a spooled instance's header and turn it into index records.
+
+Only the header is read (``stop_before_pixels``), so a 500 MB tomosynthesis object costs a
+few kilobytes of memory here. Errors name the attribute, never its value, because values
+can be patient data.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+
+from storage.records import InstanceRecord, PatientRecord, SeriesRecord, StudyRecord
+
+logger = logging.getLogger(__name__)
+
+UID_MAX_LENGTH = 64
+
+
+class HeaderUnreadable(Exception):
+    """The data set cannot be parsed as DICOM (answered 0xC000)."""
+
+
+class HeaderMismatch(Exception):
+    """The data set parses but does not match its command or lacks required UIDs (0xA900)."""
+
+
+@dataclass(frozen=True)
+class Header:
+    patient: PatientRecord
+    study: StudyRecord
+    series: SeriesRecord
+    instance: InstanceRecord
+
+
+def read_header(path: Path) -> Dataset:
+    try:
+        return dcmread(path, stop_before_pixels=True)
+    except Exception as exc:  # pydicom raises assorted error types on garbage
+        raise HeaderUnreadable(f"data set does not parse ({type(exc).__name__})") from exc
+
+
+def records_from(ds: Dataset, sop_class_uid: str, sop_instance_uid: str) -> Header:
+    """Check the data set against its C-STORE command and extract the index records."""
+    try:
+        return _records_from(ds, sop_class_uid, sop_instance_uid)
+    except (HeaderMismatch, HeaderUnreadable):
+        raise
+    except Exception as exc:  # a value pydicom cannot convert: the data set is malformed
+        raise HeaderUnreadable(f"data set has unreadable values ({type(exc).__name__})") from exc
+
+
+def _records_from(ds: Dataset, sop_class_uid: str, sop_instance_uid: str) -> Header:
+    dataset_class = _text(ds, "SOPClassUID")
+    dataset_instance = _text(ds, "SOPInstanceUID")
+    if dataset_class != sop_class_uid:
+        raise HeaderMismatch("SOP Class UID in the data set differs from the command's")
+    if dataset_instance != sop_instance_uid:
+        raise HeaderMismatch("SOP Instance UID in the data set differs from the command's")
+    for keyword in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"):
+        value = _text(ds, keyword)
+        if not value:
+            raise HeaderMismatch(f"required attribute {keyword} is missing or empty")
+        if len(value) > UID_MAX_LENGTH:
+            raise HeaderMismatch(f"{keyword} is longer than {UID_MAX_LENGTH} characters")
+
+    issuer = _text(ds, "IssuerOfPatientID") or ""
+    patient = PatientRecord(
+        patient_id=_text(ds, "PatientID") or "",
+        issuer=issuer,
+        patient_name=_text(ds, "PatientName"),
+        birth_date=_text(ds, "PatientBirthDate"),
+        sex=_text(ds, "PatientSex"),
+    )
+    study = StudyRecord(
+        study_instance_uid=str(ds.StudyInstanceUID),
+        accession_number=_text(ds, "AccessionNumber"),
+        study_date=_text(ds, "StudyDate"),
+        study_time=_text(ds, "StudyTime"),
+        study_description=_text(ds, "StudyDescription"),
+    )
+    series = SeriesRecord(
+        series_instance_uid=str(ds.SeriesInstanceUID),
+        modality=_text(ds, "Modality"),
+        series_number=_integer(ds, "SeriesNumber"),
+        series_description=_text(ds, "SeriesDescription"),
+        body_part_examined=_text(ds, "BodyPartExamined"),
+        laterality=_text(ds, "Laterality"),
+    )
+    instance = InstanceRecord(
+        sop_instance_uid=dataset_instance,
+        sop_class_uid=dataset_class,
+        transfer_syntax_uid=str(ds.file_meta.TransferSyntaxUID),
+        instance_number=_integer(ds, "InstanceNumber"),
+        image_laterality=_text(ds, "ImageLaterality") or _frame_laterality(ds),
+        view_position=_text(ds, "ViewPosition"),
+        view_code=_view_code(ds),
+        image_type=_text(ds, "ImageType"),
+        acquisition_datetime=_acquisition_datetime(ds),
+        content_date=_text(ds, "ContentDate"),
+        content_time=_text(ds, "ContentTime"),
+        rows=_integer(ds, "Rows"),
+        columns=_integer(ds, "Columns"),
+        number_of_frames=_integer(ds, "NumberOfFrames"),
+    )
+    return Header(patient, study, series, instance)
+
+
+def _text(ds: Dataset, keyword: str) -> str | None:
+    """The element's value as text (multi-values joined by backslash), None when absent."""
+    if keyword not in ds:
+        return None
+    value: Any = ds[keyword].value
+    if value is None or value == "":
+        return None
+    if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
+        return "\\".join(str(v) for v in value)
+    return str(value).strip() or None
+
+
+def _integer(ds: Dataset, keyword: str) -> int | None:
+    text = _text(ds, keyword)
+    if text is None:
+        return None
+    try:
+        return int(float(text.split("\\")[0]))
+    except ValueError:
+        logger.warning("ignoring non-numeric %s in a received instance", keyword)
+        return None
+
+
+def _view_code(ds: Dataset) -> str | None:
+    sequence = ds.get("ViewCodeSequence")
+    if not sequence:
+        return None
+    code = sequence[0].get("CodeValue")
+    return str(code) if code else None
+
+
+def _frame_laterality(ds: Dataset) -> str | None:
+    """Enhanced objects (tomosynthesis, Enhanced MR) keep laterality in functional groups."""
+    for group_keyword in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        groups = ds.get(group_keyword)
+        if not groups:
+            continue
+        anatomy = groups[0].get("FrameAnatomySequence")
+        if anatomy and anatomy[0].get("FrameLaterality"):
+            return str(anatomy[0].FrameLaterality)
+    return None
+
+
+def _acquisition_datetime(ds: Dataset) -> str | None:
+    combined = _text(ds, "AcquisitionDateTime")
+    if combined:
+        return combined
+    date, time = _text(ds, "AcquisitionDate"), _text(ds, "AcquisitionTime")
+    if date:
+        return date + (time or "")
+    return None

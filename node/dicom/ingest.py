@@ -1,0 +1,134 @@
+"""From a spooled C-STORE data set to a durable, indexed instance, and the status to answer.
+
+The order is the durability contract: check space, parse and check the header, skip
+duplicates, hash and fsync, rename into the store and fsync its folder, commit the index
+row, and only then report success. Every other path removes what it wrote, so nothing
+partial is left behind and nothing unacknowledged is kept.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from node.dicom.header import HeaderMismatch, HeaderUnreadable, read_header, records_from
+from node.dicom.status import StoreStatus
+from storage.errors import DuplicateInstanceError, StorageError
+from storage.filestore import FileStore
+from storage.index import InstanceIndex
+from storage.records import Reception, ReceivedInstance, StoredFile
+
+logger = logging.getLogger(__name__)
+
+OUT_OF_SPACE_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+
+
+@dataclass(frozen=True)
+class StoreRequest:
+    """What the C-STORE command and the association say about one spooled data set."""
+
+    spooled: Path
+    sop_class_uid: str
+    sop_instance_uid: str
+    calling_ae: str
+    peer_address: str
+
+
+class Ingestor:
+    def __init__(self, store: FileStore, index: InstanceIndex, min_free_bytes: int) -> None:
+        self.store = store
+        self.index = index
+        self.min_free_bytes = min_free_bytes
+
+    def ingest(self, request: StoreRequest) -> StoreStatus:
+        """Store one instance; never raises, always leaves the spool file gone."""
+        started = time.perf_counter()
+        try:
+            status = self._ingest(request, started)
+        except Exception as exc:
+            logger.error(
+                "processing failure storing SOP Instance %s: %s",
+                request.sop_instance_uid,
+                type(exc).__name__,
+            )
+            status = StoreStatus.PROCESSING_FAILURE
+        request.spooled.unlink(missing_ok=True)
+        return status
+
+    def _ingest(self, request: StoreRequest, started: float) -> StoreStatus:
+        uid = request.sop_instance_uid
+        free = self.store.free_bytes()
+        if free < self.min_free_bytes:
+            logger.error(
+                "refusing SOP Instance %s: %d bytes free, below min_free_bytes %d",
+                uid,
+                free,
+                self.min_free_bytes,
+            )
+            return StoreStatus.OUT_OF_RESOURCES
+        try:
+            header = records_from(
+                read_header(request.spooled), request.sop_class_uid, request.sop_instance_uid
+            )
+        except HeaderUnreadable as exc:
+            logger.warning("cannot understand SOP Instance %s: %s", uid, exc)
+            return StoreStatus.CANNOT_UNDERSTAND
+        except HeaderMismatch as exc:
+            logger.warning("data set mismatch for SOP Instance %s: %s", uid, exc)
+            return StoreStatus.DATASET_MISMATCH
+
+        try:
+            if self.index.contains(uid):
+                logger.info("duplicate SOP Instance %s: already stored, not rewritten", uid)
+                return StoreStatus.SUCCESS
+            digest = self.store.digest_and_sync(request.spooled)
+            received_at = datetime.now(UTC)
+            relative = self.store.commit(request.spooled, received_at)
+        except OSError as exc:
+            return self._os_failure(uid, exc)
+        except StorageError as exc:
+            logger.error("index unavailable for SOP Instance %s: %s", uid, exc)
+            return StoreStatus.OUT_OF_RESOURCES
+
+        received = ReceivedInstance(
+            patient=header.patient,
+            study=header.study,
+            series=header.series,
+            instance=header.instance,
+            file=StoredFile(relative, digest.size, digest.sha256),
+            reception=Reception(request.calling_ae, request.peer_address, received_at),
+        )
+        try:
+            self.index.add(received)
+        except DuplicateInstanceError:
+            self.store.remove(relative)
+            logger.info("duplicate SOP Instance %s arrived concurrently; kept the first", uid)
+            return StoreStatus.SUCCESS
+        except StorageError as exc:
+            self.store.remove(relative)
+            logger.error("index refused SOP Instance %s: %s", uid, exc)
+            return StoreStatus.OUT_OF_RESOURCES
+        except BaseException:
+            self.store.remove(relative)
+            raise
+        logger.info(
+            "stored SOP Instance %s of study %s: %d bytes from %s in %.0f ms",
+            uid,
+            header.study.study_instance_uid,
+            digest.size,
+            request.calling_ae,
+            (time.perf_counter() - started) * 1000,
+        )
+        return StoreStatus.SUCCESS
+
+    @staticmethod
+    def _os_failure(uid: str, exc: OSError) -> StoreStatus:
+        if exc.errno in OUT_OF_SPACE_ERRNOS:
+            logger.error("out of space storing SOP Instance %s", uid)
+        else:
+            logger.error("file store error for SOP Instance %s: %s", uid, exc.strerror)
+        return StoreStatus.OUT_OF_RESOURCES

@@ -1,0 +1,128 @@
+"""The Storage and Verification SCP: pynetdicom wiring around the Ingestor.
+
+Handlers are short and never raise: a bug becomes a failure status, never a dead
+association or a dead node. Associations are accepted only from configured peers.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pynetdicom import AE, _config, evt
+from pynetdicom.transport import ThreadedAssociationServer
+
+from node.config import NodeSettings
+from node.dicom.access import PeerPolicy
+from node.dicom.ingest import Ingestor, StoreRequest
+from node.dicom.sop_classes import ACCEPTED_STORAGE, ACCEPTED_TRANSFER_SYNTAXES, VERIFICATION
+from node.dicom.spool import discard_partial_transfer
+from node.dicom.status import StoreStatus
+
+logger = logging.getLogger(__name__)
+
+# A-ASSOCIATE-RJ: rejected-permanent, by the service user, calling AE title not recognised.
+REJECT_UNKNOWN_CALLER = (0x01, 0x01, 0x03)
+
+
+def quiet_pynetdicom() -> None:
+    """Keep data set contents (identifiers, patient data) out of pynetdicom's logging."""
+    _config.LOG_HANDLER_LEVEL = "none"
+    _config.LOG_REQUEST_IDENTIFIERS = False
+    _config.LOG_RESPONSE_IDENTIFIERS = False
+
+
+class StorageSCP:
+    def __init__(self, node: NodeSettings, ingestor: Ingestor, policy: PeerPolicy) -> None:
+        self.settings = node
+        self.ingestor = ingestor
+        self.policy = policy
+        self.server: ThreadedAssociationServer | None = None
+        quiet_pynetdicom()
+
+    def _application_entity(self) -> AE:
+        ae = AE(ae_title=self.settings.ae_title)
+        ae.require_called_aet = True
+        ae.maximum_pdu_size = self.settings.max_pdu_length
+        ae.maximum_associations = self.settings.max_associations
+        ae.acse_timeout = self.settings.acse_timeout_s
+        ae.dimse_timeout = self.settings.dimse_timeout_s
+        ae.network_timeout = self.settings.network_timeout_s
+        ae.add_supported_context(VERIFICATION)
+        for sop_class in ACCEPTED_STORAGE:
+            ae.add_supported_context(sop_class, list(ACCEPTED_TRANSFER_SYNTAXES))
+        return ae
+
+    def start(self) -> tuple[str, int]:
+        """Start listening in background threads; returns the bound (host, port)."""
+        handlers = [
+            (evt.EVT_REQUESTED, self._on_requested),
+            (evt.EVT_ESTABLISHED, self._on_established),
+            (evt.EVT_C_ECHO, self._on_echo),
+            (evt.EVT_C_STORE, self._on_store),
+            (evt.EVT_ABORTED, self._on_aborted),
+            (evt.EVT_CONN_CLOSE, self._on_closed),
+        ]
+        address = (self.settings.host, self.settings.port)
+        self.server = self._application_entity().start_server(
+            address, block=False, evt_handlers=handlers
+        )
+        host, port = self.server.server_address[:2]
+        return str(host), int(port)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server = None
+
+    def _on_requested(self, event: Any) -> None:
+        assoc = event.assoc
+        calling_ae = str(assoc.requestor.primitive.calling_ae_title).strip()
+        address = str(assoc.requestor.address)
+        if self.policy.allows(calling_ae, address):
+            return
+        logger.warning(
+            "rejected association from AE %r at %s: not a configured peer", calling_ae, address
+        )
+        assoc.acse.send_reject(*REJECT_UNKNOWN_CALLER)
+        evt.trigger(assoc, evt.EVT_REJECTED, {})
+        assoc.kill()
+
+    @staticmethod
+    def _on_established(event: Any) -> None:
+        requestor = event.assoc.requestor
+        logger.info(
+            "association accepted from AE %r at %s:%s",
+            str(requestor.ae_title).strip(),
+            requestor.address,
+            requestor.port,
+        )
+
+    @staticmethod
+    def _on_echo(event: Any) -> int:
+        return int(StoreStatus.SUCCESS)
+
+    def _on_store(self, event: Any) -> int:
+        try:
+            request = StoreRequest(
+                spooled=event.dataset_path,
+                sop_class_uid=str(event.request.AffectedSOPClassUID),
+                sop_instance_uid=str(event.request.AffectedSOPInstanceUID),
+                calling_ae=str(event.assoc.requestor.ae_title).strip(),
+                peer_address=str(event.assoc.requestor.address),
+            )
+        except Exception as exc:
+            logger.error("malformed C-STORE request: %s", type(exc).__name__)
+            return int(StoreStatus.PROCESSING_FAILURE)
+        return int(self.ingestor.ingest(request))
+
+    @staticmethod
+    def _on_aborted(event: Any) -> None:
+        logger.warning("association with %s aborted", event.assoc.requestor.address)
+
+    @staticmethod
+    def _on_closed(event: Any) -> None:
+        try:
+            discard_partial_transfer(event.assoc)
+        except Exception as exc:
+            logger.error("could not remove a partial spool file: %s", type(exc).__name__)

@@ -1,0 +1,44 @@
+"""Where pynetdicom spools incoming C-STORE data sets, and cleaning up after aborts.
+
+With ``STORE_RECV_CHUNKED_DATASET`` pynetdicom writes each data set fragment to a temporary
+file as it arrives, so memory stays flat however large the object. It creates that file
+with ``tempfile.NamedTemporaryFile`` in the system temp folder; we direct it into the
+store's spool folder instead, on the same file system as the store, so committing an
+instance is a rename, not a copy. An aborted transfer leaves its partial file behind; the
+connection-closed handler removes it, and start-up sweeps whatever a crash left.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pynetdicom import _config, dimse_messages
+
+logger = logging.getLogger(__name__)
+
+SPOOL_PREFIX = "rx-"
+
+
+def spool_into(folder: Path) -> None:
+    """Make this process's C-STORE receptions stream to files under ``folder``."""
+    _config.STORE_RECV_CHUNKED_DATASET = True
+    dimse_messages.NamedTemporaryFile = functools.partial(  # type: ignore[attr-defined]
+        tempfile.NamedTemporaryFile, dir=folder, prefix=SPOOL_PREFIX
+    )
+
+
+def discard_partial_transfer(assoc: Any) -> None:
+    """Remove the spool file of a data set still arriving when the connection went away."""
+    message = getattr(getattr(assoc, "dimse", None), "message", None)
+    handle = getattr(message, "_data_set_file", None)
+    if handle is None:
+        return
+    path = Path(handle.name)
+    handle.close()
+    path.unlink(missing_ok=True)
+    message._data_set_file = None  # type: ignore[union-attr]
+    logger.warning("transfer interrupted; removed its partial spool file")

@@ -1,0 +1,1 @@
+"""Persistence only: the file store, the SQLAlchemy index and its migrations."""

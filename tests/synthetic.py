@@ -1,0 +1,161 @@
+"""Synthetic DICOM for tests and benchmarks: small, generated, and marked as not a patient.
+
+Every object carries "SYNTHETIC" in its patient name, institution and image comments. The
+patient identifiers are random per call so the log-scan test can look for them.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+
+MG_FOR_PRESENTATION = UID("1.2.840.10008.5.1.4.1.1.1.2")
+MG_FOR_PROCESSING = UID("1.2.840.10008.5.1.4.1.1.1.2.1")
+BREAST_TOMOSYNTHESIS = UID("1.2.840.10008.5.1.4.1.1.13.1.3")
+MR_IMAGE = UID("1.2.840.10008.5.1.4.1.1.4")
+CT_IMAGE = UID("1.2.840.10008.5.1.4.1.1.2")
+SYNTHETIC_MARK = "SYNTHETIC TEST DATA - NOT A PATIENT"
+
+VIEW_CODES = {"CC": ("399162004", "cranio-caudal"), "MLO": ("399368009", "medio-lateral oblique")}
+
+
+@dataclass(frozen=True)
+class SyntheticPatient:
+    """Identifying values seeded into the objects (checked absent from operational logs)."""
+
+    patient_id: str = field(default_factory=lambda: f"SYNPID{secrets.token_hex(5).upper()}")
+    patient_name: str = field(
+        default_factory=lambda: f"SYNTHETIC^PHANTOM{secrets.token_hex(3).upper()}"
+    )
+    birth_date: str = "19610417"
+
+
+def mammogram(
+    patient: SyntheticPatient | None = None,
+    *,
+    study_uid: str | None = None,
+    series_uid: str | None = None,
+    laterality: str = "L",
+    view: str = "CC",
+    rows: int = 256,
+    columns: int = 192,
+    sop_class: UID = MG_FOR_PRESENTATION,
+    seed: int = 0,
+) -> Dataset:
+    """A 16-bit MG image with a smooth 'breast' and noise; not anatomy, just plausible pixels."""
+    patient = patient or SyntheticPatient()
+    ds = _base(patient, sop_class, "MG", study_uid, series_uid)
+    ds.ImageLaterality = laterality
+    ds.Laterality = laterality
+    ds.ViewPosition = view
+    code, meaning = VIEW_CODES[view]
+    view_item = Dataset()
+    view_item.CodeValue = code
+    view_item.CodingSchemeDesignator = "SCT"
+    view_item.CodeMeaning = meaning
+    ds.ViewCodeSequence = Sequence([view_item])
+    ds.BodyPartExamined = "BREAST"
+    ds.PresentationIntentType = (
+        "FOR PRESENTATION" if sop_class == MG_FOR_PRESENTATION else "FOR PROCESSING"
+    )
+    ds.ImageType = ["ORIGINAL", "PRIMARY", ""]
+    _pixels(ds, _phantom(rows, columns, seed), bits_stored=14)
+    return ds
+
+
+def mr_slice(
+    patient: SyntheticPatient | None = None,
+    *,
+    study_uid: str | None = None,
+    series_uid: str | None = None,
+    rows: int = 64,
+    columns: int = 64,
+    instance_number: int = 1,
+    seed: int = 0,
+) -> Dataset:
+    patient = patient or SyntheticPatient()
+    ds = _base(patient, MR_IMAGE, "MR", study_uid, series_uid)
+    ds.InstanceNumber = instance_number
+    ds.BodyPartExamined = "BREAST"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "OTHER"]
+    ds.SeriesDescription = "SYNTHETIC DYN T1 FS"
+    _pixels(ds, _phantom(rows, columns, seed), bits_stored=12)
+    return ds
+
+
+def other_modality(patient: SyntheticPatient | None = None) -> Dataset:
+    """A CT slice: a SOP class the node must refuse at the presentation context."""
+    ds = _base(patient or SyntheticPatient(), CT_IMAGE, "CT", None, None)
+    _pixels(ds, _phantom(32, 32, 1), bits_stored=12)
+    return ds
+
+
+def _base(
+    patient: SyntheticPatient,
+    sop_class: UID,
+    modality: str,
+    study_uid: str | None,
+    series_uid: str | None,
+) -> Dataset:
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = sop_class
+    sop_instance = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = sop_instance
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = sop_instance
+    ds.StudyInstanceUID = study_uid or generate_uid()
+    ds.SeriesInstanceUID = series_uid or generate_uid()
+    ds.PatientName = patient.patient_name
+    ds.PatientID = patient.patient_id
+    ds.PatientBirthDate = patient.birth_date
+    ds.PatientSex = "F"
+    ds.StudyDate = "20260101"
+    ds.StudyTime = "090000"
+    ds.ContentDate = "20260101"
+    ds.ContentTime = "090100"
+    ds.AccessionNumber = "SYNACC1"
+    ds.StudyID = "1"
+    ds.SeriesNumber = 1
+    ds.InstanceNumber = 1
+    ds.Modality = modality
+    ds.Manufacturer = "BreastNode synthetic generator"
+    ds.InstitutionName = "SYNTHETIC"
+    ds.ImageComments = SYNTHETIC_MARK
+    ds.ReferringPhysicianName = ""
+    return ds
+
+
+def _phantom(rows: int, columns: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:rows, 0:columns]
+    breast = (((y - rows / 2) / (rows / 2)) ** 2 + (x / columns) ** 2) < 1.0
+    image = np.where(breast, 6000 + 3000 * np.cos(y / max(rows, 1) * 3), 200)
+    image = image + rng.normal(0, 150, size=(rows, columns))
+    return np.clip(image, 0, 16383).astype(np.uint16)
+
+
+def _pixels(ds: Dataset, pixels: np.ndarray, bits_stored: int) -> None:
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = 16
+    ds.BitsStored = bits_stored
+    ds.HighBit = bits_stored - 1
+    ds.PixelRepresentation = 0
+    ds.PixelData = pixels.tobytes()
+
+
+def write(ds: Dataset, folder: Path, name: str | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (name or f"{ds.SOPInstanceUID}.dcm")
+    ds.save_as(path, enforce_file_format=True)
+    return path
