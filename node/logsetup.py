@@ -13,5 +13,6 @@ def configure(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # pynetdicom is chatty at INFO (a line per message); keep it to warnings unless debugging.
+    logging.captureWarnings(True)
     logging.getLogger("alembic").setLevel("WARNING")
     logging.getLogger("pynetdicom").setLevel("DEBUG" if level == "DEBUG" else "WARNING")

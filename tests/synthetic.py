@@ -7,11 +7,13 @@ patient identifiers are random per call so the log-scan test can look for them.
 from __future__ import annotations
 
 import secrets
+from io import BytesIO
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filewriter import write_file_meta_info
 from pydicom.sequence import Sequence
 from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
@@ -33,7 +35,16 @@ class SyntheticPatient:
     patient_name: str = field(
         default_factory=lambda: f"SYNTHETIC^PHANTOM{secrets.token_hex(3).upper()}"
     )
-    birth_date: str = "19610417"
+    birth_date: str = field(
+        default_factory=lambda: f"19{secrets.randbelow(60) + 30}{secrets.randbelow(9) + 1:02d}"
+        f"{secrets.randbelow(18) + 10}"
+    )
+
+    def __post_init__(self) -> None:
+        SEEDED.append(self)
+
+
+SEEDED: list[SyntheticPatient] = []
 
 
 def mammogram(
@@ -155,7 +166,33 @@ def _pixels(ds: Dataset, pixels: np.ndarray, bits_stored: int) -> None:
 
 
 def write(ds: Dataset, folder: Path, name: str | None = None) -> Path:
+    """Save as a Part 10 file, keeping the File Meta exactly as set (even when it lies)."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / (name or f"{ds.SOPInstanceUID}.dcm")
-    ds.save_as(path, enforce_file_format=True)
+    path = folder / (name or f"{secrets.token_hex(8)}.dcm")
+    ds.preamble = b"\x00" * 128
+    ds.file_meta.MediaStorageSOPClassUID = ds.file_meta.get(
+        "MediaStorageSOPClassUID", ds.SOPClassUID
+    )
+    ds.save_as(path, enforce_file_format=False)
+    return path
+
+
+def garbage_file(
+    folder: Path,
+    garbage: bytes,
+    sop_class: UID = MG_FOR_PRESENTATION,
+    sop_instance: str | None = None,
+) -> Path:
+    """Valid File Meta Information followed by bytes that are not a data set."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = sop_class
+    meta.MediaStorageSOPInstanceUID = sop_instance or generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    buffer = BytesIO()
+    buffer.write(b"\x00" * 128 + b"DICM")
+    write_file_meta_info(buffer, meta)
+    buffer.write(garbage)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"garbage-{secrets.token_hex(4)}.dcm"
+    path.write_bytes(buffer.getvalue())
     return path

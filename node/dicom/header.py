@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pydicom import dcmread
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
 from storage.records import InstanceRecord, PatientRecord, SeriesRecord, StudyRecord
@@ -20,6 +21,7 @@ from storage.records import InstanceRecord, PatientRecord, SeriesRecord, StudyRe
 logger = logging.getLogger(__name__)
 
 UID_MAX_LENGTH = 64
+UNDEFINED_LENGTH = 0xFFFFFFFF
 
 
 class HeaderUnreadable(Exception):
@@ -40,9 +42,21 @@ class Header:
 
 def read_header(path: Path) -> Dataset:
     try:
-        return dcmread(path, stop_before_pixels=True)
+        ds = dcmread(path, stop_before_pixels=True)
     except Exception as exc:  # pydicom raises assorted error types on garbage
         raise HeaderUnreadable(f"data set does not parse ({type(exc).__name__})") from exc
+    _check_structure(ds)
+    return ds
+
+
+def _check_structure(ds: Dataset) -> None:
+    """pydicom reads leniently; bytes that are not a DICOM data set show up as an element
+    whose declared length runs past the end of the data. Refuse those."""
+    for raw in ds._dict.values():
+        if not isinstance(raw, RawDataElement) or raw.length == UNDEFINED_LENGTH:
+            continue
+        if raw.value is not None and len(raw.value) < raw.length:
+            raise HeaderUnreadable(f"element {raw.tag} runs past the end of the data set")
 
 
 def records_from(ds: Dataset, sop_class_uid: str, sop_instance_uid: str) -> Header:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from pydicom import config as pydicom_config
 from pynetdicom import AE, _config, evt
 from pynetdicom.transport import ThreadedAssociationServer
 
@@ -25,8 +26,14 @@ logger = logging.getLogger(__name__)
 REJECT_UNKNOWN_CALLER = (0x01, 0x01, 0x03)
 
 
-def quiet_pynetdicom() -> None:
-    """Keep data set contents (identifiers, patient data) out of pynetdicom's logging."""
+def quiet_libraries() -> None:
+    """Keep data set contents (identifiers, patient data) out of the libraries' logging.
+
+    pynetdicom's standard handlers dump identifiers; pydicom's read-time value validation
+    warns with the offending value. We store bytes as received and validate nothing on the
+    way in, so both are switched off.
+    """
+    pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
     _config.LOG_HANDLER_LEVEL = "none"
     _config.LOG_REQUEST_IDENTIFIERS = False
     _config.LOG_RESPONSE_IDENTIFIERS = False
@@ -38,7 +45,7 @@ class StorageSCP:
         self.ingestor = ingestor
         self.policy = policy
         self.server: ThreadedAssociationServer | None = None
-        quiet_pynetdicom()
+        quiet_libraries()
 
     def _application_entity(self) -> AE:
         ae = AE(ae_title=self.settings.ae_title)

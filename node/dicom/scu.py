@@ -7,7 +7,7 @@ import logging
 from pynetdicom import AE
 
 from node.config import NodeSettings, PeerSettings
-from node.dicom.scp import quiet_pynetdicom
+from node.dicom.scp import quiet_libraries
 from node.dicom.sop_classes import VERIFICATION
 from node.errors import PeerError
 
@@ -18,7 +18,7 @@ def echo(node: NodeSettings, peer: PeerSettings, timeout_s: float = 10.0) -> int
     """C-ECHO the peer; returns its status, raises PeerError when it cannot be reached."""
     if peer.port is None:
         raise PeerError(f"peer {peer.name!r} has no port configured; it cannot be called")
-    quiet_pynetdicom()
+    quiet_libraries()
     ae = AE(ae_title=node.ae_title)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout_s
     ae.add_requested_context(VERIFICATION)

@@ -1,0 +1,123 @@
+"""Fixtures: databases (SQLite and PostgreSQL), node subprocesses, and the run-wide log.
+
+Every log the run produces (this process at DEBUG, every node subprocess at DEBUG) lands in
+one folder, and ``tests/test_zz_logs.py`` scans it last for the patient data the synthetic
+generator seeded.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import IN_CI, NodeProcess, Peer, config_toml, free_port
+
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The log scan runs after everything else, whatever -k or ordering says."""
+    items.sort(key=lambda item: item.get_closest_marker("log_scan") is not None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "log_scan: scans the whole run's logs; runs last")
+
+
+@pytest.fixture(scope="session")
+def run_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.getbasetemp() / "run-logs"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _capture_run_log(run_logs: Path) -> Iterator[None]:
+    run_logs.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(run_logs / "pytest-process.log")
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield
+    root.removeHandler(handler)
+    handler.close()
+
+
+def _postgres_available() -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_ADMIN, connect_timeout=3):
+            return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> str:
+    if not _postgres_available():
+        message = "PostgreSQL is not reachable at 127.0.0.1:5432"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return POSTGRES_ADMIN
+
+
+@pytest.fixture
+def postgres_url(postgres_admin: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    import psycopg
+
+    name = f"breastnode_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect(postgres_admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each storage test runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'index.sqlite3'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+NodeFactory = Callable[..., NodeProcess]
+
+
+@pytest.fixture
+def node_factory(tmp_path: Path, run_logs: Path) -> Iterator[NodeFactory]:
+    """Start ``breastnode serve`` subprocesses; all are stopped after the test."""
+    started: list[NodeProcess] = []
+
+    def start(
+        peers: list[Peer] | None = None,
+        *,
+        database_url: str = "",
+        min_free_bytes: int = 0,
+        root: Path | None = None,
+        port: int | None = None,
+    ) -> NodeProcess:
+        port = port or free_port()
+        root = root or tmp_path / "store"
+        config = tmp_path / f"config-{len(started)}.toml"
+        peers = peers if peers is not None else [Peer("storescu", "STORESCU"),
+                                                 Peer("echoscu", "ECHOSCU")]
+        config.write_text(
+            config_toml(root, port, peers, database_url=database_url,
+                        min_free_bytes=min_free_bytes)
+        )
+        log = run_logs / f"node-{uuid.uuid4().hex[:8]}.log"
+        node = NodeProcess(config=config, root=root, port=port, log=log).start()
+        started.append(node)
+        return node
+
+    yield start
+    for node in started:
+        node.stop()

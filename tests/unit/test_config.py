@@ -1,0 +1,99 @@
+"""Settings: defaults, file values, environment overrides and the messages for bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from node.cli import main
+from node.config import load_settings
+from node.errors import ConfigError
+from tests.helpers import REPO
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def test_shipped_config_is_valid_and_embedded() -> None:
+    settings = load_settings(REPO / "config.toml")
+    assert settings.node.ae_title == "BREASTNODE"
+    assert settings.node.port == 11112
+    assert settings.storage_root == REPO / "var"
+    assert settings.database_url == f"sqlite:///{REPO / 'var' / 'index.sqlite3'}"
+    assert {p.name for p in settings.peers} >= {"orthanc"}
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
+    path = write(tmp_path, '[storage]\nroot = "data"\ndatabase_url = "sqlite:///db/x.sqlite3"\n')
+    settings = load_settings(path)
+    assert settings.storage_root == tmp_path / "data"
+    assert settings.database_url == f"sqlite:///{tmp_path / 'db' / 'x.sqlite3'}"
+
+
+def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, '[node]\nport = 104\nae_title = "FROMFILE"\n')
+    monkeypatch.setenv("BREASTNODE_NODE__PORT", "11112")
+    monkeypatch.setenv("BREASTNODE_STORAGE__MIN_FREE_BYTES", "42")
+    monkeypatch.setenv(
+        "BREASTNODE_PEERS", '[{"name": "pacs", "ae_title": "PACS", "host": "10.1.2.3", "port": 104}]'
+    )
+    settings = load_settings(path)
+    assert settings.node.port == 11112
+    assert settings.node.ae_title == "FROMFILE"
+    assert settings.storage.min_free_bytes == 42
+    assert settings.peer("pacs").port == 104
+
+
+def test_every_bad_value_is_reported_with_its_place(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[node]\nport = 70000\nae_title = "THIS TITLE IS FAR TOO LONG"\ncolour = "red"\n'
+        '[storage]\ndatabase_url = "mysql://x"\nmin_free_bytes = -1\n'
+        '[[peers]]\nname = "a"\nae_title = "A"\n',
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    message = str(caught.value)
+    assert "6 invalid setting(s)" in message
+    assert "[node] port: Input should be less than or equal to 65535 (got 70000)" in message
+    assert "[node] ae_title" in message
+    assert "[node] colour: unknown key" in message
+    assert "[storage] database_url" in message
+    assert "[storage] min_free_bytes" in message
+    assert "[[peers]] #1 host: Field required" in message
+
+
+def test_duplicate_peer_names_are_refused(tmp_path: Path) -> None:
+    peer = '[[peers]]\nname = "pacs"\nae_title = "PACS"\nhost = "127.0.0.1"\n'
+    with pytest.raises(ConfigError, match="repeated: pacs"):
+        load_settings(write(tmp_path, peer + peer))
+
+
+def test_unknown_peer_name_lists_the_known_ones(tmp_path: Path) -> None:
+    settings = load_settings(
+        write(tmp_path, '[[peers]]\nname = "pacs"\nae_title = "PACS"\nhost = "127.0.0.1"\n')
+    )
+    with pytest.raises(ConfigError, match="known peers: pacs"):
+        settings.peer("ris")
+
+
+def test_invalid_toml_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(write(tmp_path, "[node\n"))
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "absent.toml")
+
+
+def test_cli_check_config_exit_codes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = write(tmp_path, '[node]\nport = 11112\n')
+    assert main(["--config", str(good), "check-config"]) == 0
+    assert "configuration OK" in capsys.readouterr().out
+    monkeypatch.setenv("BREASTNODE_NODE__PORT", "0")
+    assert main(["--config", str(good), "check-config"]) == 2
+    assert "[node] port: Input should be greater than or equal to 1" in capsys.readouterr().err
