@@ -1,1 +1,4 @@
-"""Machine learning only: preprocessing, networks, inference, training. Knows no network or DICOM I/O."""
+"""Machine learning only: preprocessing, networks, inference, training.
+
+Works on arrays and data sets; knows no network and no DICOM I/O.
+"""

@@ -129,8 +129,11 @@ def _studies(settings: Settings, args: argparse.Namespace) -> int:
         ]
     finally:
         engine.dispose()
-    _emit(rows, args.json, ["study_instance_uid", "modalities", "instances", "first_received",
-                            "last_received"])
+    _emit(
+        rows,
+        args.json,
+        ["study_instance_uid", "modalities", "instances", "first_received", "last_received"],
+    )
     return 0
 
 
@@ -156,8 +159,11 @@ def _instances(settings: Settings, args: argparse.Namespace) -> int:
         }
         for i in found
     ]
-    _emit(rows, args.json, ["sop_instance_uid", "sop_class_uid", "transfer_syntax_uid", "path",
-                            "size", "sha256"])
+    _emit(
+        rows,
+        args.json,
+        ["sop_instance_uid", "sop_class_uid", "transfer_syntax_uid", "path", "size", "sha256"],
+    )
     return 0
 
 

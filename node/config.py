@@ -175,7 +175,9 @@ def format_validation_error(config_path: Path, exc: ValidationError) -> str:
         message = error["msg"]
         if error["type"] == "extra_forbidden":
             message = "unknown key (check the spelling against the documented config.toml)"
-        shown = "" if error["type"] in {"missing", "extra_forbidden"} else f" (got {error['input']!r})"
+        shown = (
+            "" if error["type"] in {"missing", "extra_forbidden"} else f" (got {error['input']!r})"
+        )
         lines.append(f"  {location}: {message}{shown}")
     return "\n".join(lines)
 

@@ -68,7 +68,7 @@ class FileStore:
             folder.mkdir(parents=True, exist_ok=True)
             _fsync_dir(self.objects_dir)
         target = folder / f"{uuid.uuid4().hex}.dcm"
-        os.rename(spooled, target)
+        spooled.rename(target)
         _fsync_dir(folder)
         return target.relative_to(self.root).as_posix()
 

@@ -90,7 +90,7 @@ class InstanceIndex:
         values: dict[str, Any],
     ) -> int:
         """Id of the row matching ``key``, inserting ``values`` first when there is none."""
-        columns = table.__table__.c  # type: ignore[attr-defined]
+        columns = table.__table__.c
         where = [columns[name] == value for name, value in key.items()]
         found = session.execute(select(columns.id).where(*where)).scalar()
         if found is not None:

@@ -107,11 +107,13 @@ def node_factory(tmp_path: Path, run_logs: Path) -> Iterator[NodeFactory]:
         port = port or free_port()
         root = root or tmp_path / "store"
         config = tmp_path / f"config-{len(started)}.toml"
-        peers = peers if peers is not None else [Peer("storescu", "STORESCU"),
-                                                 Peer("echoscu", "ECHOSCU")]
+        peers = (
+            peers
+            if peers is not None
+            else [Peer("storescu", "STORESCU"), Peer("echoscu", "ECHOSCU")]
+        )
         config.write_text(
-            config_toml(root, port, peers, database_url=database_url,
-                        min_free_bytes=min_free_bytes)
+            config_toml(root, port, peers, database_url=database_url, min_free_bytes=min_free_bytes)
         )
         log = run_logs / f"node-{uuid.uuid4().hex[:8]}.log"
         node = NodeProcess(config=config, root=root, port=port, log=log).start()

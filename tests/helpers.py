@@ -75,8 +75,21 @@ def dataset_bytes(path: Path) -> bytes:
     return raw[offset:]
 
 
-LONG_LENGTH_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR",
-                   b"UT", b"UV"}
+LONG_LENGTH_VRS = {
+    b"OB",
+    b"OD",
+    b"OF",
+    b"OL",
+    b"OV",
+    b"OW",
+    b"SQ",
+    b"SV",
+    b"UC",
+    b"UN",
+    b"UR",
+    b"UT",
+    b"UV",
+}
 
 
 @dataclass
@@ -108,8 +121,12 @@ def config_toml(
         f"min_free_bytes = {min_free_bytes}",
     ]
     for peer in peers:
-        lines += ["[[peers]]", f'name = "{peer.name}"', f'ae_title = "{peer.ae_title}"',
-                  f'host = "{peer.host}"']
+        lines += [
+            "[[peers]]",
+            f'name = "{peer.name}"',
+            f'ae_title = "{peer.ae_title}"',
+            f'host = "{peer.host}"',
+        ]
         if peer.port is not None:
             lines.append(f"port = {peer.port}")
     return "\n".join(lines) + "\n" + extra
@@ -130,8 +147,16 @@ class NodeProcess:
         env = os.environ | {"PYTHONUNBUFFERED": "1"} | self.env
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "node", "--config", str(self.config),
-                 "--log-level", "DEBUG", "serve"],
+                [
+                    sys.executable,
+                    "-m",
+                    "node",
+                    "--config",
+                    str(self.config),
+                    "--log-level",
+                    "DEBUG",
+                    "serve",
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,

@@ -7,8 +7,8 @@ patient identifiers are random per call so the log-scan test can look for them.
 from __future__ import annotations
 
 import secrets
-from io import BytesIO
 from dataclasses import dataclass, field
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +36,10 @@ class SyntheticPatient:
         default_factory=lambda: f"SYNTHETIC^PHANTOM{secrets.token_hex(3).upper()}"
     )
     birth_date: str = field(
-        default_factory=lambda: f"19{secrets.randbelow(60) + 30}{secrets.randbelow(9) + 1:02d}"
-        f"{secrets.randbelow(18) + 10}"
+        default_factory=lambda: (
+            f"19{secrets.randbelow(60) + 30}{secrets.randbelow(9) + 1:02d}"
+            f"{secrets.randbelow(18) + 10}"
+        )
     )
 
     def __post_init__(self) -> None:

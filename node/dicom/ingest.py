@@ -20,7 +20,7 @@ from node.dicom.status import StoreStatus
 from storage.errors import DuplicateInstanceError, StorageError
 from storage.filestore import FileStore
 from storage.index import InstanceIndex
-from storage.records import Reception, ReceivedInstance, StoredFile
+from storage.records import ReceivedInstance, Reception, StoredFile
 
 logger = logging.getLogger(__name__)
 

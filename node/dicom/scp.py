@@ -62,7 +62,7 @@ class StorageSCP:
 
     def start(self) -> tuple[str, int]:
         """Start listening in background threads; returns the bound (host, port)."""
-        handlers = [
+        handlers: list[evt.EventHandlerType] = [
             (evt.EVT_REQUESTED, self._on_requested),
             (evt.EVT_ESTABLISHED, self._on_established),
             (evt.EVT_C_ECHO, self._on_echo),
@@ -71,10 +71,12 @@ class StorageSCP:
             (evt.EVT_CONN_CLOSE, self._on_closed),
         ]
         address = (self.settings.host, self.settings.port)
-        self.server = self._application_entity().start_server(
+        server = self._application_entity().start_server(
             address, block=False, evt_handlers=handlers
         )
-        host, port = self.server.server_address[:2]
+        assert server is not None  # block=False always returns the server
+        self.server = server
+        host, port = server.server_address[:2]
         return str(host), int(port)
 
     def stop(self) -> None:

@@ -26,7 +26,7 @@ SPOOL_PREFIX = "rx-"
 def spool_into(folder: Path) -> None:
     """Make this process's C-STORE receptions stream to files under ``folder``."""
     _config.STORE_RECV_CHUNKED_DATASET = True
-    dimse_messages.NamedTemporaryFile = functools.partial(  # type: ignore[attr-defined]
+    dimse_messages.NamedTemporaryFile = functools.partial(  # type: ignore[attr-defined,assignment]
         tempfile.NamedTemporaryFile, dir=folder, prefix=SPOOL_PREFIX
     )
 

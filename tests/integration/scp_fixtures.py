@@ -58,9 +58,11 @@ def start_scp(
     upgrade(engine)
     index = index or InstanceIndex(engine)
     spool_into(store.spool_dir)
-    peers = peers if peers is not None else [
-        PeerSettings(name="scu", ae_title=SCU_AE, host="127.0.0.1")
-    ]
+    peers = (
+        peers
+        if peers is not None
+        else [PeerSettings(name="scu", ae_title=SCU_AE, host="127.0.0.1")]
+    )
     port = free_port()
     scp = StorageSCP(
         NodeSettings(host="127.0.0.1", port=port),

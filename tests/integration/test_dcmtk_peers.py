@@ -60,20 +60,25 @@ def eight_bit(ds: Dataset) -> Dataset:
 VARIANTS: dict[str, tuple[Callable[[Path, Path], None], str, bool, str | None]] = {
     # name: (converter, transfer syntax, needs 8-bit input, storescu option proposing it;
     #        None: storescu has no option for it, dcmsend proposes the file's own syntax)
-    "explicit-le": (lambda s, t: t.write_bytes(s.read_bytes()), "1.2.840.10008.1.2.1", False,
-                    "-xe"),
+    "explicit-le": (
+        lambda s, t: t.write_bytes(s.read_bytes()),
+        "1.2.840.10008.1.2.1",
+        False,
+        "-xe",
+    ),
     "implicit-le": (dcmtk_convert("dcmconv", "+ti"), "1.2.840.10008.1.2", False, "-xi"),
     "explicit-be": (dcmtk_convert("dcmconv", "+tb"), "1.2.840.10008.1.2.2", False, "-xb"),
     "deflate": (dcmtk_convert("dcmconv", "+td"), "1.2.840.10008.1.2.1.99", False, "-xd"),
     "rle": (pydicom_compress(RLELossless), "1.2.840.10008.1.2.5", False, "-xr"),
-    "jpeg2000-lossless": (pydicom_compress(JPEG2000Lossless), "1.2.840.10008.1.2.4.90", False,
-                          "-xv"),
-    "jpeg-ls-lossless": (pydicom_compress(JPEGLSLossless), "1.2.840.10008.1.2.4.80", False,
-                         "-xt"),
-    "jpeg-lossless-sv1": (dcmtk_convert("dcmcjpeg", "+e1"), "1.2.840.10008.1.2.4.70", False,
-                          "-xs"),
-    "jpeg-lossless-p14": (dcmtk_convert("dcmcjpeg", "+el"), "1.2.840.10008.1.2.4.57", False,
-                          None),
+    "jpeg2000-lossless": (
+        pydicom_compress(JPEG2000Lossless),
+        "1.2.840.10008.1.2.4.90",
+        False,
+        "-xv",
+    ),
+    "jpeg-ls-lossless": (pydicom_compress(JPEGLSLossless), "1.2.840.10008.1.2.4.80", False, "-xt"),
+    "jpeg-lossless-sv1": (dcmtk_convert("dcmcjpeg", "+e1"), "1.2.840.10008.1.2.4.70", False, "-xs"),
+    "jpeg-lossless-p14": (dcmtk_convert("dcmcjpeg", "+el"), "1.2.840.10008.1.2.4.57", False, None),
     "jpeg-baseline": (dcmtk_convert("dcmcjpeg", "+eb"), "1.2.840.10008.1.2.4.50", True, "-xy"),
     "jpeg-extended": (dcmtk_convert("dcmcjpeg", "+ee"), "1.2.840.10008.1.2.4.51", False, "-xx"),
 }
@@ -81,22 +86,54 @@ VARIANTS: dict[str, tuple[Callable[[Path, Path], None], str, bool, str | None]] 
 
 def send_as_is(path: Path, port: int, storescu_option: str | None) -> None:
     if storescu_option is None:
-        command = [require_tool("dcmsend"), "-aet", "STORESCU", "-aec", "BREASTNODE",
-                   "--decompress-never", "127.0.0.1", str(port), str(path)]
+        command = [
+            require_tool("dcmsend"),
+            "-aet",
+            "STORESCU",
+            "-aec",
+            "BREASTNODE",
+            "--decompress-never",
+            "127.0.0.1",
+            str(port),
+            str(path),
+        ]
     else:
-        command = [require_tool("storescu"), storescu_option, "-aet", "STORESCU", "-aec",
-                   "BREASTNODE", "127.0.0.1", str(port), str(path)]
+        command = [
+            require_tool("storescu"),
+            storescu_option,
+            "-aet",
+            "STORESCU",
+            "-aec",
+            "BREASTNODE",
+            "127.0.0.1",
+            str(port),
+            str(path),
+        ]
     result = run(*command)
     assert result.returncode == 0, f"{path.name}: {result.stderr}{result.stdout}"
 
 
 def test_echoscu(node_factory: NodeFactory) -> None:
     node = node_factory()
-    result = run(require_tool("echoscu"), "-aet", "ECHOSCU", "-aec", "BREASTNODE",
-                 "127.0.0.1", str(node.port))
+    result = run(
+        require_tool("echoscu"),
+        "-aet",
+        "ECHOSCU",
+        "-aec",
+        "BREASTNODE",
+        "127.0.0.1",
+        str(node.port),
+    )
     assert result.returncode == 0, result.stderr
-    refused = run(require_tool("echoscu"), "-aet", "INTRUDER", "-aec", "BREASTNODE",
-                  "127.0.0.1", str(node.port))
+    refused = run(
+        require_tool("echoscu"),
+        "-aet",
+        "INTRUDER",
+        "-aec",
+        "BREASTNODE",
+        "127.0.0.1",
+        str(node.port),
+    )
     assert refused.returncode != 0
     assert "Calling AE Title Not Recognized" in refused.stderr + refused.stdout
 
@@ -123,8 +160,9 @@ def test_storescu_inputs_are_stored_byte_identical(
         ds = dcmread(path, stop_before_pixels=True)
         listing = node.cli("instances", str(ds.StudyInstanceUID), "--json")
         assert listing.returncode == 0, listing.stderr
-        [row] = [r for r in json.loads(listing.stdout)
-                 if r["sop_instance_uid"] == ds.SOPInstanceUID]
+        [row] = [
+            r for r in json.loads(listing.stdout) if r["sop_instance_uid"] == ds.SOPInstanceUID
+        ]
         assert row["transfer_syntax_uid"] == syntax, name
         stored, original = dataset_bytes(Path(row["path"])), dataset_bytes(path)
         if name == "deflate":
@@ -136,8 +174,9 @@ def test_storescu_inputs_are_stored_byte_identical(
 def test_every_accepted_transfer_syntax_is_negotiated(node_factory: NodeFactory) -> None:
     node = node_factory()
     ae = AE(ae_title="STORESCU")
-    contexts = [(sop, ts) for sop in list(ACCEPTED_STORAGE)[:2]
-                for ts in ACCEPTED_TRANSFER_SYNTAXES]
+    contexts = [
+        (sop, ts) for sop in list(ACCEPTED_STORAGE)[:2] for ts in ACCEPTED_TRANSFER_SYNTAXES
+    ]
     contexts += [(sop, "1.2.840.10008.1.2.1") for sop in ACCEPTED_STORAGE]
     for sop, ts in contexts:
         ae.add_requested_context(sop, ts)
@@ -153,12 +192,28 @@ def test_mr_series_and_cli_listings(node_factory: NodeFactory, tmp_path: Path) -
     patient = SyntheticPatient()
     first = mr_slice(patient)
     files = [write(first, tmp_path)] + [
-        write(mr_slice(patient, study_uid=first.StudyInstanceUID,
-                       series_uid=first.SeriesInstanceUID, instance_number=n, seed=n), tmp_path)
+        write(
+            mr_slice(
+                patient,
+                study_uid=first.StudyInstanceUID,
+                series_uid=first.SeriesInstanceUID,
+                instance_number=n,
+                seed=n,
+            ),
+            tmp_path,
+        )
         for n in range(2, 6)
     ]
-    result = run(require_tool("storescu"), "-aet", "STORESCU", "-aec", "BREASTNODE",
-                 "127.0.0.1", str(node.port), *map(str, files))
+    result = run(
+        require_tool("storescu"),
+        "-aet",
+        "STORESCU",
+        "-aec",
+        "BREASTNODE",
+        "127.0.0.1",
+        str(node.port),
+        *map(str, files),
+    )
     assert result.returncode == 0, result.stderr
     studies = json.loads(node.cli("studies", "--json").stdout)
     [study] = [s for s in studies if s["study_instance_uid"] == first.StudyInstanceUID]
@@ -174,24 +229,28 @@ def test_mr_series_and_cli_listings(node_factory: NodeFactory, tmp_path: Path) -
 
 
 @pytest.mark.parametrize("with_port", [True, False])
-def test_cli_echo_a_real_peer(
-    node_factory: NodeFactory, tmp_path: Path, with_port: bool
-) -> None:
+def test_cli_echo_a_real_peer(node_factory: NodeFactory, tmp_path: Path, with_port: bool) -> None:
     from tests.helpers import Peer, config_toml, free_port
 
     storescp = require_tool("storescp")
     port = free_port()
     peer_process = subprocess.Popen(
         [storescp, "-aet", "PEERSCP", "--output-directory", str(tmp_path), str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         from tests.helpers import port_open, wait_for
 
         wait_for(lambda: port_open(port))
         config = tmp_path / "echo.toml"
-        config.write_text(config_toml(tmp_path / "s", free_port(), [
-            Peer("peer-scp", "PEERSCP", "127.0.0.1", port if with_port else None)]))
+        config.write_text(
+            config_toml(
+                tmp_path / "s",
+                free_port(),
+                [Peer("peer-scp", "PEERSCP", "127.0.0.1", port if with_port else None)],
+            )
+        )
         from tests.helpers import NodeProcess
 
         cli = NodeProcess(config=config, root=tmp_path / "s", port=0, log=tmp_path / "l")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -18,8 +19,8 @@ from storage.migrate import upgrade
 from storage.records import (
     InstanceRecord,
     PatientRecord,
-    Reception,
     ReceivedInstance,
+    Reception,
     SeriesRecord,
     StoredFile,
     StudyRecord,
@@ -63,12 +64,12 @@ def test_migrations_match_the_table_definitions(engine: Engine) -> None:
     upgrade(engine)  # a second upgrade is a no-op
 
 
-def test_sqlite_is_durable_wal(engine: Engine) -> None:
-    if engine.dialect.name != "sqlite":
-        pytest.skip("SQLite pragmas")
+def test_sqlite_is_durable_wal(tmp_path: Path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'sub' / 'index.sqlite3'}")
     with engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+    engine.dispose()
 
 
 def test_add_and_list(engine: Engine) -> None:

@@ -92,9 +92,7 @@ def test_instance_uid_differing_from_command_is_a900(
     nothing_left_behind(running_scp)
 
 
-def test_class_uid_differing_from_command_is_a900(
-    running_scp: RunningSCP, tmp_path: Path
-) -> None:
+def test_class_uid_differing_from_command_is_a900(running_scp: RunningSCP, tmp_path: Path) -> None:
     ds = mammogram(SyntheticPatient(), rows=16, columns=16)
     ds.SOPClassUID = MR_IMAGE
     assert send_file(running_scp, write(ds, tmp_path)) == StoreStatus.DATASET_MISMATCH

@@ -39,7 +39,8 @@ def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("BREASTNODE_NODE__PORT", "11112")
     monkeypatch.setenv("BREASTNODE_STORAGE__MIN_FREE_BYTES", "42")
     monkeypatch.setenv(
-        "BREASTNODE_PEERS", '[{"name": "pacs", "ae_title": "PACS", "host": "10.1.2.3", "port": 104}]'
+        "BREASTNODE_PEERS",
+        '[{"name": "pacs", "ae_title": "PACS", "host": "10.1.2.3", "port": 104}]',
     )
     settings = load_settings(path)
     assert settings.node.port == 11112
@@ -91,7 +92,7 @@ def test_invalid_toml_and_missing_file(tmp_path: Path) -> None:
 def test_cli_check_config_exit_codes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    good = write(tmp_path, '[node]\nport = 11112\n')
+    good = write(tmp_path, "[node]\nport = 11112\n")
     assert main(["--config", str(good), "check-config"]) == 0
     assert "configuration OK" in capsys.readouterr().out
     monkeypatch.setenv("BREASTNODE_NODE__PORT", "0")
