@@ -44,7 +44,7 @@ class NodeSettings(_Section):
     ae_title: AETitle = "BREASTNODE"
     host: str = "0.0.0.0"
     port: int = Field(default=11112, ge=1, le=65535)
-    max_pdu_length: int = Field(default=262144, ge=0, le=2**32 - 1)
+    max_pdu_length: int = Field(default=4194304, ge=0, le=2**32 - 1)
     max_associations: int = Field(default=16, ge=1, le=1000)
     acse_timeout_s: float = Field(default=30.0, gt=0)
     dimse_timeout_s: float = Field(default=60.0, gt=0)

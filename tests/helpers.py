@@ -141,6 +141,7 @@ class NodeProcess:
     port: int
     log: Path
     env: dict[str, str] = field(default_factory=dict)
+    log_level: str = "DEBUG"
     process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> NodeProcess:
@@ -154,7 +155,7 @@ class NodeProcess:
                     "--config",
                     str(self.config),
                     "--log-level",
-                    "DEBUG",
+                    self.log_level,
                     "serve",
                 ],
                 stdout=log,
