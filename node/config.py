@@ -46,6 +46,7 @@ class NodeSettings(_Section):
     port: int = Field(default=11112, ge=1, le=65535)
     max_pdu_length: int = Field(default=4194304, ge=0, le=2**32 - 1)
     max_associations: int = Field(default=16, ge=1, le=1000)
+    workers: int = Field(default=0, ge=0, le=64)
     acse_timeout_s: float = Field(default=30.0, gt=0)
     dimse_timeout_s: float = Field(default=60.0, gt=0)
     network_timeout_s: float = Field(default=120.0, gt=0)

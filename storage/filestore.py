@@ -83,12 +83,13 @@ class FileStore:
         for path in self.objects_dir.glob("*/*.dcm"):
             yield path.relative_to(self.root).as_posix()
 
-    def sweep_spool(self, keep: set[Path] | None = None) -> int:
-        """Delete spool files (not in ``keep``); returns how many were removed."""
+    def sweep_spool(self, keep: set[Path] | None = None, prefix: str = "") -> int:
+        """Delete spool files whose name starts with ``prefix`` (all by default) and that
+        are not in ``keep``; returns how many were removed."""
         removed = 0
         keep = keep or set()
         for path in self.spool_dir.iterdir():
-            if path in keep or not path.is_file():
+            if path in keep or not path.is_file() or not path.name.startswith(prefix):
                 continue
             path.unlink(missing_ok=True)
             removed += 1

@@ -16,6 +16,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 from node.config import NodeSettings
 from node.dicom.access import PeerPolicy
 from node.dicom.ingest import Ingestor, StoreRequest
+from node.dicom.reuseport import start_shared_server
 from node.dicom.sop_classes import ACCEPTED_STORAGE, ACCEPTED_TRANSFER_SYNTAXES, VERIFICATION
 from node.dicom.spool import discard_partial_transfer
 from node.dicom.status import StoreStatus
@@ -40,10 +41,17 @@ def quiet_libraries() -> None:
 
 
 class StorageSCP:
-    def __init__(self, node: NodeSettings, ingestor: Ingestor, policy: PeerPolicy) -> None:
+    def __init__(
+        self,
+        node: NodeSettings,
+        ingestor: Ingestor,
+        policy: PeerPolicy,
+        shared_port: bool = False,
+    ) -> None:
         self.settings = node
         self.ingestor = ingestor
         self.policy = policy
+        self.shared_port = shared_port
         self.server: ThreadedAssociationServer | None = None
         quiet_libraries()
 
@@ -71,10 +79,13 @@ class StorageSCP:
             (evt.EVT_CONN_CLOSE, self._on_closed),
         ]
         address = (self.settings.host, self.settings.port)
-        server = self._application_entity().start_server(
-            address, block=False, evt_handlers=handlers
-        )
-        assert server is not None  # block=False always returns the server
+        ae = self._application_entity()
+        if self.shared_port:
+            server = start_shared_server(ae, address, handlers)
+        else:
+            started = ae.start_server(address, block=False, evt_handlers=handlers)
+            assert started is not None  # block=False always returns the server
+            server = started
         self.server = server
         host, port = server.server_address[:2]
         return str(host), int(port)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,14 +21,16 @@ from pynetdicom import _config, dimse_messages
 
 logger = logging.getLogger(__name__)
 
-SPOOL_PREFIX = "rx-"
+def spool_prefix(pid: int) -> str:
+    """Spool files carry their process id, so a dead worker's leftovers can be swept."""
+    return f"rx-{pid}-"
 
 
 def spool_into(folder: Path) -> None:
     """Make this process's C-STORE receptions stream to files under ``folder``."""
     _config.STORE_RECV_CHUNKED_DATASET = True
     dimse_messages.NamedTemporaryFile = functools.partial(  # type: ignore[attr-defined,assignment]
-        tempfile.NamedTemporaryFile, dir=folder, prefix=SPOOL_PREFIX
+        tempfile.NamedTemporaryFile, dir=folder, prefix=spool_prefix(os.getpid())
     )
 
 
