@@ -11,6 +11,7 @@ the node and prints its peak RSS above idle. Figures are printed, never asserted
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -122,6 +123,7 @@ class Receiver:
 
 class NodeReceiver(Receiver):
     name, called = "node", "BREASTNODE"
+    workers = 0  # the configured default
 
     def start(self, folder: Path) -> None:
         self.port = free_port()
@@ -165,30 +167,29 @@ class BareReceiver(Receiver):
 
 
 def run_matrix(paths: list[Path], work: Path, repeats: int) -> dict[tuple[str, int], float]:
-    results: dict[tuple[str, int], float] = {}
+    """Median wall time per (receiver, parallel); repeats interleave the receivers so that
+    drift on the machine (page-cache write-back, other load) spreads over all of them."""
+    times: dict[tuple[str, int], list[float]] = {}
     receivers: list[Callable[[], Receiver]] = [NodeReceiver, OrthancReceiver, BareReceiver]
-    for parallel in (1, 4):
-        for make in receivers:
-            times = []
-            for repeat in range(repeats):
+    for repeat in range(repeats):
+        for parallel in (1, 4):
+            for make in receivers:
                 receiver = make()
                 folder = work / f"{receiver.name}-{parallel}-{repeat}"
                 folder.mkdir(parents=True, exist_ok=True)
+                os.sync()  # the previous run's dirty pages must not be flushed during this one
                 receiver.start(folder)
                 try:
-                    times.append(
-                        storescu_wall_time(receiver.port, receiver.called, paths, parallel)
-                    )
+                    elapsed = storescu_wall_time(receiver.port, receiver.called, paths, parallel)
                 finally:
                     receiver.stop()
                     shutil.rmtree(folder, ignore_errors=True)
-            results[(receiver.name, parallel)] = statistics.median(times)
-            print(
-                f"  {receiver.name:8s} x{parallel}: {results[(receiver.name, parallel)]:.2f} s"
-                f"  (runs: {', '.join(f'{t:.2f}' for t in times)})",
-                flush=True,
-            )
-    return results
+                times.setdefault((receiver.name, parallel), []).append(elapsed)
+                print(
+                    f"  run {repeat + 1}: {receiver.name:8s} x{parallel}: {elapsed:.2f} s",
+                    flush=True,
+                )
+    return {key: statistics.median(values) for key, values in times.items()}
 
 
 def peak_rss_receiving(large: Path, work: Path) -> tuple[float, float]:
@@ -228,7 +229,9 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "bn-bench")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--skip-large", action="store_true")
+    parser.add_argument("--node-workers", type=int, default=0, help="0: the node's default")
     args = parser.parse_args()
+    NodeReceiver.workers = args.node_workers
     args.workdir.mkdir(parents=True, exist_ok=True)
 
     paths = make_instances(args.workdir / "mg", args.instances)

@@ -2,9 +2,10 @@
 
 Schema migrations, then reconciliation of the file store with the index (a crash may have
 left spool files or unacknowledged objects), and only then do receivers start listening.
-With ``node.workers`` above one, the receivers are separate processes sharing the port
-(SO_REUSEPORT), supervised here: a worker that dies is replaced and its spool swept, and
-every worker dies with the supervisor, so a killed node is a stopped node.
+With ``node.workers`` above one, the receivers are separate processes supervised here: the
+supervisor owns the port and hands each connection to the least busy receiver
+(node.dispatch); a receiver that dies is replaced and its spool swept, and every receiver
+dies with the supervisor, so a killed node is a stopped node.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from node.config import Settings
 from node.dicom.access import PeerPolicy
+from node.dicom.handover import HandoverChannel
 from node.dicom.ingest import Ingestor
 from node.dicom.scp import StorageSCP
 from node.dicom.spool import spool_into, spool_prefix
+from node.dispatch import Dispatcher, Slot
 from node.errors import NodeError
 from node.lifecycle import die_with_parent
 from node.logsetup import configure
@@ -38,6 +41,7 @@ from storage.recovery import reconcile
 logger = logging.getLogger(__name__)
 
 SUPERVISION_INTERVAL_S = 1.0
+WORKER_START_TIMEOUT_S = 60
 
 
 def open_index(settings: Settings) -> tuple[Engine, InstanceIndex]:
@@ -78,9 +82,9 @@ def prepare(settings: Settings) -> None:
 class Receiver:
     """One process's Storage SCP with its own database connections."""
 
-    def __init__(self, settings: Settings, shared_port: bool = False) -> None:
+    def __init__(self, settings: Settings, channel: HandoverChannel | None = None) -> None:
         self.settings = settings
-        self.shared_port = shared_port
+        self.channel = channel
         self.store = FileStore(settings.storage_root)
         self.engine: Engine | None = None
         self.scp: StorageSCP | None = None
@@ -90,7 +94,7 @@ class Receiver:
         spool_into(self.store.spool_dir)
         ingestor = Ingestor(self.store, index, self.settings.storage.min_free_bytes)
         policy = PeerPolicy(self.settings.peers)
-        self.scp = StorageSCP(self.settings.node, ingestor, policy, self.shared_port)
+        self.scp = StorageSCP(self.settings.node, ingestor, policy, self.channel)
         try:
             address = self.scp.start()
         except OSError as exc:
@@ -125,9 +129,8 @@ def serve(settings: Settings) -> int:
     prepare(settings)
     workers = worker_count(settings)
     if workers == 1:
-        _run_receiver(settings, stopping, shared_port=False)
+        _run_receiver(settings, stopping)
     else:
-        _check_port_free(settings)
         _supervise(settings, workers, stopping)
     logger.info("BreastNode stopped")
     return 0
@@ -145,65 +148,76 @@ def _stop_on_signals() -> threading.Event:
     return stopping
 
 
-def _run_receiver(settings: Settings, stopping: threading.Event, shared_port: bool) -> None:
-    receiver = Receiver(settings, shared_port)
+def _run_receiver(
+    settings: Settings, stopping: threading.Event, channel: HandoverChannel | None = None
+) -> None:
+    receiver = Receiver(settings, channel)
     receiver.start()
+    if channel is not None:
+        channel.report_ready()
     try:
         stopping.wait()
     finally:
         receiver.stop()
 
 
-def _worker_main(settings: Settings, log_level: str) -> None:
+def _worker_main(settings: Settings, log_level: str, channel: socket.socket) -> None:
     """Entry point of a receiver process (spawned, so it starts from a clean interpreter)."""
     die_with_parent()
     configure(log_level)
     stopping = _stop_on_signals()
     try:
-        _run_receiver(settings, stopping, shared_port=True)
+        _run_receiver(settings, stopping, HandoverChannel(channel))
     except NodeError as exc:
         logger.error("receiver %d could not start: %s", os.getpid(), exc)
         raise SystemExit(1) from exc
 
 
-def _check_port_free(settings: Settings) -> None:
-    """Refuse to share a port with another program that already listens on it."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((settings.node.host, settings.node.port))
-        except OSError as exc:
-            raise NodeError(f"port {settings.node.port} is already in use: {exc}") from exc
-
-
 def _supervise(settings: Settings, count: int, stopping: threading.Event) -> None:
+    try:
+        dispatcher = Dispatcher(settings.node.host, settings.node.port)
+    except OSError as exc:
+        raise NodeError(f"cannot listen on port {settings.node.port}: {exc}") from exc
     context = multiprocessing.get_context("spawn")
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
     store = FileStore(settings.storage_root)
 
-    def spawn() -> BaseProcess:
-        process = context.Process(target=_worker_main, args=(settings, level), daemon=False)
+    def spawn() -> tuple[BaseProcess, Slot]:
+        slot, theirs = dispatcher.add_receiver()
+        process = context.Process(target=_worker_main, args=(settings, level, theirs))
         process.start()
-        return process
+        theirs.close()
+        return process, slot
 
+    dispatcher.start_accounting()
     workers = [spawn() for _ in range(count)]
-    logger.info("BreastNode supervising %d receiver processes on port %d", count,
-                settings.node.port)
+    if not dispatcher.wait_ready(WORKER_START_TIMEOUT_S):
+        logger.error("not every receiver started within %d s", WORKER_START_TIMEOUT_S)
+    dispatcher.start_listening()
+    logger.info(
+        "BreastNode listening on %s:%d, %d receiver processes",
+        settings.node.host,
+        settings.node.port,
+        count,
+    )
     try:
         while not stopping.wait(SUPERVISION_INTERVAL_S):
-            for slot, process in enumerate(workers):
+            for index, (process, slot) in enumerate(workers):
                 if process.is_alive():
                     continue
-                logger.error("receiver %s exited with %s; replacing it", process.pid,
-                             process.exitcode)
+                logger.error(
+                    "receiver %s exited with %s; replacing it", process.pid, process.exitcode
+                )
+                dispatcher.remove_receiver(slot)
                 if process.pid is not None:
                     store.sweep_spool(prefix=spool_prefix(process.pid))
-                workers[slot] = spawn()
+                workers[index] = spawn()
     finally:
-        for process in workers:
+        dispatcher.stop()
+        for process, _slot in workers:
             if process.is_alive() and process.pid is not None:
                 os.kill(process.pid, signal.SIGTERM)
-        for process in workers:
+        for process, _slot in workers:
             process.join(15)
             if process.is_alive():
                 process.kill()

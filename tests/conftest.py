@@ -103,6 +103,7 @@ def node_factory(tmp_path: Path, run_logs: Path) -> Iterator[NodeFactory]:
         min_free_bytes: int = 0,
         root: Path | None = None,
         port: int | None = None,
+        workers: int | None = None,
     ) -> NodeProcess:
         port = port or free_port()
         root = root or tmp_path / "store"
@@ -116,7 +117,8 @@ def node_factory(tmp_path: Path, run_logs: Path) -> Iterator[NodeFactory]:
             config_toml(root, port, peers, database_url=database_url, min_free_bytes=min_free_bytes)
         )
         log = run_logs / f"node-{uuid.uuid4().hex[:8]}.log"
-        node = NodeProcess(config=config, root=root, port=port, log=log).start()
+        env = {} if workers is None else {"BREASTNODE_NODE__WORKERS": str(workers)}
+        node = NodeProcess(config=config, root=root, port=port, log=log, env=env).start()
         started.append(node)
         return node
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -143,6 +145,7 @@ class NodeProcess:
     env: dict[str, str] = field(default_factory=dict)
     log_level: str = "DEBUG"
     process: subprocess.Popen[bytes] | None = None
+    _children: list[int] = field(default_factory=list)
 
     def start(self, timeout: float = 30.0) -> NodeProcess:
         env = os.environ | {"PYTHONUNBUFFERED": "1"} | self.env
@@ -172,8 +175,31 @@ class NodeProcess:
             time.sleep(0.05)
         raise AssertionError(f"node did not listen within {timeout} s:\n{self.log.read_text()}")
 
+    def children(self) -> list[int]:
+        """Process ids of the node's receiver processes (recorded while it runs)."""
+        assert self.process is not None
+        found = set(self._children)
+        with contextlib.suppress(psutil.NoSuchProcess):
+            found |= {c.pid for c in psutil.Process(self.process.pid).children(recursive=True)}
+        self._children = sorted(found)
+        return self._children
+
+    def children_alive(self, timeout: float = 5.0) -> list[int]:
+        """Receiver processes still running after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            alive = [
+                pid
+                for pid in self._children
+                if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+            ]
+            if not alive or time.monotonic() > deadline:
+                return alive
+            time.sleep(0.05)
+
     def kill(self) -> None:
         if self.process and self.process.poll() is None:
+            self.children()
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(10)
 
@@ -181,6 +207,7 @@ class NodeProcess:
         if self.process is None:
             return 0
         if self.process.poll() is None:
+            self.children()
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(15)

@@ -15,8 +15,8 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from node.config import NodeSettings
 from node.dicom.access import PeerPolicy
+from node.dicom.handover import HandoverChannel, start_handover_server
 from node.dicom.ingest import Ingestor, StoreRequest
-from node.dicom.reuseport import start_shared_server
 from node.dicom.sop_classes import ACCEPTED_STORAGE, ACCEPTED_TRANSFER_SYNTAXES, VERIFICATION
 from node.dicom.spool import discard_partial_transfer
 from node.dicom.status import StoreStatus
@@ -46,12 +46,12 @@ class StorageSCP:
         node: NodeSettings,
         ingestor: Ingestor,
         policy: PeerPolicy,
-        shared_port: bool = False,
+        channel: HandoverChannel | None = None,
     ) -> None:
         self.settings = node
         self.ingestor = ingestor
         self.policy = policy
-        self.shared_port = shared_port
+        self.channel = channel
         self.server: ThreadedAssociationServer | None = None
         quiet_libraries()
 
@@ -80,8 +80,8 @@ class StorageSCP:
         ]
         address = (self.settings.host, self.settings.port)
         ae = self._application_entity()
-        if self.shared_port:
-            server = start_shared_server(ae, address, handlers)
+        if self.channel is not None:
+            server = start_handover_server(ae, address, handlers, self.channel)
         else:
             started = ae.start_server(address, block=False, evt_handlers=handlers)
             assert started is not None  # block=False always returns the server
@@ -140,9 +140,10 @@ class StorageSCP:
     def _on_aborted(event: Any) -> None:
         logger.warning("association with %s aborted", event.assoc.requestor.address)
 
-    @staticmethod
-    def _on_closed(event: Any) -> None:
+    def _on_closed(self, event: Any) -> None:
         try:
             discard_partial_transfer(event.assoc)
         except Exception as exc:
             logger.error("could not remove a partial spool file: %s", type(exc).__name__)
+        if self.channel is not None:
+            self.channel.report_closed()

@@ -21,6 +21,7 @@ from pynetdicom import _config, dimse_messages
 
 logger = logging.getLogger(__name__)
 
+
 def spool_prefix(pid: int) -> str:
     """Spool files carry their process id, so a dead worker's leftovers can be swept."""
     return f"rx-{pid}-"

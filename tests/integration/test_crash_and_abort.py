@@ -48,7 +48,7 @@ def test_sigkill_mid_send_loses_nothing_acknowledged(
     node_factory: NodeFactory, tmp_path: Path, database_url: str
 ) -> None:
     db = "" if database_url.startswith("sqlite") else database_url
-    node = node_factory([Peer("crash", SCU)], database_url=db)
+    node = node_factory([Peer("crash", SCU)], database_url=db, workers=2)
     patient = SyntheticPatient()
     first = mammogram(patient, rows=1024, columns=768)
     datasets = [first] + [
@@ -63,6 +63,7 @@ def test_sigkill_mid_send_loses_nothing_acknowledged(
     sender.join(30)
     assert 8 <= len(acknowledged) < len(datasets), "the kill must land mid-stream"
 
+    assert not node.children_alive(), "receiver processes outlived the killed node"
     restarted = node_factory([Peer("crash", SCU)], database_url=db, root=node.root)
     listing = restarted.cli("instances", str(first.StudyInstanceUID), "--json")
     assert listing.returncode == 0, listing.stderr
