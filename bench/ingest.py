@@ -192,23 +192,35 @@ def run_matrix(paths: list[Path], work: Path, repeats: int) -> dict[tuple[str, i
     return {key: statistics.median(values) for key, values in times.items()}
 
 
-def peak_rss_receiving(large: Path, work: Path) -> tuple[float, float]:
+def peak_rss_receiving(large: Path, work: Path) -> tuple[float, float, float]:
+    """Idle and peak RSS (MiB) of the node's whole process tree while one large object
+    arrives, and the largest rise of any single process above its own idle RSS."""
     receiver = NodeReceiver()
     folder = work / "rss"
     folder.mkdir(parents=True, exist_ok=True)
     receiver.start(folder)
     try:
         assert receiver.node.process is not None
-        process = psutil.Process(receiver.node.process.pid)
+        root = psutil.Process(receiver.node.process.pid)
         time.sleep(2)
-        idle = process.memory_info().rss
-        peak = idle
+        tree = [root, *root.children(recursive=True)]
+        idle = {p.pid: p.memory_info().rss for p in tree}
+        peak = dict(idle)
+        peak_total = sum(idle.values())
         done = threading.Event()
 
         def sample() -> None:
-            nonlocal peak
+            nonlocal peak_total
             while not done.is_set():
-                peak = max(peak, process.memory_info().rss)
+                total = 0
+                for process in tree:
+                    try:
+                        rss = process.memory_info().rss
+                    except psutil.NoSuchProcess:
+                        continue
+                    peak[process.pid] = max(peak[process.pid], rss)
+                    total += rss
+                peak_total = max(peak_total, total)
                 time.sleep(0.01)
 
         sampler = threading.Thread(target=sample)
@@ -217,7 +229,8 @@ def peak_rss_receiving(large: Path, work: Path) -> tuple[float, float]:
         time.sleep(0.5)
         done.set()
         sampler.join()
-        return idle / 2**20, peak / 2**20
+        rise = max(peak[pid] - idle[pid] for pid in idle)
+        return sum(idle.values()) / 2**20, peak_total / 2**20, rise / 2**20
     finally:
         receiver.stop()
         shutil.rmtree(folder, ignore_errors=True)
@@ -252,11 +265,11 @@ def main() -> None:
 
     if not args.skip_large:
         large = make_large(args.workdir)
-        idle, peak = peak_rss_receiving(large, args.workdir / "runs")
+        idle, peak, rise = peak_rss_receiving(large, args.workdir / "runs")
         size = large.stat().st_size / 2**20
         print(
-            f"\none {size:.0f} MiB instance: node RSS idle {idle:.0f} MiB, peak {peak:.0f} MiB,"
-            f" peak above idle {peak - idle:.0f} MiB"
+            f"\none {size:.0f} MiB instance: node process tree RSS idle {idle:.0f} MiB, peak "
+            f"{peak:.0f} MiB (+{peak - idle:.0f} MiB); largest rise of one process {rise:.0f} MiB"
         )
 
 

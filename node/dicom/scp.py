@@ -138,7 +138,8 @@ class StorageSCP:
 
     @staticmethod
     def _on_aborted(event: Any) -> None:
-        logger.warning("association with %s aborted", event.assoc.requestor.address)
+        if not event.assoc.is_rejected:
+            logger.warning("association with %s aborted", event.assoc.requestor.address)
 
     def _on_closed(self, event: Any) -> None:
         try:
