@@ -36,6 +36,17 @@ def require_tool(name: str) -> str:
     pytest.skip(message)
 
 
+def echoscu(port: int, calling: str = "ECHOSCU") -> subprocess.CompletedProcess[str]:
+    """dcmtk's echoscu against the node on loopback."""
+    return subprocess.run(
+        [require_tool("echoscu"), "-aet", calling, "-aec", "BREASTNODE", "127.0.0.1", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

@@ -21,7 +21,7 @@ from pynetdicom import AE
 
 from node.dicom.sop_classes import ACCEPTED_STORAGE, ACCEPTED_TRANSFER_SYNTAXES
 from tests.conftest import NodeFactory
-from tests.helpers import dataset_bytes, require_tool
+from tests.helpers import dataset_bytes, echoscu, require_tool
 from tests.synthetic import SyntheticPatient, mammogram, mr_slice, write
 
 
@@ -115,25 +115,9 @@ def send_as_is(path: Path, port: int, storescu_option: str | None) -> None:
 
 def test_echoscu(node_factory: NodeFactory) -> None:
     node = node_factory()
-    result = run(
-        require_tool("echoscu"),
-        "-aet",
-        "ECHOSCU",
-        "-aec",
-        "BREASTNODE",
-        "127.0.0.1",
-        str(node.port),
-    )
+    result = echoscu(node.port)
     assert result.returncode == 0, result.stderr
-    refused = run(
-        require_tool("echoscu"),
-        "-aet",
-        "INTRUDER",
-        "-aec",
-        "BREASTNODE",
-        "127.0.0.1",
-        str(node.port),
-    )
+    refused = echoscu(node.port, calling="INTRUDER")
     assert refused.returncode != 0
     assert "Calling AE Title Not Recognized" in refused.stderr + refused.stdout
 

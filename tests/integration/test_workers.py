@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import NodeFactory
-from tests.helpers import REPO, Peer, config_toml, free_port, require_tool, wait_for
+from tests.helpers import REPO, Peer, config_toml, echoscu, free_port, require_tool, wait_for
 from tests.synthetic import SyntheticPatient, mammogram, write
 
 
@@ -63,19 +63,7 @@ def test_a_dead_worker_is_replaced_and_its_spool_swept(
     wait_for(lambda: len(listening_pids(node.log)) == 3, timeout=30)
     assert not leftover.exists()
     assert f"receiver {victim} exited" in node.log.read_text()
-    echo = subprocess.run(
-        [
-            require_tool("echoscu"),
-            "-aet",
-            "ECHOSCU",
-            "-aec",
-            "BREASTNODE",
-            "127.0.0.1",
-            str(node.port),
-        ],
-        timeout=30,
-        check=False,
-    )
+    echo = echoscu(node.port)
     assert echo.returncode == 0
 
 
