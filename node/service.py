@@ -100,7 +100,7 @@ class Receiver:
         except OSError as exc:
             raise NodeError(f"cannot listen on port {self.settings.node.port}: {exc}") from exc
         logger.info(
-            "receiver %d listening as AE %r on %s:%d (index: %s, %d peer(s) allowed)",
+            "receiver %d ready as AE %r for %s:%d (index: %s, %d peer(s) allowed)",
             os.getpid(),
             self.settings.node.ae_title,
             *address,

@@ -16,7 +16,7 @@ from tests.synthetic import SyntheticPatient, mammogram, write
 
 
 def listening_pids(log: Path) -> list[int]:
-    return [int(p) for p in re.findall(r"receiver (\d+) listening", log.read_text())]
+    return [int(p) for p in re.findall(r"receiver (\d+) ready", log.read_text())]
 
 
 def test_workers_share_the_port_and_stop_together(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,13 @@ def test_cli_check_config_exit_codes(
     monkeypatch.setenv("BREASTNODE_NODE__PORT", "0")
     assert main(["--config", str(good), "check-config"]) == 2
     assert "[node] port: Input should be greater than or equal to 1" in capsys.readouterr().err
+
+
+def test_console_script_and_module_entry_points() -> None:
+    script = Path(sys.executable).with_name("breastnode")
+    for command in ([str(script)], [sys.executable, "-m", "node"]):
+        result = subprocess.run(
+            [*command, "--version"], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("breastnode ")
