@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 UID = String(64)
@@ -41,6 +49,10 @@ class Study(Base):
     study_time: Mapped[str | None] = mapped_column(String(32))
     study_description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The latest analysis version enqueued, and the newest reception it covers: an instance
+    # received after ``analysed_through`` re-opens the study for a new version.
+    analysed_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    analysed_through: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Series(Base):

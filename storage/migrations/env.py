@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from alembic import context
 
-from storage.tables import Base
+from storage.schema import metadata
 
 engine = context.config.attributes["engine"]
 with engine.connect() as connection:
-    context.configure(connection=connection, target_metadata=Base.metadata)
+    context.configure(connection=connection, target_metadata=metadata)
     with context.begin_transaction():
         context.run_migrations()
     connection.commit()

@@ -25,7 +25,8 @@ from storage.records import (
     StoredFile,
     StudyRecord,
 )
-from storage.tables import Base, Instance, Patient, Series, Study
+from storage.schema import metadata
+from storage.tables import Instance, Patient, Series, Study
 
 T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 
@@ -59,7 +60,7 @@ def received(
 
 def test_migrations_match_the_table_definitions(engine: Engine) -> None:
     with engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
     assert differences == []
     upgrade(engine)  # a second upgrade is a no-op
 

@@ -1,0 +1,1 @@
+"""The study pipeline: completion, jobs, delivery, scheduling and audit."""
