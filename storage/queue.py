@@ -65,36 +65,8 @@ class JobQueue:
         self, study_instance_uid: str, version: int, kind: str, now: datetime | None = None
     ) -> tuple[int, bool]:
         """The job's id, and whether this call created it (False: it already existed)."""
-        now = now or utcnow()
-        values = {
-            "study_instance_uid": study_instance_uid,
-            "version": version,
-            "kind": kind,
-            "state": JobState.QUEUED.value,
-            "attempts": 0,
-            "next_run_at": now,
-            "created_at": now,
-        }
-        dialect_insert = postgresql.insert if self._postgres else sqlite.insert
-        statement = (
-            dialect_insert(Job)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["study_instance_uid", "version", "kind"])
-            .returning(Job.id)
-        )
         with Session(self.engine) as session, session.begin():
-            created = session.execute(statement).scalar()
-            if created is not None:
-                _event(session, created, None, JobState.QUEUED, None, now, "enqueued")
-                return int(created), True
-            existing = session.execute(
-                select(Job.id).where(
-                    Job.study_instance_uid == study_instance_uid,
-                    Job.version == version,
-                    Job.kind == kind,
-                )
-            ).scalar_one()
-            return int(existing), False
+            return enqueue_in(session, study_instance_uid, version, kind, now or utcnow())
 
     def claim(
         self,
@@ -116,7 +88,7 @@ class JobQueue:
                 job_id = session.execute(candidates).scalar()
                 if job_id is None:
                     return None
-                won = _changed(
+                won = rows_changed(
                     session,
                     update(Job)
                     .where(Job.id == job_id, Job.state == JobState.QUEUED.value)
@@ -142,7 +114,7 @@ class JobQueue:
     ) -> None:
         now = now or utcnow()
         with Session(self.engine) as session, session.begin():
-            extended = _changed(
+            extended = rows_changed(
                 session,
                 update(Job)
                 .where(*_owned(job_id, worker_id))
@@ -168,7 +140,7 @@ class JobQueue:
             self._finish(job_id, worker_id, JobState.DEAD, now, error, f"dead: {error}")
             return
         with Session(self.engine) as session, session.begin():
-            changed = _changed(
+            changed = rows_changed(
                 session,
                 update(Job)
                 .where(*_owned(job_id, worker_id))
@@ -209,7 +181,7 @@ class JobQueue:
             }
             if error is not None:
                 values["last_error"] = error
-            changed = _changed(
+            changed = rows_changed(
                 session, update(Job).where(*_owned(job_id, worker_id)).values(**values)
             )
             if changed != 1:
@@ -227,7 +199,7 @@ class JobQueue:
                 expired = expired.with_for_update(skip_locked=True)
             recovered = []
             for job_id, worker_id in session.execute(expired).all():
-                changed = _changed(
+                changed = rows_changed(
                     session,
                     update(Job)
                     .where(
@@ -270,7 +242,42 @@ class JobQueue:
             return [(e.from_state, e.to_state, e.detail) for e in session.execute(query).scalars()]
 
 
-def _changed(session: Session, statement: Executable) -> int:
+def enqueue_in(
+    session: Session, study_instance_uid: str, version: int, kind: str, now: datetime
+) -> tuple[int, bool]:
+    """Enqueue inside the caller's transaction (idempotent on study, version and kind)."""
+    values = {
+        "study_instance_uid": study_instance_uid,
+        "version": version,
+        "kind": kind,
+        "state": JobState.QUEUED.value,
+        "attempts": 0,
+        "next_run_at": now,
+        "created_at": now,
+    }
+    dialect = session.get_bind().dialect.name
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        dialect_insert(Job)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["study_instance_uid", "version", "kind"])
+        .returning(Job.id)
+    )
+    created = session.execute(statement).scalar()
+    if created is not None:
+        _event(session, created, None, JobState.QUEUED, None, now, "enqueued")
+        return int(created), True
+    existing = session.execute(
+        select(Job.id).where(
+            Job.study_instance_uid == study_instance_uid,
+            Job.version == version,
+            Job.kind == kind,
+        )
+    ).scalar_one()
+    return int(existing), False
+
+
+def rows_changed(session: Session, statement: Executable) -> int:
     """Rows an UPDATE changed: how a conditional UPDATE tells who won."""
     result = cast("CursorResult[Any]", session.execute(statement))
     return int(result.rowcount)

@@ -1,0 +1,89 @@
+"""When is a study ready for analysis?
+
+A mammography study is complete as soon as the four screening views (R CC, L CC, R MLO,
+L MLO) are there. Anything else (a partial mammogram, tomosynthesis, MRI) is complete once
+no instance has arrived for the quiet period. A study that gets a new instance after its
+analysis was opened is pending again, and the next sweep opens a new version.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+
+from node.dicom.sop_classes import MG_FOR_PRESENTATION, MG_FOR_PROCESSING
+from storage.progress import StudyProgress, ViewFacts, open_version, pending_studies
+
+logger = logging.getLogger(__name__)
+
+ANALYSIS = "analysis"
+SCREENING_VIEWS = frozenset({("R", "CC"), ("L", "CC"), ("R", "MLO"), ("L", "MLO")})
+MAMMOGRAPHY = frozenset({str(MG_FOR_PRESENTATION), str(MG_FOR_PROCESSING)})
+
+# View codes (PS3.16 CID 4014) for the two screening projections, SNOMED CT and the
+# older SNOMED-RT designators still sent by some modalities.
+VIEW_CODES = {
+    "399162004": "CC",
+    "R-10242": "CC",
+    "399368009": "MLO",
+    "R-10226": "MLO",
+}
+
+
+def screening_view(instance: ViewFacts) -> tuple[str, str] | None:
+    """(laterality, CC/MLO) of a mammography image, or None if it is neither view."""
+    if instance.sop_class_uid not in MAMMOGRAPHY:
+        return None
+    laterality = (instance.laterality or "").strip().upper()
+    if laterality not in {"L", "R"}:
+        return None
+    view = (instance.view_position or "").strip().upper()
+    if view not in {"CC", "MLO"}:
+        view = VIEW_CODES.get((instance.view_code or "").strip(), "")
+    return (laterality, view) if view else None
+
+
+def has_screening_views(instances: Iterable[ViewFacts]) -> bool:
+    seen = {view for view in map(screening_view, instances) if view}
+    return seen >= SCREENING_VIEWS
+
+
+@dataclass(frozen=True)
+class Readiness:
+    ready: bool
+    reason: str
+
+
+def readiness(progress: StudyProgress, now: datetime, quiet: timedelta) -> Readiness:
+    quiet_for = now - progress.last_received_at
+    reopened = progress.analysed_version > 0
+    if not reopened and has_screening_views(progress.instances):
+        return Readiness(True, "four screening views present")
+    if quiet_for >= quiet:
+        return Readiness(True, f"no new instance for {quiet_for.total_seconds():.0f} s")
+    return Readiness(False, "waiting for the quiet period")
+
+
+def sweep(engine: Engine, now: datetime, quiet: timedelta) -> list[int]:
+    """Open a new analysis version for every pending study that is ready; returns job ids."""
+    opened = []
+    for progress in pending_studies(engine):
+        state = readiness(progress, now, quiet)
+        if not state.ready:
+            continue
+        job_id = open_version(engine, progress, ANALYSIS, now)
+        if job_id is None:
+            continue
+        opened.append(job_id)
+        logger.info(
+            "study %s complete (%s): analysis version %d queued as job %d",
+            progress.study_instance_uid,
+            state.reason,
+            progress.analysed_version + 1,
+            job_id,
+        )
+    return opened

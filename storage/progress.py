@@ -1,0 +1,100 @@
+"""What the completion sweep needs to know about studies with unanalysed instances, and the
+atomic step that opens a new analysis version for one of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from storage.queue import enqueue_in, rows_changed
+from storage.tables import Instance, Series, Study
+
+
+@dataclass(frozen=True)
+class ViewFacts:
+    """One instance, as far as study completion is concerned."""
+
+    sop_class_uid: str
+    modality: str | None
+    laterality: str | None
+    view_position: str | None
+    view_code: str | None
+
+
+@dataclass(frozen=True)
+class StudyProgress:
+    study_instance_uid: str
+    analysed_version: int
+    analysed_through: datetime | None
+    last_received_at: datetime
+    instances: tuple[ViewFacts, ...]
+
+
+def pending_studies(engine: Engine) -> list[StudyProgress]:
+    """Studies with an instance received after their latest analysis version was opened."""
+    last = func.max(Instance.received_at)
+    query = (
+        select(
+            Study.id, Study.study_instance_uid, Study.analysed_version, Study.analysed_through, last
+        )
+        .join(Series, Series.study_fk == Study.id)
+        .join(Instance, Instance.series_fk == Series.id)
+        .group_by(
+            Study.id, Study.study_instance_uid, Study.analysed_version, Study.analysed_through
+        )
+        .having(or_(Study.analysed_through.is_(None), last > Study.analysed_through))
+    )
+    facts = select(
+        Instance.sop_class_uid,
+        Series.modality,
+        func.coalesce(Instance.image_laterality, Series.laterality),
+        Instance.view_position,
+        Instance.view_code,
+    ).join(Series, Instance.series_fk == Series.id)
+    with Session(engine) as session:
+        found = []
+        for study_id, uid, version, through, last_received in session.execute(query).all():
+            rows = session.execute(facts.where(Series.study_fk == study_id)).all()
+            found.append(
+                StudyProgress(
+                    study_instance_uid=uid,
+                    analysed_version=version,
+                    analysed_through=_aware(through),
+                    last_received_at=_aware(last_received) or last_received,
+                    instances=tuple(ViewFacts(*row) for row in rows),
+                )
+            )
+        return found
+
+
+def open_version(engine: Engine, progress: StudyProgress, kind: str, now: datetime) -> int | None:
+    """Enqueue the next analysis version covering everything received so far.
+
+    Conditional on the study still being at the version the sweep saw, so two sweeps (or
+    two nodes) never open the same version twice. Returns the job id, or None if another
+    sweep got there first.
+    """
+    version = progress.analysed_version + 1
+    with Session(engine) as session, session.begin():
+        changed = rows_changed(
+            session,
+            update(Study)
+            .where(
+                Study.study_instance_uid == progress.study_instance_uid,
+                Study.analysed_version == progress.analysed_version,
+            )
+            .values(analysed_version=version, analysed_through=progress.last_received_at),
+        )
+        if changed != 1:
+            return None
+        job_id, _created = enqueue_in(session, progress.study_instance_uid, version, kind, now)
+        return job_id
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
