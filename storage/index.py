@@ -7,7 +7,6 @@ unique SOP Instance UID is what makes a concurrent duplicate detectable.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -22,6 +21,7 @@ from storage.records import (
     StudySummary,
 )
 from storage.tables import Base, Instance, Patient, Series, Study
+from storage.times import aware_required
 
 
 class InstanceIndex:
@@ -129,8 +129,8 @@ class InstanceIndex:
                     study_instance_uid=uid,
                     modalities=tuple(sorted(modalities.get(uid, set()))),
                     instance_count=count,
-                    first_received_at=_aware(first),
-                    last_received_at=_aware(last),
+                    first_received_at=aware_required(first),
+                    last_received_at=aware_required(last),
                 )
                 for uid, count, first, last in session.execute(query)
             ]
@@ -153,7 +153,7 @@ class InstanceIndex:
                     file_path=row.file_path,
                     file_size=row.file_size,
                     sha256=row.sha256,
-                    received_at=_aware(row.received_at),
+                    received_at=aware_required(row.received_at),
                 )
                 for row, series_uid in session.execute(query)
             ]
@@ -162,8 +162,3 @@ class InstanceIndex:
         """Every stored file the index knows, for reconciling with the file store."""
         with Session(self.engine) as session:
             return set(session.execute(select(Instance.file_path)).scalars())
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes; everything stored is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -4,13 +4,14 @@ atomic step that opens a new analysis version for one of them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.queue import enqueue_in, rows_changed
 from storage.tables import Instance, Series, Study
+from storage.times import aware, aware_required
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,8 @@ def pending_studies(engine: Engine) -> list[StudyProgress]:
                 StudyProgress(
                     study_instance_uid=uid,
                     analysed_version=version,
-                    analysed_through=_aware(through),
-                    last_received_at=_aware(last_received) or last_received,
+                    analysed_through=aware(through),
+                    last_received_at=aware_required(last_received),
                     instances=tuple(ViewFacts(*row) for row in rows),
                 )
             )
@@ -92,9 +93,3 @@ def open_version(engine: Engine, progress: StudyProgress, kind: str, now: dateti
             return None
         job_id, _created = enqueue_in(session, progress.study_instance_uid, version, kind, now)
         return job_id
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
 
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
 from storage.queue_tables import Job, JobEvent
+from storage.times import aware, aware_required, utcnow
 
 
 class JobState(StrEnum):
@@ -50,10 +51,6 @@ class JobView:
 
 class LeaseLost(Exception):
     """The job is no longer this worker's (its lease expired and it was re-queued)."""
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class JobQueue:
@@ -103,7 +100,7 @@ class JobQueue:
                 )
                 if won != 1:
                     continue
-                _event(
+                record_event(
                     session, job_id, JobState.QUEUED, JobState.RUNNING, worker_id, now, "claimed"
                 )
                 return _view(session.get_one(Job, job_id))
@@ -117,7 +114,7 @@ class JobQueue:
             extended = rows_changed(
                 session,
                 update(Job)
-                .where(*_owned(job_id, worker_id))
+                .where(*owned_job(job_id, worker_id))
                 .values(heartbeat_at=now, lease_expires_at=now + lease),
             )
         if extended != 1:
@@ -143,7 +140,7 @@ class JobQueue:
             changed = rows_changed(
                 session,
                 update(Job)
-                .where(*_owned(job_id, worker_id))
+                .where(*owned_job(job_id, worker_id))
                 .values(
                     state=JobState.QUEUED.value,
                     next_run_at=retry_at,
@@ -154,7 +151,7 @@ class JobQueue:
             )
             if changed != 1:
                 raise LeaseLost(f"job {job_id} is no longer held by {worker_id}")
-            _event(
+            record_event(
                 session,
                 job_id,
                 JobState.RUNNING,
@@ -182,11 +179,11 @@ class JobQueue:
             if error is not None:
                 values["last_error"] = error
             changed = rows_changed(
-                session, update(Job).where(*_owned(job_id, worker_id)).values(**values)
+                session, update(Job).where(*owned_job(job_id, worker_id)).values(**values)
             )
             if changed != 1:
                 raise LeaseLost(f"job {job_id} is no longer held by {worker_id}")
-            _event(session, job_id, JobState.RUNNING, state, worker_id, now, detail)
+            record_event(session, job_id, JobState.RUNNING, state, worker_id, now, detail)
 
     def recover_expired(self, now: datetime | None = None) -> list[int]:
         """Re-queue running jobs whose lease ran out; returns their ids."""
@@ -216,7 +213,7 @@ class JobQueue:
                     ),
                 )
                 if changed == 1:
-                    _event(
+                    record_event(
                         session,
                         job_id,
                         JobState.RUNNING,
@@ -265,7 +262,7 @@ def enqueue_in(
     )
     created = session.execute(statement).scalar()
     if created is not None:
-        _event(session, created, None, JobState.QUEUED, None, now, "enqueued")
+        record_event(session, created, None, JobState.QUEUED, None, now, "enqueued")
         return int(created), True
     existing = session.execute(
         select(Job.id).where(
@@ -283,11 +280,11 @@ def rows_changed(session: Session, statement: Executable) -> int:
     return int(result.rowcount)
 
 
-def _owned(job_id: int, worker_id: str) -> tuple[ColumnElement[bool], ...]:
+def owned_job(job_id: int, worker_id: str) -> tuple[ColumnElement[bool], ...]:
     return (Job.id == job_id, Job.state == JobState.RUNNING.value, Job.worker_id == worker_id)
 
 
-def _event(
+def record_event(
     session: Session,
     job_id: int,
     from_state: JobState | None,
@@ -308,12 +305,6 @@ def _event(
     )
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _view(job: Job) -> JobView:
     return JobView(
         id=job.id,
@@ -322,11 +313,11 @@ def _view(job: Job) -> JobView:
         kind=job.kind,
         state=JobState(job.state),
         attempts=job.attempts,
-        next_run_at=_aware(job.next_run_at) or job.next_run_at,
-        lease_expires_at=_aware(job.lease_expires_at),
+        next_run_at=aware_required(job.next_run_at),
+        lease_expires_at=aware(job.lease_expires_at),
         worker_id=job.worker_id,
         last_error=job.last_error,
-        created_at=_aware(job.created_at) or job.created_at,
-        first_attempt_at=_aware(job.first_attempt_at),
-        finished_at=_aware(job.finished_at),
+        created_at=aware_required(job.created_at),
+        first_attempt_at=aware(job.first_attempt_at),
+        finished_at=aware(job.finished_at),
     )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import storage.queue_tables  # noqa: F401  (registers its tables on Base.metadata)
+# Importing a table module registers its tables on Base.metadata.
+import storage.outbox_tables
+import storage.queue_tables
 from storage.tables import Base
 
 metadata = Base.metadata
+TABLE_MODULES = (storage.outbox_tables, storage.queue_tables)
