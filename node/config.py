@@ -58,6 +58,7 @@ class StorageSettings(_Section):
     root: Path = Path("var")
     database_url: str = ""
     min_free_bytes: int = Field(default=1 << 30, ge=0)
+    retention_days: float = Field(default=0, ge=0)
 
     @field_validator("database_url")
     @classmethod
@@ -74,6 +75,29 @@ class PeerSettings(_Section):
     ae_title: AETitle
     host: str = Field(min_length=1)
     port: int | None = Field(default=None, ge=1, le=65535)
+
+
+class PipelineSettings(_Section):
+    """From received instances to analysis jobs."""
+
+    quiet_seconds: float = Field(default=30.0, gt=0)
+    # "package.module:function" called with a study; empty: no analysis runs (jobs wait).
+    analysis: str = Field(default="", pattern=r"^$|^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    lease_seconds: float = Field(default=120.0, gt=0)
+    sweep_interval_seconds: float = Field(default=5.0, gt=0)
+    poll_seconds: float = Field(default=1.0, gt=0)
+
+
+class RoutingSettings(_Section):
+    # Peer names that receive every result; empty: the peer that sent the study.
+    result_destinations: list[str] = Field(default_factory=list)
+
+
+class DeliverySettings(_Section):
+    max_age_hours: float = Field(default=72.0, gt=0)
+    backoff_base_seconds: float = Field(default=10.0, gt=0)
+    backoff_cap_seconds: float = Field(default=900.0, gt=0)
+    timeout_s: float = Field(default=30.0, gt=0)
 
 
 class LoggingSettings(_Section):
@@ -101,6 +125,9 @@ class Settings(BaseSettings):
     node: NodeSettings = NodeSettings()
     storage: StorageSettings = StorageSettings()
     peers: list[PeerSettings] = Field(default_factory=list)
+    pipeline: PipelineSettings = PipelineSettings()
+    routing: RoutingSettings = RoutingSettings()
+    delivery: DeliverySettings = DeliverySettings()
     logging: LoggingSettings = LoggingSettings()
     config_dir: Path = Field(default=Path(), exclude=True)
 
@@ -122,6 +149,15 @@ class Settings(BaseSettings):
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
             raise ValueError(f"peer names must be unique; repeated: {', '.join(duplicated)}")
+        callable_peers = {p.name for p in self.peers if p.port is not None}
+        unknown = [n for n in self.routing.result_destinations if n not in callable_peers]
+        if unknown:
+            raise ValueError(
+                "[routing] result_destinations must name peers that have a port; "
+                f"not such a peer: {', '.join(unknown)}"
+            )
+        if self.delivery.backoff_cap_seconds < self.delivery.backoff_base_seconds:
+            raise ValueError("[delivery] backoff_cap_seconds must be >= backoff_base_seconds")
         return self
 
     @property
