@@ -74,7 +74,122 @@ def _parser() -> argparse.ArgumentParser:
     instances.add_argument("study_uid", metavar="STUDY_UID")
     instances.add_argument("--json", action="store_true", help="machine-readable output")
     instances.set_defaults(run=_instances)
+    jobs = commands.add_parser("jobs", help="list analysis jobs")
+    jobs.add_argument("--json", action="store_true", help="machine-readable output")
+    jobs.set_defaults(run=_jobs)
+
+    deliveries = commands.add_parser("deliveries", help="list result deliveries (the outbox)")
+    deliveries.add_argument("--json", action="store_true", help="machine-readable output")
+    deliveries.set_defaults(run=_deliveries)
+
+    resend = commands.add_parser(
+        "resend", help="queue dead-lettered deliveries (or the chosen ones) again"
+    )
+    resend.add_argument(
+        "ids",
+        metavar="ID",
+        type=int,
+        nargs="*",
+        help="delivery ids (default: every dead-lettered delivery)",
+    )
+    resend.set_defaults(run=_resend)
     return parser
+
+
+def _jobs(settings: Settings, args: argparse.Namespace) -> int:
+    from node.service import open_index
+    from storage.queue import JobQueue
+
+    engine, _index = open_index(settings)
+    try:
+        rows = [
+            {
+                "id": j.id,
+                "study_instance_uid": j.study_instance_uid,
+                "version": j.version,
+                "kind": j.kind,
+                "state": j.state.value,
+                "attempts": j.attempts,
+                "next_run_at": j.next_run_at.isoformat(),
+                "worker": j.worker_id,
+                "last_error": j.last_error,
+                "finished_at": j.finished_at.isoformat() if j.finished_at else None,
+            }
+            for j in JobQueue(engine).jobs()
+        ]
+    finally:
+        engine.dispose()
+    _emit(
+        rows,
+        args.json,
+        [
+            "id",
+            "study_instance_uid",
+            "version",
+            "kind",
+            "state",
+            "attempts",
+            "next_run_at",
+            "last_error",
+        ],
+    )
+    return 0
+
+
+def _deliveries(settings: Settings, args: argparse.Namespace) -> int:
+    from node.service import open_index
+    from storage.outbox import Outbox
+
+    engine, _index = open_index(settings)
+    try:
+        rows = [
+            {
+                "id": d.id,
+                "study_instance_uid": d.study_instance_uid,
+                "version": d.version,
+                "sop_instance_uid": d.sop_instance_uid,
+                "destination": d.destination,
+                "state": d.state.value,
+                "attempts": d.attempts,
+                "next_attempt_at": d.next_attempt_at.isoformat(),
+                "last_status": None if d.last_status is None else f"0x{d.last_status:04X}",
+                "last_error": d.last_error,
+                "delivered_at": d.delivered_at.isoformat() if d.delivered_at else None,
+            }
+            for d in Outbox(engine).deliveries()
+        ]
+    finally:
+        engine.dispose()
+    _emit(
+        rows,
+        args.json,
+        [
+            "id",
+            "sop_instance_uid",
+            "destination",
+            "state",
+            "attempts",
+            "next_attempt_at",
+            "last_status",
+            "last_error",
+        ],
+    )
+    return 0
+
+
+def _resend(settings: Settings, args: argparse.Namespace) -> int:
+    from node.service import open_index
+    from storage.outbox import Outbox
+    from storage.times import utcnow
+
+    engine, _index = open_index(settings)
+    try:
+        count = Outbox(engine).resend(utcnow(), ids=args.ids or None)
+    finally:
+        engine.dispose()
+    what = "chosen" if args.ids else "dead-lettered"
+    print(f"{count} {what} deliver{'y' if count == 1 else 'ies'} queued again")
+    return 0 if count or not args.ids else EXIT_FAILURE
 
 
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:

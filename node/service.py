@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import threading
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
@@ -32,10 +33,13 @@ from node.dispatch import Dispatcher, Slot
 from node.errors import NodeError
 from node.lifecycle import die_with_parent
 from node.logsetup import configure
+from node.pipeline.process import run_pipeline
+from node.pipeline.scheduler import build_scheduler
 from storage.db import open_engine
 from storage.filestore import FileStore
 from storage.index import InstanceIndex
 from storage.migrate import upgrade
+from storage.outbox import Outbox
 from storage.recovery import reconcile
 
 logger = logging.getLogger(__name__)
@@ -63,7 +67,7 @@ def prepare(settings: Settings) -> None:
         raise NodeError(f"cannot prepare the store at {store.root}: {exc}") from exc
     engine, index = open_index(settings)
     try:
-        result = reconcile(store, index)
+        result = reconcile(store, index, Outbox(engine))
     finally:
         engine.dispose()
     logger.info(
@@ -124,14 +128,17 @@ def worker_count(settings: Settings) -> int:
 
 
 def serve(settings: Settings) -> int:
-    """Run until SIGINT or SIGTERM."""
+    """Run until SIGINT or SIGTERM: receivers, the pipeline worker process, the scheduler."""
     stopping = _stop_on_signals()
     prepare(settings)
-    workers = worker_count(settings)
-    if workers == 1:
-        _run_receiver(settings, stopping)
-    else:
-        _supervise(settings, workers, stopping)
+    engine = open_engine(settings.database_url)
+    scheduler = build_scheduler(settings, engine)
+    scheduler.start()
+    try:
+        _supervise(settings, worker_count(settings), stopping)
+    finally:
+        scheduler.shutdown(wait=False)
+        engine.dispose()
     logger.info("BreastNode stopped")
     return 0
 
@@ -148,24 +155,25 @@ def _stop_on_signals() -> threading.Event:
     return stopping
 
 
-def _run_receiver(
-    settings: Settings, stopping: threading.Event, channel: HandoverChannel | None = None
-) -> None:
+def _run_receiver(settings: Settings, stopping: threading.Event, channel: HandoverChannel) -> None:
     receiver = Receiver(settings, channel)
     receiver.start()
-    if channel is not None:
-        channel.report_ready()
+    channel.report_ready()
     try:
         stopping.wait()
     finally:
         receiver.stop()
 
 
-def _worker_main(settings: Settings, log_level: str, channel: socket.socket) -> None:
-    """Entry point of a receiver process (spawned, so it starts from a clean interpreter)."""
+def _child_setup(log_level: str) -> threading.Event:
     die_with_parent()
     configure(log_level)
-    stopping = _stop_on_signals()
+    return _stop_on_signals()
+
+
+def _receiver_main(settings: Settings, log_level: str, channel: socket.socket) -> None:
+    """Entry point of a receiver process (spawned, so it starts from a clean interpreter)."""
+    stopping = _child_setup(log_level)
     try:
         _run_receiver(settings, stopping, HandoverChannel(channel))
     except NodeError as exc:
@@ -173,52 +181,99 @@ def _worker_main(settings: Settings, log_level: str, channel: socket.socket) -> 
         raise SystemExit(1) from exc
 
 
-def _supervise(settings: Settings, count: int, stopping: threading.Event) -> None:
+def _pipeline_main(settings: Settings, log_level: str) -> None:
+    """Entry point of the pipeline worker process (analysis and delivery)."""
+    stopping = _child_setup(log_level)
     try:
-        dispatcher = Dispatcher(settings.node.host, settings.node.port)
-    except OSError as exc:
-        raise NodeError(f"cannot listen on port {settings.node.port}: {exc}") from exc
+        run_pipeline(settings, stopping)
+    except NodeError as exc:
+        logger.error("pipeline worker could not start: %s", exc)
+        raise SystemExit(1) from exc
+
+
+@dataclass
+class Child:
+    process: BaseProcess
+    slot: Slot | None  # receivers have a dispatcher slot; the pipeline worker has none
+
+
+def _supervise(settings: Settings, receivers: int, stopping: threading.Event) -> None:
+    """Receivers (processes behind the dispatcher, or one in this process) and the pipeline
+    worker process, each replaced when it dies."""
+    dispatcher: Dispatcher | None = None
+    if receivers > 1:
+        try:
+            dispatcher = Dispatcher(settings.node.host, settings.node.port)
+        except OSError as exc:
+            raise NodeError(f"cannot listen on port {settings.node.port}: {exc}") from exc
     context = multiprocessing.get_context("spawn")
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
     store = FileStore(settings.storage_root)
 
-    def spawn() -> tuple[BaseProcess, Slot]:
+    def spawn_receiver() -> Child:
+        assert dispatcher is not None
         slot, theirs = dispatcher.add_receiver()
-        process = context.Process(target=_worker_main, args=(settings, level, theirs))
+        process = context.Process(target=_receiver_main, args=(settings, level, theirs))
         process.start()
         theirs.close()
-        return process, slot
+        return Child(process, slot)
 
-    dispatcher.start_accounting()
-    workers = [spawn() for _ in range(count)]
-    if not dispatcher.wait_ready(WORKER_START_TIMEOUT_S):
-        logger.error("not every receiver started within %d s", WORKER_START_TIMEOUT_S)
-    dispatcher.start_listening()
-    logger.info(
-        "BreastNode listening on %s:%d, %d receiver processes",
-        settings.node.host,
-        settings.node.port,
-        count,
-    )
+    def spawn_pipeline() -> Child:
+        process = context.Process(target=_pipeline_main, args=(settings, level))
+        process.start()
+        return Child(process, None)
+
+    local_receiver: Receiver | None = None
+    children = [spawn_pipeline()]
     try:
+        if dispatcher is not None:
+            dispatcher.start_accounting()
+            children += [spawn_receiver() for _ in range(receivers)]
+            if not dispatcher.wait_ready(WORKER_START_TIMEOUT_S):
+                logger.error("not every receiver started within %d s", WORKER_START_TIMEOUT_S)
+            dispatcher.start_listening()
+        else:
+            local_receiver = Receiver(settings)
+            local_receiver.start()
+        logger.info(
+            "BreastNode listening on %s:%d, %d receiver(s), pipeline worker %s",
+            settings.node.host,
+            settings.node.port,
+            receivers,
+            children[0].process.pid,
+        )
         while not stopping.wait(SUPERVISION_INTERVAL_S):
-            for index, (process, slot) in enumerate(workers):
-                if process.is_alive():
+            for index, child in enumerate(children):
+                if child.process.is_alive():
                     continue
+                role = "receiver" if child.slot else "pipeline worker"
                 logger.error(
-                    "receiver %s exited with %s; replacing it", process.pid, process.exitcode
+                    "%s %s exited with %s; replacing it",
+                    role,
+                    child.process.pid,
+                    child.process.exitcode,
                 )
-                dispatcher.remove_receiver(slot)
-                if process.pid is not None:
-                    store.sweep_spool(prefix=spool_prefix(process.pid))
-                workers[index] = spawn()
+                if child.slot is not None and dispatcher is not None:
+                    dispatcher.remove_receiver(child.slot)
+                    if child.process.pid is not None:
+                        store.sweep_spool(prefix=spool_prefix(child.process.pid))
+                    children[index] = spawn_receiver()
+                else:
+                    children[index] = spawn_pipeline()
     finally:
-        dispatcher.stop()
-        for process, _slot in workers:
-            if process.is_alive() and process.pid is not None:
-                os.kill(process.pid, signal.SIGTERM)
-        for process, _slot in workers:
-            process.join(15)
-            if process.is_alive():
-                process.kill()
-                process.join(5)
+        if dispatcher is not None:
+            dispatcher.stop()
+        if local_receiver is not None:
+            local_receiver.stop()
+        _stop_children([child.process for child in children])
+
+
+def _stop_children(processes: list[BaseProcess]) -> None:
+    for process in processes:
+        if process.is_alive() and process.pid is not None:
+            os.kill(process.pid, signal.SIGTERM)
+    for process in processes:
+        process.join(15)
+        if process.is_alive():
+            process.kill()
+            process.join(5)

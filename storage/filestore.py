@@ -37,9 +37,10 @@ class FileStore:
         self.root = root
         self.spool_dir = root / "spool"
         self.objects_dir = root / "objects"
+        self.results_dir = root / "results"
 
     def prepare(self) -> None:
-        for folder in (self.root, self.spool_dir, self.objects_dir):
+        for folder in (self.root, self.spool_dir, self.objects_dir, self.results_dir):
             folder.mkdir(parents=True, exist_ok=True)
 
     def free_bytes(self) -> int:
@@ -60,13 +61,15 @@ class FileStore:
             os.fsync(handle.fileno())
         return Digest(sha.hexdigest(), size)
 
-    def commit(self, spooled: Path, now: datetime | None = None) -> str:
-        """Move an fsynced spool file into the store; returns its path relative to the root."""
+    def commit(self, spooled: Path, now: datetime | None = None, results: bool = False) -> str:
+        """Move an fsynced spool file into the store (received objects, or the node's own
+        results); returns its path relative to the root."""
+        area = self.results_dir if results else self.objects_dir
         day = (now or datetime.now(UTC)).strftime("%Y%m%d")
-        folder = self.objects_dir / day
+        folder = area / day
         if not folder.is_dir():
             folder.mkdir(parents=True, exist_ok=True)
-            _fsync_dir(self.objects_dir)
+            _fsync_dir(area)
         target = folder / f"{uuid.uuid4().hex}.dcm"
         spooled.rename(target)
         _fsync_dir(folder)
@@ -78,9 +81,10 @@ class FileStore:
         path.unlink(missing_ok=True)
         _fsync_dir(path.parent)
 
-    def stored_objects(self) -> Iterator[str]:
-        """Every committed object, as paths relative to the root."""
-        for path in self.objects_dir.glob("*/*.dcm"):
+    def stored_objects(self, results: bool = False) -> Iterator[str]:
+        """Every committed object (or result), as paths relative to the root."""
+        area = self.results_dir if results else self.objects_dir
+        for path in area.glob("*/*.dcm"):
             yield path.relative_to(self.root).as_posix()
 
     def sweep_spool(self, keep: set[Path] | None = None, prefix: str = "") -> int:

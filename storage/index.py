@@ -158,6 +158,19 @@ class InstanceIndex:
                 for row, series_uid in session.execute(query)
             ]
 
+    def senders(self, study_instance_uid: str) -> list[str]:
+        """Calling AE titles that sent instances of the study, first sender first."""
+        query = (
+            select(Instance.calling_ae, func.min(Instance.received_at))
+            .join(Series, Instance.series_fk == Series.id)
+            .join(Study, Series.study_fk == Study.id)
+            .where(Study.study_instance_uid == study_instance_uid)
+            .group_by(Instance.calling_ae)
+            .order_by(func.min(Instance.received_at))
+        )
+        with Session(self.engine) as session:
+            return [ae for ae, _first in session.execute(query)]
+
     def file_paths(self) -> set[str]:
         """Every stored file the index knows, for reconciling with the file store."""
         with Session(self.engine) as session:

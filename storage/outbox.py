@@ -247,6 +247,20 @@ class Outbox:
         with Session(self.engine) as session:
             return [self._view(session, i) for i in session.execute(query).scalars()]
 
+    def results_of(self, study_instance_uid: str) -> list[tuple[str, str, int]]:
+        """(SOP Instance UID, SOP Class UID, version) of a study's earlier results."""
+        query = (
+            select(ResultObject.sop_instance_uid, ResultObject.sop_class_uid, ResultObject.version)
+            .where(ResultObject.study_instance_uid == study_instance_uid)
+            .order_by(ResultObject.version, ResultObject.id)
+        )
+        with Session(self.engine) as session:
+            return [(uid, cls, int(version)) for uid, cls, version in session.execute(query)]
+
+    def result_paths(self) -> set[str]:
+        with Session(self.engine) as session:
+            return set(session.execute(select(ResultObject.file_path)).scalars())
+
     @staticmethod
     def _view(session: Session, delivery_id: int) -> DeliveryView:
         delivery = session.get_one(Delivery, delivery_id)

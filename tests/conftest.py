@@ -104,6 +104,8 @@ def node_factory(tmp_path: Path, run_logs: Path) -> Iterator[NodeFactory]:
         root: Path | None = None,
         port: int | None = None,
         workers: int | None = None,
+        extra: str = "",
+        env: dict[str, str] | None = None,
     ) -> NodeProcess:
         port = port or free_port()
         root = root or tmp_path / "store"
@@ -114,10 +116,19 @@ def node_factory(tmp_path: Path, run_logs: Path) -> Iterator[NodeFactory]:
             else [Peer("storescu", "STORESCU"), Peer("echoscu", "ECHOSCU")]
         )
         config.write_text(
-            config_toml(root, port, peers, database_url=database_url, min_free_bytes=min_free_bytes)
+            config_toml(
+                root,
+                port,
+                peers,
+                database_url=database_url,
+                min_free_bytes=min_free_bytes,
+                extra=extra,
+            )
         )
         log = run_logs / f"node-{uuid.uuid4().hex[:8]}.log"
-        env = {} if workers is None else {"BREASTNODE_NODE__WORKERS": str(workers)}
+        env = dict(env or {})
+        if workers is not None:
+            env["BREASTNODE_NODE__WORKERS"] = str(workers)
         node = NodeProcess(config=config, root=root, port=port, log=log, env=env).start()
         started.append(node)
         return node

@@ -1,0 +1,55 @@
+"""The analysis a worker runs for a complete study: a configured callable.
+
+``[pipeline] analysis = "package.module:function"`` names a function taking a
+:class:`StudyInput` and returning the DICOM objects to send back (already built, with their
+own UIDs). The node's models plug in here; the pipeline's tests plug in a stand-in.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydicom.dataset import Dataset
+
+from node.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class InputInstance:
+    sop_instance_uid: str
+    sop_class_uid: str
+    series_instance_uid: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class PreviousResult:
+    sop_instance_uid: str
+    sop_class_uid: str
+    version: int
+
+
+@dataclass(frozen=True)
+class StudyInput:
+    study_instance_uid: str
+    version: int
+    instances: tuple[InputInstance, ...]
+    previous_results: tuple[PreviousResult, ...]
+
+
+Analysis = Callable[[StudyInput], Sequence[Dataset]]
+
+
+def load_analysis(spec: str) -> Analysis:
+    module_name, _, attribute = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+        function = getattr(module, attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"[pipeline] analysis {spec!r} cannot be loaded: {exc}") from exc
+    if not callable(function):
+        raise ConfigError(f"[pipeline] analysis {spec!r} is not callable")
+    return function  # type: ignore[no-any-return]

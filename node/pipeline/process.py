@@ -1,0 +1,85 @@
+"""The pipeline worker process: analysis and delivery loops, away from the receivers.
+
+Started by ``breastnode serve``. Analysis and delivery run in separate threads so a long
+analysis never holds results back from PACS.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+from node.config import Settings
+from node.errors import NodeError
+from node.pipeline.analysis import load_analysis
+from node.pipeline.delivery import DeliverySender
+from node.pipeline.retry import RetryPolicy
+from node.pipeline.worker import AnalysisWorker
+from storage.db import open_engine
+from storage.filestore import FileStore
+from storage.index import InstanceIndex
+from storage.outbox import Outbox
+from storage.queue import JobQueue
+
+logger = logging.getLogger(__name__)
+
+
+def delivery_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        base=timedelta(seconds=settings.delivery.backoff_base_seconds),
+        cap=timedelta(seconds=settings.delivery.backoff_cap_seconds),
+        max_age=timedelta(hours=settings.delivery.max_age_hours),
+    )
+
+
+def run_pipeline(settings: Settings, stopping: threading.Event) -> None:
+    """Run the analysis and delivery loops until ``stopping`` is set."""
+    engine = open_engine(settings.database_url)
+    store = FileStore(settings.storage_root)
+    worker_id = f"{socket.gethostname()}:{os.getpid()}"
+    outbox = Outbox(engine)
+    loops: list[tuple[str, Callable[[], object]]] = []
+    sender = DeliverySender(settings, outbox, store, worker_id, delivery_policy(settings))
+    loops.append(("delivery", sender.run_once))
+    if settings.pipeline.analysis:
+        analysis = load_analysis(settings.pipeline.analysis)
+        worker = AnalysisWorker(
+            settings, JobQueue(engine), InstanceIndex(engine), outbox, store, analysis, worker_id
+        )
+        loops.append(("analysis", worker.run_once))
+    else:
+        logger.warning("no [pipeline] analysis configured: complete studies stay queued")
+    threads = [
+        threading.Thread(
+            target=_loop,
+            args=(name, step, stopping, settings.pipeline.poll_seconds),
+            name=f"pipeline-{name}",
+            daemon=True,
+        )
+        for name, step in loops
+    ]
+    for thread in threads:
+        thread.start()
+    logger.info("pipeline worker %s running: %s", worker_id, ", ".join(n for n, _ in loops))
+    stopping.wait()
+    for thread in threads:
+        thread.join(30)
+    engine.dispose()
+
+
+def _loop(name: str, step: Callable[[], object], stopping: threading.Event, poll_s: float) -> None:
+    while not stopping.is_set():
+        try:
+            did_work = step() is not None
+        except NodeError as exc:
+            logger.error("%s step failed: %s", name, exc)
+            did_work = False
+        except Exception as exc:  # the loop must survive a database hiccup
+            logger.error("%s step failed: %s", name, type(exc).__name__)
+            did_work = False
+        if not did_work:
+            stopping.wait(poll_s)

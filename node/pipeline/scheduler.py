@@ -1,0 +1,73 @@
+"""Periodic sweeps, run by APScheduler in the supervising process.
+
+The scheduler only enqueues or re-queues: it opens analysis versions for complete studies,
+gives expired leases back to the queue, and clears stale spool files. Workers do the work.
+Its job store is the in-memory default, never shared with another scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Engine
+
+from node.config import Settings
+from node.pipeline.completion import sweep
+from storage.filestore import FileStore
+from storage.outbox import Outbox
+from storage.queue import JobQueue
+from storage.times import utcnow
+
+logger = logging.getLogger(__name__)
+
+LEASE_CHECK_S = 10
+SPOOL_CHECK_S = 600
+
+
+def build_scheduler(settings: Settings, engine: Engine) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(
+        timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1}
+    )
+    quiet = timedelta(seconds=settings.pipeline.quiet_seconds)
+    scheduler.add_job(
+        lambda: sweep(engine, utcnow(), quiet),
+        "interval",
+        seconds=settings.pipeline.sweep_interval_seconds,
+        id="completion-sweep",
+    )
+    scheduler.add_job(
+        lambda: recover_leases(engine), "interval", seconds=LEASE_CHECK_S, id="lease-recovery"
+    )
+    scheduler.add_job(
+        lambda: sweep_stale_spool(settings), "interval", seconds=SPOOL_CHECK_S, id="spool-sweep"
+    )
+    return scheduler
+
+
+def recover_leases(engine: Engine) -> None:
+    now = utcnow()
+    jobs = JobQueue(engine).recover_expired(now)
+    deliveries = Outbox(engine).recover_expired(now)
+    if jobs or deliveries:
+        logger.warning(
+            "re-queued %d job(s) and %d delivery(ies) whose worker was lost", len(jobs), deliveries
+        )
+
+
+def sweep_stale_spool(settings: Settings) -> None:
+    """Spool files untouched for far longer than any transfer may stall are leftovers."""
+    store = FileStore(settings.storage_root)
+    horizon = time.time() - 4 * settings.node.network_timeout_s
+    removed = 0
+    for path in store.spool_dir.iterdir():
+        try:
+            if path.is_file() and path.stat().st_mtime < horizon:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    if removed:
+        logger.warning("removed %d stale spool file(s)", removed)

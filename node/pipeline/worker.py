@@ -1,0 +1,189 @@
+"""The analysis worker: claim a job, run the analysis under a heartbeat, store its results and
+commit them with their outbox rows in the job's own completion.
+
+A worker that dies mid-analysis leaves no committed results; its lease runs out and the
+job is claimed again. A worker that lost its lease (it was too slow and the job went to
+another) discards what it made.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from datetime import datetime, timedelta
+
+from pydicom.dataset import Dataset
+
+from node.config import Settings
+from node.pipeline.analysis import Analysis, InputInstance, PreviousResult, StudyInput
+from node.pipeline.completion import ANALYSIS
+from node.pipeline.retry import Failure, RetryPolicy, decide
+from storage.filestore import FileStore
+from storage.index import InstanceIndex
+from storage.outbox import Outbox, StoredResult, complete_job_with_results
+from storage.queue import JobQueue, JobView, LeaseLost
+from storage.times import utcnow
+
+logger = logging.getLogger(__name__)
+
+ANALYSIS_RETRY = RetryPolicy(
+    base=timedelta(seconds=30), cap=timedelta(minutes=10), max_age=timedelta(hours=6)
+)
+
+
+def destinations_for(settings: Settings, index: InstanceIndex, study_uid: str) -> list[str]:
+    """Configured result destinations, else the peer (with a port) that sent the study."""
+    if settings.routing.result_destinations:
+        return list(settings.routing.result_destinations)
+    for calling_ae in index.senders(study_uid):
+        for peer in settings.peers:
+            if peer.ae_title.strip() == calling_ae.strip() and peer.port is not None:
+                return [peer.name]
+    return []
+
+
+class AnalysisWorker:
+    def __init__(
+        self,
+        settings: Settings,
+        queue: JobQueue,
+        index: InstanceIndex,
+        outbox: Outbox,
+        store: FileStore,
+        analysis: Analysis,
+        worker_id: str,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.queue = queue
+        self.index = index
+        self.outbox = outbox
+        self.store = store
+        self.analysis = analysis
+        self.worker_id = worker_id
+        self.lease = timedelta(seconds=settings.pipeline.lease_seconds)
+        self.rng = rng or random.Random()
+
+    def run_once(self, now: datetime | None = None) -> JobView | None:
+        job = self.queue.claim(self.worker_id, self.lease, kinds=[ANALYSIS], now=now)
+        if job is None:
+            return None
+        logger.info(
+            "analysing study %s version %d (job %d, attempt %d)",
+            job.study_instance_uid,
+            job.version,
+            job.id,
+            job.attempts,
+        )
+        stop_heartbeat = threading.Event()
+        heartbeat = threading.Thread(
+            target=self._heartbeat, args=(job, stop_heartbeat), daemon=True
+        )
+        heartbeat.start()
+        results: list[StoredResult] = []
+        try:
+            for ds in self.analysis(self._input(job)):
+                results.append(self._store(ds))
+        except LeaseLost:
+            logger.warning("job %d was taken over while it ran; its output is discarded", job.id)
+            return job
+        except Exception as exc:
+            for result in results:
+                self.store.remove(result.file_path)
+            self._failed(job, exc)
+            return job
+        finally:
+            stop_heartbeat.set()
+            heartbeat.join()
+        destinations = destinations_for(self.settings, self.index, job.study_instance_uid)
+        if not destinations:
+            logger.warning(
+                "study %s has no result destination (no [routing] "
+                "result_destinations and its sender has no port)",
+                job.study_instance_uid,
+            )
+        try:
+            complete_job_with_results(
+                self.outbox.engine, job.id, self.worker_id, results, destinations, utcnow()
+            )
+        except LeaseLost:
+            for result in results:
+                self.store.remove(result.file_path)
+            logger.warning(
+                "job %d was taken over; its %d result(s) discarded", job.id, len(results)
+            )
+            return job
+        logger.info(
+            "study %s version %d analysed: %d result(s) for %s",
+            job.study_instance_uid,
+            job.version,
+            len(results),
+            ", ".join(destinations) or "nobody",
+        )
+        return job
+
+    def _input(self, job: JobView) -> StudyInput:
+        instances = tuple(
+            InputInstance(
+                i.sop_instance_uid,
+                i.sop_class_uid,
+                i.series_instance_uid,
+                self.store.path_of(i.file_path),
+            )
+            for i in self.index.instances(job.study_instance_uid)
+        )
+        previous = tuple(
+            PreviousResult(uid, sop_class, version)
+            for uid, sop_class, version in self.outbox.results_of(job.study_instance_uid)
+            if version < job.version
+        )
+        return StudyInput(job.study_instance_uid, job.version, instances, previous)
+
+    def _store(self, ds: Dataset) -> StoredResult:
+        spooled = self.store.spool_dir / f"result-{random.getrandbits(64):016x}.dcm"
+        ds.save_as(spooled, enforce_file_format=True)
+        digest = self.store.digest_and_sync(spooled)
+        relative = self.store.commit(spooled, results=True)
+        return StoredResult(
+            str(ds.SOPInstanceUID), str(ds.SOPClassUID), relative, digest.size, digest.sha256
+        )
+
+    def _heartbeat(self, job: JobView, stop: threading.Event) -> None:
+        interval = self.lease.total_seconds() / 3
+        while not stop.wait(interval):
+            try:
+                self.queue.heartbeat(job.id, self.worker_id, self.lease)
+            except LeaseLost:
+                logger.warning("lost the lease on job %d", job.id)
+                return
+
+    def _failed(self, job: JobView, exc: Exception) -> None:
+        now = utcnow()
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        decision = decide(
+            Failure.TRANSIENT,
+            job.attempts,
+            job.first_attempt_at or now,
+            now,
+            ANALYSIS_RETRY,
+            self.rng,
+        )
+        try:
+            self.queue.fail(job.id, self.worker_id, error, decision.retry_at, now)
+        except LeaseLost:
+            return
+        if decision.gives_up:
+            logger.error(
+                "analysis of study %s gave up after %d attempt(s): %s",
+                job.study_instance_uid,
+                job.attempts,
+                type(exc).__name__,
+            )
+        else:
+            logger.warning(
+                "analysis of study %s failed (%s); retry at %s",
+                job.study_instance_uid,
+                type(exc).__name__,
+                decision.retry_at.isoformat(timespec="seconds") if decision.retry_at else "never",
+            )

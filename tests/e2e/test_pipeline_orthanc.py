@@ -1,0 +1,184 @@
+"""The whole pipeline with a stand-in analysis: a study pushed in comes back to Orthanc as
+results, exactly once, also when the study is resent and when the node is killed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydicom.dataset import Dataset
+
+from tests.conftest import NodeFactory
+from tests.helpers import NodeProcess, Peer, require_tool, wait_for
+from tests.orthanc import Orthanc
+from tests.synthetic import SyntheticPatient, mammogram, write
+
+PIPELINE = """
+[pipeline]
+analysis = "tests.standin_analysis:analyse"
+quiet_seconds = 2
+sweep_interval_seconds = 0.5
+lease_seconds = 3
+poll_seconds = 0.2
+[routing]
+result_destinations = ["orthanc"]
+[delivery]
+backoff_base_seconds = 0.5
+backoff_cap_seconds = 2
+timeout_s = 10
+"""
+
+
+@pytest.fixture
+def orthanc(tmp_path: Path) -> Iterator[Orthanc]:
+    server = Orthanc(tmp_path / "orthanc").start()
+    yield server
+    server.stop()
+
+
+def four_views(tmp_path: Path) -> tuple[Dataset, list[Path]]:
+    patient = SyntheticPatient()
+    first = mammogram(patient, laterality="R", view="CC", rows=64, columns=48)
+    views = [first] + [
+        mammogram(
+            patient,
+            study_uid=first.StudyInstanceUID,
+            laterality=lat,
+            view=view,
+            rows=64,
+            columns=48,
+            seed=n,
+        )
+        for n, (lat, view) in enumerate([("L", "CC"), ("R", "MLO"), ("L", "MLO")], start=1)
+    ]
+    return first, [write(ds, tmp_path / "in") for ds in views]
+
+
+def storescu(node: NodeProcess, files: list[Path]) -> None:
+    result = subprocess.run(
+        [
+            require_tool("storescu"),
+            "-aet",
+            "STORESCU",
+            "-aec",
+            "BREASTNODE",
+            "127.0.0.1",
+            str(node.port),
+            *map(str, files),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def orthanc_results(orthanc: Orthanc) -> list[str]:
+    """SOP Instance UIDs of the stand-in results Orthanc holds (modality OT)."""
+    found = orthanc.request(
+        "POST",
+        "/tools/find",
+        json.dumps({"Level": "Instance", "Query": {"Modality": "OT"}, "Expand": True}).encode(),
+    )
+    return [i["MainDicomTags"]["SOPInstanceUID"] for i in found]
+
+
+def deliveries(node: NodeProcess) -> list[dict[str, object]]:
+    listing = node.cli("deliveries", "--json")
+    assert listing.returncode == 0, listing.stderr
+    return list(json.loads(listing.stdout))
+
+
+def jobs(node: NodeProcess) -> list[dict[str, object]]:
+    listing = node.cli("jobs", "--json")
+    assert listing.returncode == 0, listing.stderr
+    return list(json.loads(listing.stdout))
+
+
+def start_node(
+    node_factory: NodeFactory, orthanc: Orthanc, database_url: str = "", **kwargs: object
+) -> NodeProcess:
+    peers = [
+        Peer("storescu", "STORESCU"),
+        Peer("orthanc", "ORTHANC", "127.0.0.1", orthanc.dicom_port),
+    ]
+    return node_factory(peers, database_url=database_url, extra=PIPELINE, **kwargs)
+
+
+def test_study_in_results_out_exactly_once_even_when_resent(
+    node_factory: NodeFactory, orthanc: Orthanc, tmp_path: Path, database_url: str
+) -> None:
+    db = "" if database_url.startswith("sqlite") else database_url
+    node = start_node(node_factory, orthanc, db)
+    first, files = four_views(tmp_path)
+    storescu(node, files)
+    wait_for(lambda: len(orthanc_results(orthanc)) == 1, timeout=60)
+    [job] = jobs(node)
+    assert (job["state"], job["version"]) == ("done", 1)
+    [delivery] = deliveries(node)
+    assert delivery["state"] == "delivered"
+    assert delivery["sop_instance_uid"] == orthanc_results(orthanc)[0]
+
+    storescu(node, files)  # the same study again: duplicates, nothing new
+    wait_for(lambda: "duplicate SOP Instance" in node.log.read_text(), timeout=10)
+    time.sleep(4)  # longer than the quiet period and several sweeps
+    assert len(jobs(node)) == 1
+    assert len(deliveries(node)) == 1
+    assert len(orthanc_results(orthanc)) == 1
+
+    # A late instance re-opens the study: version 2 runs over all five instances.
+    late = mammogram(
+        SyntheticPatient(),
+        study_uid=first.StudyInstanceUID,
+        laterality="L",
+        view="CC",
+        rows=64,
+        columns=48,
+        seed=9,
+    )
+    late.PatientID, late.PatientName = first.PatientID, first.PatientName
+    storescu(node, [write(late, tmp_path / "late")])
+    wait_for(lambda: len(orthanc_results(orthanc)) == 2, timeout=60)
+    assert [(j["version"], j["state"]) for j in jobs(node)] == [(1, "done"), (2, "done")]
+    assert [d["version"] for d in deliveries(node)] == [1, 2]
+
+
+def test_sigkill_during_analysis_then_restart(
+    node_factory: NodeFactory, orthanc: Orthanc, tmp_path: Path
+) -> None:
+    slow = {"BREASTNODE_TEST_ANALYSIS_SLEEP": "4"}
+    node = start_node(node_factory, orthanc, env=slow)
+    _first, files = four_views(tmp_path)
+    storescu(node, files)
+    wait_for(lambda: any(j["state"] == "running" for j in jobs(node)), timeout=30)
+    node.kill()
+    assert not node.children_alive()
+    restarted = start_node(node_factory, orthanc, root=node.root, port=node.port)
+    wait_for(lambda: len(orthanc_results(orthanc)) == 1, timeout=60)
+    [job] = jobs(restarted)
+    assert job["state"] == "done"
+    assert int(str(job["attempts"])) == 2
+    assert [d["state"] for d in deliveries(restarted)] == ["delivered"]
+    time.sleep(3)
+    assert len(orthanc_results(orthanc)) == 1
+
+
+def test_orthanc_down_then_back(
+    node_factory: NodeFactory, orthanc: Orthanc, tmp_path: Path
+) -> None:
+    orthanc.stop()
+    node = start_node(node_factory, orthanc)
+    _first, files = four_views(tmp_path)
+    storescu(node, files)
+    wait_for(lambda: any(int(str(d["attempts"])) >= 2 for d in deliveries(node)), timeout=60)
+    [row] = deliveries(node)
+    assert row["state"] == "pending"
+    assert row["last_error"] == "peer unreachable, timed out or aborted"
+    orthanc.start()
+    wait_for(lambda: len(orthanc_results(orthanc)) == 1, timeout=60)
+    assert [d["state"] for d in deliveries(node)] == ["delivered"]
