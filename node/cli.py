@@ -93,7 +93,55 @@ def _parser() -> argparse.ArgumentParser:
         help="delivery ids (default: every dead-lettered delivery)",
     )
     resend.set_defaults(run=_resend)
+
+    audit = commands.add_parser("audit", help="the audit trail")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    verify = audit_commands.add_parser("verify", help="check the hash chain of every record")
+    verify.set_defaults(run=_audit_verify)
+    export = audit_commands.add_parser("export", help="print the records as XML")
+    export.add_argument("--after", type=int, default=0, help="only records after this number")
+    export.set_defaults(run=_audit_export)
     return parser
+
+
+def _audit_verify(settings: Settings, _args: argparse.Namespace) -> int:
+    from node.service import open_index
+    from storage.audit import AuditTrail
+
+    engine, _index = open_index(settings)
+    try:
+        check = AuditTrail(engine).verify()
+    finally:
+        engine.dispose()
+    if check.intact:
+        print(f"audit trail intact: {check.records} record(s), hash chain verified")
+        return 0
+    print(f"audit trail BROKEN: {len(check.problems)} problem(s) in {check.records} record(s)")
+    for problem in check.problems:
+        print(f"  {problem}")
+    return EXIT_FAILURE
+
+
+def _audit_export(settings: Settings, args: argparse.Namespace) -> int:
+    from xml.sax.saxutils import quoteattr
+
+    from node.service import open_index
+    from storage.audit import AuditTrail
+
+    engine, _index = open_index(settings)
+    try:
+        records = AuditTrail(engine).records(after_id=args.after)
+    finally:
+        engine.dispose()
+    print('<?xml version="1.0" encoding="UTF-8"?>')
+    print("<AuditRecords>")
+    for record in records:
+        print(
+            f'<AuditRecord Sequence="{record.id}" Hash={quoteattr(record.hash)} '
+            f"PreviousHash={quoteattr(record.prev_hash)}>{record.message}</AuditRecord>"
+        )
+    print("</AuditRecords>")
+    return 0
 
 
 def _jobs(settings: Settings, args: argparse.Namespace) -> int:

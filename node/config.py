@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -100,6 +100,17 @@ class DeliverySettings(_Section):
     timeout_s: float = Field(default=30.0, gt=0)
 
 
+class AuditSettings(_Section):
+    """The audit trail (DICOM PS3.15 A.5 messages) and where it is shipped."""
+
+    source_id: str = ""  # AuditSourceID; empty: the node's AE title
+    enterprise_site_id: str = ""
+    syslog_host: str = ""  # empty: keep the trail local only
+    syslog_port: int = Field(default=514, ge=1, le=65535)
+    syslog_protocol: Literal["udp", "tcp"] = "udp"
+    ship_interval_seconds: float = Field(default=10.0, gt=0)
+
+
 class LoggingSettings(_Section):
     level: str = "INFO"
 
@@ -128,6 +139,7 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = PipelineSettings()
     routing: RoutingSettings = RoutingSettings()
     delivery: DeliverySettings = DeliverySettings()
+    audit: AuditSettings = AuditSettings()
     logging: LoggingSettings = LoggingSettings()
     config_dir: Path = Field(default=Path(), exclude=True)
 

@@ -27,12 +27,14 @@ from node.config import Settings
 from node.dicom.access import PeerPolicy
 from node.dicom.handover import HandoverChannel
 from node.dicom.ingest import Ingestor
+from node.dicom.ledger import ReceptionLedger
 from node.dicom.scp import StorageSCP
 from node.dicom.spool import spool_into, spool_prefix
 from node.dispatch import Dispatcher, Slot
 from node.errors import NodeError
 from node.lifecycle import die_with_parent
 from node.logsetup import configure
+from node.pipeline.audit import Auditor, application_activity
 from node.pipeline.process import run_pipeline
 from node.pipeline.scheduler import build_scheduler
 from storage.db import open_engine
@@ -98,7 +100,10 @@ class Receiver:
         spool_into(self.store.spool_dir)
         ingestor = Ingestor(self.store, index, self.settings.storage.min_free_bytes)
         policy = PeerPolicy(self.settings.peers)
-        self.scp = StorageSCP(self.settings.node, ingestor, policy, self.channel)
+        ledger = ReceptionLedger(
+            auditor_for(self.settings, self.engine), self.settings.node.ae_title
+        )
+        self.scp = StorageSCP(self.settings.node, ingestor, policy, self.channel, ledger)
         try:
             address = self.scp.start()
         except OSError as exc:
@@ -122,6 +127,14 @@ class Receiver:
             self.engine = None
 
 
+def auditor_for(settings: Settings, engine: Engine) -> Auditor:
+    return Auditor(
+        engine,
+        settings.audit.source_id or settings.node.ae_title,
+        settings.audit.enterprise_site_id,
+    )
+
+
 def worker_count(settings: Settings) -> int:
     configured = settings.node.workers
     return configured if configured > 0 else max(1, min(os.cpu_count() or 1, 4))
@@ -132,12 +145,15 @@ def serve(settings: Settings) -> int:
     stopping = _stop_on_signals()
     prepare(settings)
     engine = open_engine(settings.database_url)
+    auditor = auditor_for(settings, engine)
+    auditor.record(application_activity(settings.node.ae_title, True, auditor.host))
     scheduler = build_scheduler(settings, engine)
     scheduler.start()
     try:
         _supervise(settings, worker_count(settings), stopping)
     finally:
         scheduler.shutdown(wait=False)
+        auditor.record(application_activity(settings.node.ae_title, False, auditor.host))
         engine.dispose()
     logger.info("BreastNode stopped")
     return 0

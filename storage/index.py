@@ -158,6 +158,17 @@ class InstanceIndex:
                 for row, series_uid in session.execute(query)
             ]
 
+    def patient_of(self, study_instance_uid: str) -> tuple[str, str | None] | None:
+        """(Patient ID, name) of a study, for audit records."""
+        query = (
+            select(Patient.patient_id, Patient.patient_name)
+            .join(Study, Study.patient_fk == Patient.id)
+            .where(Study.study_instance_uid == study_instance_uid)
+        )
+        with Session(self.engine) as session:
+            row = session.execute(query).first()
+            return (row[0], row[1]) if row else None
+
     def senders(self, study_instance_uid: str) -> list[str]:
         """Calling AE titles that sent instances of the study, first sender first."""
         query = (

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 # Importing a table module registers its tables on Base.metadata.
+import storage.audit_tables
 import storage.outbox_tables
 import storage.queue_tables
 from storage.tables import Base
 
 metadata = Base.metadata
-TABLE_MODULES = (storage.outbox_tables, storage.queue_tables)
+TABLE_MODULES = (storage.audit_tables, storage.outbox_tables, storage.queue_tables)

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from node.dicom.header import HeaderMismatch, HeaderUnreadable, read_header, records_from
+from node.dicom.header import (
+    Header,
+    HeaderMismatch,
+    HeaderUnreadable,
+    read_header,
+    records_from,
+)
 from node.dicom.status import StoreStatus
 from storage.errors import DuplicateInstanceError, StorageError
 from storage.filestore import FileStore
@@ -25,6 +31,12 @@ from storage.records import ReceivedInstance, Reception, StoredFile
 logger = logging.getLogger(__name__)
 
 OUT_OF_SPACE_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    status: StoreStatus
+    header: Header | None = None  # set when the instance is (or already was) stored
 
 
 @dataclass(frozen=True)
@@ -44,22 +56,22 @@ class Ingestor:
         self.index = index
         self.min_free_bytes = min_free_bytes
 
-    def ingest(self, request: StoreRequest) -> StoreStatus:
+    def ingest(self, request: StoreRequest) -> IngestResult:
         """Store one instance; never raises, always leaves the spool file gone."""
         started = time.perf_counter()
         try:
-            status = self._ingest(request, started)
+            result = self._ingest(request, started)
         except Exception as exc:
             logger.error(
                 "processing failure storing SOP Instance %s: %s",
                 request.sop_instance_uid,
                 type(exc).__name__,
             )
-            status = StoreStatus.PROCESSING_FAILURE
+            result = IngestResult(StoreStatus.PROCESSING_FAILURE)
         request.spooled.unlink(missing_ok=True)
-        return status
+        return result
 
-    def _ingest(self, request: StoreRequest, started: float) -> StoreStatus:
+    def _ingest(self, request: StoreRequest, started: float) -> IngestResult:
         uid = request.sop_instance_uid
         free = self.store.free_bytes()
         if free < self.min_free_bytes:
@@ -69,30 +81,30 @@ class Ingestor:
                 free,
                 self.min_free_bytes,
             )
-            return StoreStatus.OUT_OF_RESOURCES
+            return IngestResult(StoreStatus.OUT_OF_RESOURCES)
         try:
             header = records_from(
                 read_header(request.spooled), request.sop_class_uid, request.sop_instance_uid
             )
         except HeaderUnreadable as exc:
             logger.warning("cannot understand SOP Instance %s: %s", uid, exc)
-            return StoreStatus.CANNOT_UNDERSTAND
+            return IngestResult(StoreStatus.CANNOT_UNDERSTAND)
         except HeaderMismatch as exc:
             logger.warning("data set mismatch for SOP Instance %s: %s", uid, exc)
-            return StoreStatus.DATASET_MISMATCH
+            return IngestResult(StoreStatus.DATASET_MISMATCH)
 
         try:
             if self.index.contains(uid):
                 logger.info("duplicate SOP Instance %s: already stored, not rewritten", uid)
-                return StoreStatus.SUCCESS
+                return IngestResult(StoreStatus.SUCCESS, header)
             digest = self.store.digest_and_sync(request.spooled)
             received_at = datetime.now(UTC)
             relative = self.store.commit(request.spooled, received_at)
         except OSError as exc:
-            return self._os_failure(uid, exc)
+            return IngestResult(self._os_failure(uid, exc))
         except StorageError as exc:
             logger.error("index unavailable for SOP Instance %s: %s", uid, exc)
-            return StoreStatus.OUT_OF_RESOURCES
+            return IngestResult(StoreStatus.OUT_OF_RESOURCES)
 
         received = ReceivedInstance(
             patient=header.patient,
@@ -107,11 +119,11 @@ class Ingestor:
         except DuplicateInstanceError:
             self.store.remove(relative)
             logger.info("duplicate SOP Instance %s arrived concurrently; kept the first", uid)
-            return StoreStatus.SUCCESS
+            return IngestResult(StoreStatus.SUCCESS, header)
         except StorageError as exc:
             self.store.remove(relative)
             logger.error("index refused SOP Instance %s: %s", uid, exc)
-            return StoreStatus.OUT_OF_RESOURCES
+            return IngestResult(StoreStatus.OUT_OF_RESOURCES)
         except BaseException:
             self.store.remove(relative)
             raise
@@ -123,7 +135,7 @@ class Ingestor:
             request.calling_ae,
             (time.perf_counter() - started) * 1000,
         )
-        return StoreStatus.SUCCESS
+        return IngestResult(StoreStatus.SUCCESS, header)
 
     @staticmethod
     def _os_failure(uid: str, exc: OSError) -> StoreStatus:

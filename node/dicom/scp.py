@@ -17,6 +17,7 @@ from node.config import NodeSettings
 from node.dicom.access import PeerPolicy
 from node.dicom.handover import HandoverChannel, start_handover_server
 from node.dicom.ingest import Ingestor, StoreRequest
+from node.dicom.ledger import ReceptionLedger
 from node.dicom.sop_classes import ACCEPTED_STORAGE, ACCEPTED_TRANSFER_SYNTAXES, VERIFICATION
 from node.dicom.spool import discard_partial_transfer
 from node.dicom.status import StoreStatus
@@ -47,11 +48,13 @@ class StorageSCP:
         ingestor: Ingestor,
         policy: PeerPolicy,
         channel: HandoverChannel | None = None,
+        ledger: ReceptionLedger | None = None,
     ) -> None:
         self.settings = node
         self.ingestor = ingestor
         self.policy = policy
         self.channel = channel
+        self.ledger = ledger
         self.server: ThreadedAssociationServer | None = None
         quiet_libraries()
 
@@ -104,6 +107,8 @@ class StorageSCP:
         logger.warning(
             "rejected association from AE %r at %s: not a configured peer", calling_ae, address
         )
+        if self.ledger is not None:
+            self.ledger.rejected(calling_ae, address)
         assoc.acse.send_reject(*REJECT_UNKNOWN_CALLER)
         evt.trigger(assoc, evt.EVT_REJECTED, {})
         assoc.kill()
@@ -134,7 +139,12 @@ class StorageSCP:
         except Exception as exc:
             logger.error("malformed C-STORE request: %s", type(exc).__name__)
             return int(StoreStatus.PROCESSING_FAILURE)
-        return int(self.ingestor.ingest(request))
+        result = self.ingestor.ingest(request)
+        if self.ledger is not None and result.header is not None:
+            self.ledger.received(
+                id(event.assoc), request.calling_ae, request.peer_address, result.header
+            )
+        return int(result.status)
 
     @staticmethod
     def _on_aborted(event: Any) -> None:
@@ -146,5 +156,7 @@ class StorageSCP:
             discard_partial_transfer(event.assoc)
         except Exception as exc:
             logger.error("could not remove a partial spool file: %s", type(exc).__name__)
+        if self.ledger is not None:
+            self.ledger.closed(id(event.assoc))
         if self.channel is not None:
             self.channel.report_closed()

@@ -20,6 +20,7 @@ from pynetdicom import AE, _config
 from node.config import NodeSettings, PeerSettings, Settings
 from node.dicom.scp import quiet_libraries
 from node.errors import ConfigError
+from node.pipeline.audit import Auditor, Outcome, StudyObject, instances_sent
 from node.pipeline.retry import Failure, RetryPolicy, decide
 from storage.filestore import FileStore
 from storage.outbox import DeliveryView, Outbox
@@ -102,6 +103,7 @@ class DeliverySender:
         worker_id: str,
         policy: RetryPolicy,
         rng: random.Random | None = None,
+        auditor: Auditor | None = None,
     ) -> None:
         self.settings = settings
         self.outbox = outbox
@@ -109,6 +111,7 @@ class DeliverySender:
         self.worker_id = worker_id
         self.policy = policy
         self.rng = rng or random.Random()
+        self.auditor = auditor
 
     def run_once(self, now: datetime | None = None) -> DeliveryView | None:
         """Send one due delivery; returns it, or None when nothing is due."""
@@ -144,6 +147,7 @@ class DeliverySender:
                 delivery.destination,
                 delivery.attempts,
             )
+            self._audit(delivery, Outcome.SUCCESS, "stored by the destination")
             return
         assert outcome.failure is not None
         decision = decide(
@@ -166,6 +170,11 @@ class DeliverySender:
                 outcome.detail,
                 decision.reason,
             )
+            self._audit(
+                delivery,
+                Outcome.SERIOUS_FAILURE,
+                f"dead letter: {outcome.detail} ({decision.reason})",
+            )
         else:
             assert decision.retry_at is not None
             logger.warning(
@@ -175,3 +184,22 @@ class DeliverySender:
                 outcome.detail,
                 decision.retry_at.isoformat(timespec="seconds"),
             )
+
+    def _audit(self, delivery: DeliveryView, outcome: Outcome, description: str) -> None:
+        if self.auditor is None:
+            return
+        try:
+            peer = self.settings.peer(delivery.destination)
+            destination_ae, address = peer.ae_title, peer.host
+        except ConfigError:
+            destination_ae, address = delivery.destination, ""
+        self.auditor.record(
+            instances_sent(
+                StudyObject(delivery.study_instance_uid, {delivery.sop_class_uid: 1}),
+                self.settings.node.ae_title,
+                destination_ae,
+                address,
+                outcome,
+                description,
+            )
+        )

@@ -16,6 +16,7 @@ from datetime import timedelta
 from node.config import Settings
 from node.errors import NodeError
 from node.pipeline.analysis import load_analysis
+from node.pipeline.audit import Auditor
 from node.pipeline.delivery import DeliverySender
 from node.pipeline.retry import RetryPolicy
 from node.pipeline.worker import AnalysisWorker
@@ -43,12 +44,26 @@ def run_pipeline(settings: Settings, stopping: threading.Event) -> None:
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
     outbox = Outbox(engine)
     loops: list[tuple[str, Callable[[], object]]] = []
-    sender = DeliverySender(settings, outbox, store, worker_id, delivery_policy(settings))
+    auditor = Auditor(
+        engine,
+        settings.audit.source_id or settings.node.ae_title,
+        settings.audit.enterprise_site_id,
+    )
+    sender = DeliverySender(
+        settings, outbox, store, worker_id, delivery_policy(settings), auditor=auditor
+    )
     loops.append(("delivery", sender.run_once))
     if settings.pipeline.analysis:
         analysis = load_analysis(settings.pipeline.analysis)
         worker = AnalysisWorker(
-            settings, JobQueue(engine), InstanceIndex(engine), outbox, store, analysis, worker_id
+            settings,
+            JobQueue(engine),
+            InstanceIndex(engine),
+            outbox,
+            store,
+            analysis,
+            worker_id,
+            auditor=auditor,
         )
         loops.append(("analysis", worker.run_once))
     else:

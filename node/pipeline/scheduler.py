@@ -16,6 +16,8 @@ from sqlalchemy import Engine
 
 from node.config import Settings
 from node.pipeline.completion import sweep
+from node.pipeline.syslog import ship
+from storage.audit import AuditTrail
 from storage.filestore import FileStore
 from storage.outbox import Outbox
 from storage.queue import JobQueue
@@ -44,7 +46,27 @@ def build_scheduler(settings: Settings, engine: Engine) -> BackgroundScheduler:
     scheduler.add_job(
         lambda: sweep_stale_spool(settings), "interval", seconds=SPOOL_CHECK_S, id="spool-sweep"
     )
+    if settings.audit.syslog_host:
+        trail = AuditTrail(engine)
+        scheduler.add_job(
+            lambda: ship_audit(trail, settings),
+            "interval",
+            seconds=settings.audit.ship_interval_seconds,
+            id="audit-shipping",
+        )
     return scheduler
+
+
+def ship_audit(trail: AuditTrail, settings: Settings) -> None:
+    try:
+        ship(trail, settings.audit)
+    except OSError as exc:
+        logger.warning(
+            "audit collector %s:%d unreachable (%s); will retry",
+            settings.audit.syslog_host,
+            settings.audit.syslog_port,
+            exc.strerror,
+        )
 
 
 def recover_leases(engine: Engine) -> None:

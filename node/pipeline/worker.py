@@ -17,6 +17,7 @@ from pydicom.dataset import Dataset
 
 from node.config import Settings
 from node.pipeline.analysis import Analysis, InputInstance, PreviousResult, StudyInput
+from node.pipeline.audit import Auditor, Outcome, StudyObject, analysis_performed
 from node.pipeline.completion import ANALYSIS
 from node.pipeline.retry import Failure, RetryPolicy, decide
 from storage.filestore import FileStore
@@ -54,7 +55,9 @@ class AnalysisWorker:
         analysis: Analysis,
         worker_id: str,
         rng: random.Random | None = None,
+        auditor: Auditor | None = None,
     ) -> None:
+        self.auditor = auditor
         self.settings = settings
         self.queue = queue
         self.index = index
@@ -121,7 +124,33 @@ class AnalysisWorker:
             len(results),
             ", ".join(destinations) or "nobody",
         )
+        self._audit(
+            job,
+            Outcome.SUCCESS,
+            f"analysis version {job.version}: {len(results)} result object(s)",
+            {r.sop_class_uid: 1 for r in results},
+        )
         return job
+
+    def _audit(
+        self,
+        job: JobView,
+        outcome: Outcome,
+        description: str,
+        sop_classes: dict[str, int] | None = None,
+    ) -> None:
+        if self.auditor is None:
+            return
+        patient = self.index.patient_of(job.study_instance_uid)
+        study = StudyObject(
+            job.study_instance_uid,
+            sop_classes or {},
+            patient[0] if patient else None,
+            patient[1] if patient else None,
+        )
+        self.auditor.record(
+            analysis_performed(study, self.settings.node.ae_title, outcome, description)
+        )
 
     def _input(self, job: JobView) -> StudyInput:
         instances = tuple(
@@ -179,6 +208,11 @@ class AnalysisWorker:
                 job.study_instance_uid,
                 job.attempts,
                 type(exc).__name__,
+            )
+            self._audit(
+                job,
+                Outcome.SERIOUS_FAILURE,
+                f"analysis version {job.version} failed: {type(exc).__name__}",
             )
         else:
             logger.warning(

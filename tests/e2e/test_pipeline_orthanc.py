@@ -147,6 +147,16 @@ def test_study_in_results_out_exactly_once_even_when_resent(
     assert [(j["version"], j["state"]) for j in jobs(node)] == [(1, "done"), (2, "done")]
     assert [d["version"] for d in deliveries(node)] == [1, 2]
 
+    # The run left an intact audit trail of receptions, analyses and sends.
+    verify = node.cli("audit", "verify")
+    assert verify.returncode == 0, verify.stdout
+    exported = node.cli("audit", "export").stdout
+    assert 'csd-code="110100"' in exported  # application start
+    assert exported.count('EventActionCode="C"') >= 3  # received x2 associations, analysed
+    assert 'csd-code="110103"' in exported
+    assert exported.count('EventActionCode="R"') == 2  # two results sent
+    assert first.PatientID in exported  # audit records may, and do, name the patient
+
 
 def test_sigkill_during_analysis_then_restart(
     node_factory: NodeFactory, orthanc: Orthanc, tmp_path: Path

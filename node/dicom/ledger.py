@@ -1,0 +1,64 @@
+"""Audit of what each association brought: one 110104 record per study per association,
+written when the association ends, and a 110113 record for every refused association."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+from node.dicom.header import Header
+from node.pipeline.audit import (
+    Auditor,
+    StudyObject,
+    association_rejected,
+    instances_received,
+)
+
+
+@dataclass
+class _StudyTally:
+    sop_classes: Counter[str] = field(default_factory=Counter)
+    patient_id: str | None = None
+    patient_name: str | None = None
+
+
+@dataclass
+class _AssociationTally:
+    calling_ae: str
+    address: str
+    studies: dict[str, _StudyTally] = field(default_factory=dict)
+
+
+class ReceptionLedger:
+    def __init__(self, auditor: Auditor, node_ae: str) -> None:
+        self.auditor = auditor
+        self.node_ae = node_ae
+        self._lock = threading.Lock()
+        self._open: dict[int, _AssociationTally] = {}
+
+    def received(self, association: int, calling_ae: str, address: str, header: Header) -> None:
+        with self._lock:
+            tally = self._open.setdefault(association, _AssociationTally(calling_ae, address))
+            study = tally.studies.setdefault(header.study.study_instance_uid, _StudyTally())
+            study.sop_classes[header.instance.sop_class_uid] += 1
+            study.patient_id = header.patient.patient_id
+            study.patient_name = header.patient.patient_name
+
+    def closed(self, association: int) -> None:
+        with self._lock:
+            tally = self._open.pop(association, None)
+        if tally is None:
+            return
+        for uid, study in tally.studies.items():
+            self.auditor.record(
+                instances_received(
+                    StudyObject(uid, dict(study.sop_classes), study.patient_id, study.patient_name),
+                    tally.calling_ae,
+                    tally.address,
+                    self.node_ae,
+                )
+            )
+
+    def rejected(self, calling_ae: str, address: str) -> None:
+        self.auditor.record(association_rejected(calling_ae, address, self.node_ae))
