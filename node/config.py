@@ -111,6 +111,13 @@ class AuditSettings(_Section):
     ship_interval_seconds: float = Field(default=10.0, gt=0)
 
 
+class MetricsSettings(_Section):
+    """Prometheus /metrics and /healthz, served by the supervising process."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=9464, ge=0, le=65535)  # 0: no monitoring endpoint
+
+
 class LoggingSettings(_Section):
     level: str = "INFO"
 
@@ -140,6 +147,7 @@ class Settings(BaseSettings):
     routing: RoutingSettings = RoutingSettings()
     delivery: DeliverySettings = DeliverySettings()
     audit: AuditSettings = AuditSettings()
+    metrics: MetricsSettings = MetricsSettings()
     logging: LoggingSettings = LoggingSettings()
     config_dir: Path = Field(default=Path(), exclude=True)
 

@@ -34,6 +34,7 @@ from node.dispatch import Dispatcher, Slot
 from node.errors import NodeError
 from node.lifecycle import die_with_parent
 from node.logsetup import configure
+from node.monitoring import HealthCheck, MonitoringServer
 from node.pipeline.audit import Auditor, application_activity
 from node.pipeline.process import run_pipeline
 from node.pipeline.scheduler import build_scheduler
@@ -150,7 +151,7 @@ def serve(settings: Settings) -> int:
     scheduler = build_scheduler(settings, engine)
     scheduler.start()
     try:
-        _supervise(settings, worker_count(settings), stopping)
+        _supervise(settings, worker_count(settings), stopping, engine)
     finally:
         scheduler.shutdown(wait=False)
         auditor.record(application_activity(settings.node.ae_title, False, auditor.host))
@@ -213,7 +214,9 @@ class Child:
     slot: Slot | None  # receivers have a dispatcher slot; the pipeline worker has none
 
 
-def _supervise(settings: Settings, receivers: int, stopping: threading.Event) -> None:
+def _supervise(
+    settings: Settings, receivers: int, stopping: threading.Event, engine: Engine
+) -> None:
     """Receivers (processes behind the dispatcher, or one in this process) and the pipeline
     worker process, each replaced when it dies."""
     dispatcher: Dispatcher | None = None
@@ -240,6 +243,7 @@ def _supervise(settings: Settings, receivers: int, stopping: threading.Event) ->
         return Child(process, None)
 
     local_receiver: Receiver | None = None
+    monitoring: MonitoringServer | None = None
     children = [spawn_pipeline()]
     try:
         if dispatcher is not None:
@@ -251,6 +255,15 @@ def _supervise(settings: Settings, receivers: int, stopping: threading.Event) ->
         else:
             local_receiver = Receiver(settings)
             local_receiver.start()
+        monitoring = _start_monitoring(
+            settings,
+            engine,
+            lambda: {
+                "scp": local_receiver is not None
+                or any(c.process.is_alive() for c in children if c.slot is not None),
+                "worker": any(c.process.is_alive() for c in children if c.slot is None),
+            },
+        )
         logger.info(
             "BreastNode listening on %s:%d, %d receiver(s), pipeline worker %s",
             settings.node.host,
@@ -277,11 +290,29 @@ def _supervise(settings: Settings, receivers: int, stopping: threading.Event) ->
                 else:
                     children[index] = spawn_pipeline()
     finally:
+        if monitoring is not None:
+            monitoring.stop()
         if dispatcher is not None:
             dispatcher.stop()
         if local_receiver is not None:
             local_receiver.stop()
         _stop_children([child.process for child in children])
+
+
+def _start_monitoring(
+    settings: Settings, engine: Engine, health: HealthCheck
+) -> MonitoringServer | None:
+    if not settings.metrics.port:
+        return None
+    try:
+        server = MonitoringServer(settings.metrics.host, settings.metrics.port, engine, health)
+    except OSError as exc:
+        raise NodeError(f"cannot serve metrics on port {settings.metrics.port}: {exc}") from exc
+    server.start()
+    logger.info(
+        "metrics and health at http://%s:%d/metrics, /healthz", settings.metrics.host, server.port
+    )
+    return server
 
 
 def _stop_children(processes: list[BaseProcess]) -> None:

@@ -106,6 +106,7 @@ def node_factory(tmp_path: Path, run_logs: Path) -> Iterator[NodeFactory]:
         workers: int | None = None,
         extra: str = "",
         env: dict[str, str] | None = None,
+        metrics_port: int = 0,
     ) -> NodeProcess:
         port = port or free_port()
         root = root or tmp_path / "store"
@@ -123,6 +124,7 @@ def node_factory(tmp_path: Path, run_logs: Path) -> Iterator[NodeFactory]:
                 database_url=database_url,
                 min_free_bytes=min_free_bytes,
                 extra=extra,
+                metrics_port=metrics_port,
             )
         )
         log = run_logs / f"node-{uuid.uuid4().hex[:8]}.log"

@@ -122,6 +122,7 @@ def config_toml(
     database_url: str = "",
     min_free_bytes: int = 0,
     extra: str = "",
+    metrics_port: int = 0,
 ) -> str:
     lines = [
         "[node]",
@@ -132,6 +133,8 @@ def config_toml(
         f'root = "{root}"',
         f'database_url = "{database_url}"',
         f"min_free_bytes = {min_free_bytes}",
+        "[metrics]",
+        f"port = {metrics_port}",
     ]
     for peer in peers:
         lines += [

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from pydicom.dataset import Dataset
 
 from tests.conftest import NodeFactory
-from tests.helpers import NodeProcess, Peer, require_tool, wait_for
+from tests.helpers import NodeProcess, Peer, free_port, require_tool, wait_for
 from tests.orthanc import Orthanc
 from tests.synthetic import SyntheticPatient, mammogram, write
 
@@ -114,7 +115,8 @@ def test_study_in_results_out_exactly_once_even_when_resent(
     node_factory: NodeFactory, orthanc: Orthanc, tmp_path: Path, database_url: str
 ) -> None:
     db = "" if database_url.startswith("sqlite") else database_url
-    node = start_node(node_factory, orthanc, db)
+    metrics_port = free_port()
+    node = start_node(node_factory, orthanc, db, metrics_port=metrics_port)
     first, files = four_views(tmp_path)
     storescu(node, files)
     wait_for(lambda: len(orthanc_results(orthanc)) == 1, timeout=60)
@@ -156,6 +158,22 @@ def test_study_in_results_out_exactly_once_even_when_resent(
     assert 'csd-code="110103"' in exported
     assert exported.count('EventActionCode="R"') == 2  # two results sent
     assert first.PatientID in exported  # audit records may, and do, name the patient
+
+    metrics = fetch(metrics_port, "/metrics")
+    assert "breastnode_instances_received_total 5.0" in metrics
+    assert "breastnode_studies_completed_total 2.0" in metrics
+    assert 'breastnode_jobs{state="done"} 2.0' in metrics
+    assert 'breastnode_deliveries{state="delivered"} 2.0' in metrics
+    assert "breastnode_receive_to_complete_seconds_count 1.0" in metrics
+    assert "breastnode_complete_to_analysed_seconds_count 2.0" in metrics
+    assert "breastnode_analysed_to_delivered_seconds_count 2.0" in metrics
+    health = json.loads(fetch(metrics_port, "/healthz"))
+    assert health == {"ok": True, "checks": {"scp": True, "worker": True, "database": True}}
+
+
+def fetch(port: int, path: str) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+        return str(response.read().decode())
 
 
 def test_sigkill_during_analysis_then_restart(

@@ -1,0 +1,76 @@
+"""The monitoring endpoint of the supervisor: /metrics (Prometheus) and /healthz.
+
+/healthz answers 200 with a JSON body when the SCP, the database and the pipeline worker
+are all up, 503 (same body, naming what is down) otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from sqlalchemy import Engine, text
+
+from node.pipeline.metrics import DatabaseCollector
+
+logger = logging.getLogger(__name__)
+
+HealthCheck = Callable[[], dict[str, bool]]
+
+
+def database_up(engine: Engine) -> bool:
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
+class MonitoringServer:
+    def __init__(self, host: str, port: int, engine: Engine, health: HealthCheck) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(DatabaseCollector(engine))
+        registry, engine_ = self.registry, engine
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.split("?")[0] == "/metrics":
+                    self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))
+                elif self.path.split("?")[0] == "/healthz":
+                    checks = health() | {"database": database_up(engine_)}
+                    body = json.dumps({"ok": all(checks.values()), "checks": checks}).encode()
+                    self._send(200 if all(checks.values()) else 503, "application/json", body)
+                else:
+                    self._send(404, "text/plain", b"not found\n")
+
+            def _send(self, status: int, content_type: str, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                logger.debug("monitoring: %s", format % args)
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, name="monitoring", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
