@@ -153,6 +153,21 @@ class Outbox:
                     return self._view(session, delivery_id)
         return None
 
+    def heartbeat(self, delivery_id: int, worker_id: str, lease: timedelta, now: datetime) -> None:
+        with Session(self.engine) as session, session.begin():
+            changed = rows_changed(
+                session,
+                update(Delivery)
+                .where(
+                    Delivery.id == delivery_id,
+                    Delivery.state == DeliveryState.SENDING.value,
+                    Delivery.worker_id == worker_id,
+                )
+                .values(lease_expires_at=now + lease),
+            )
+        if changed != 1:
+            raise LeaseLost(f"delivery {delivery_id} is no longer held by {worker_id}")
+
     def delivered(self, delivery_id: int, worker_id: str, status: int, now: datetime) -> None:
         self._settle(
             delivery_id,

@@ -8,6 +8,7 @@ SOP class not supported, not authorised). The retry decision itself is the pure
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from node.config import NodeSettings, PeerSettings, Settings
 from node.dicom.scp import quiet_libraries
 from node.errors import ConfigError
 from node.pipeline.audit import Auditor, Outcome, StudyObject, instances_sent
+from node.pipeline.lease import heartbeat
 from node.pipeline.retry import Failure, RetryPolicy, decide
 from storage.filestore import FileStore
 from storage.outbox import DeliveryView, Outbox
@@ -28,7 +30,6 @@ from storage.times import utcnow
 
 logger = logging.getLogger(__name__)
 
-SEND_LEASE = timedelta(minutes=10)
 PERMANENT_STATUSES = {0x0122, 0x0124}  # SOP class not supported, not authorised
 
 
@@ -115,7 +116,8 @@ class DeliverySender:
 
     def run_once(self, now: datetime | None = None) -> DeliveryView | None:
         """Send one due delivery; returns it, or None when nothing is due."""
-        delivery = self.outbox.claim(self.worker_id, SEND_LEASE, now or utcnow())
+        lease = timedelta(seconds=self.settings.pipeline.lease_seconds)
+        delivery = self.outbox.claim(self.worker_id, lease, now or utcnow())
         if delivery is None:
             return None
         try:
@@ -127,15 +129,20 @@ class DeliverySender:
                 f"destination {delivery.destination!r} is not a configured peer",
             )
         else:
-            outcome = send_file(
-                self.settings.node,
-                peer,
-                self.store.path_of(delivery.file_path),
-                delivery.sop_class_uid,
-                self.settings.delivery.timeout_s,
-            )
+            beat = functools.partial(self._extend, delivery.id, lease)
+            with heartbeat(beat, lease.total_seconds() / 3, f"delivery {delivery.id}"):
+                outcome = send_file(
+                    self.settings.node,
+                    peer,
+                    self.store.path_of(delivery.file_path),
+                    delivery.sop_class_uid,
+                    self.settings.delivery.timeout_s,
+                )
         self._record(delivery, outcome)
         return delivery
+
+    def _extend(self, delivery_id: int, lease: timedelta) -> None:
+        self.outbox.heartbeat(delivery_id, self.worker_id, lease, utcnow())
 
     def _record(self, delivery: DeliveryView, outcome: SendOutcome) -> None:
         now = utcnow()

@@ -8,9 +8,9 @@ another) discards what it made.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
-import threading
 from datetime import datetime, timedelta
 
 from pydicom.dataset import Dataset
@@ -19,6 +19,7 @@ from node.config import Settings
 from node.pipeline.analysis import Analysis, InputInstance, PreviousResult, StudyInput
 from node.pipeline.audit import Auditor, Outcome, StudyObject, analysis_performed
 from node.pipeline.completion import ANALYSIS
+from node.pipeline.lease import heartbeat
 from node.pipeline.retry import Failure, RetryPolicy, decide
 from storage.filestore import FileStore
 from storage.index import InstanceIndex
@@ -79,26 +80,17 @@ class AnalysisWorker:
             job.id,
             job.attempts,
         )
-        stop_heartbeat = threading.Event()
-        heartbeat = threading.Thread(
-            target=self._heartbeat, args=(job, stop_heartbeat), daemon=True
-        )
-        heartbeat.start()
         results: list[StoredResult] = []
+        beat = functools.partial(self.queue.heartbeat, job.id, self.worker_id, self.lease)
         try:
-            for ds in self.analysis(self._input(job)):
-                results.append(self._store(ds))
-        except LeaseLost:
-            logger.warning("job %d was taken over while it ran; its output is discarded", job.id)
-            return job
+            with heartbeat(beat, self.lease.total_seconds() / 3, f"job {job.id}"):
+                for ds in self.analysis(self._input(job)):
+                    results.append(self._store(ds))
         except Exception as exc:
             for result in results:
                 self.store.remove(result.file_path)
             self._failed(job, exc)
             return job
-        finally:
-            stop_heartbeat.set()
-            heartbeat.join()
         destinations = destinations_for(self.settings, self.index, job.study_instance_uid)
         if not destinations:
             logger.warning(
@@ -177,15 +169,6 @@ class AnalysisWorker:
         return StoredResult(
             str(ds.SOPInstanceUID), str(ds.SOPClassUID), relative, digest.size, digest.sha256
         )
-
-    def _heartbeat(self, job: JobView, stop: threading.Event) -> None:
-        interval = self.lease.total_seconds() / 3
-        while not stop.wait(interval):
-            try:
-                self.queue.heartbeat(job.id, self.worker_id, self.lease)
-            except LeaseLost:
-                logger.warning("lost the lease on job %d", job.id)
-                return
 
     def _failed(self, job: JobView, exc: Exception) -> None:
         now = utcnow()

@@ -1,0 +1,71 @@
+"""SIGKILL of the node while a result is on its way to PACS, then restart: it arrives once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from pydicom import dcmread
+
+from tests.conftest import NodeFactory
+from tests.helpers import NodeProcess, Peer, require_tool, wait_for
+from tests.peers import StoreSCP
+from tests.synthetic import SyntheticPatient, mr_slice, write
+
+PIPELINE = """
+[pipeline]
+analysis = "tests.standin_analysis:analyse"
+quiet_seconds = 1
+sweep_interval_seconds = 0.5
+lease_seconds = 3
+poll_seconds = 0.2
+[routing]
+result_destinations = ["pacs"]
+[delivery]
+backoff_base_seconds = 0.5
+backoff_cap_seconds = 2
+timeout_s = 20
+"""
+
+
+def deliveries(node: NodeProcess) -> list[dict[str, object]]:
+    return list(json.loads(node.cli("deliveries", "--json").stdout))
+
+
+def test_sigkill_during_delivery_then_restart(node_factory: NodeFactory, tmp_path: Path) -> None:
+    slow_pacs = StoreSCP(tmp_path / "pacs").start("--sleep-during", "4")
+    try:
+        peers = [Peer("storescu", "STORESCU"), Peer("pacs", "PACS", "127.0.0.1", slow_pacs.port)]
+        node = node_factory(peers, extra=PIPELINE)
+        path = write(mr_slice(SyntheticPatient()), tmp_path / "in")
+        sent = subprocess.run(
+            [
+                require_tool("storescu"),
+                "-aet",
+                "STORESCU",
+                "-aec",
+                "BREASTNODE",
+                "127.0.0.1",
+                str(node.port),
+                str(path),
+            ],
+            check=False,
+            timeout=60,
+        )
+        assert sent.returncode == 0
+        wait_for(lambda: any(d["state"] == "sending" for d in deliveries(node)), timeout=30)
+        node.kill()
+        assert not node.children_alive()
+
+        restarted = node_factory(peers, extra=PIPELINE, root=node.root, port=node.port)
+        wait_for(lambda: [d["state"] for d in deliveries(restarted)] == ["delivered"], timeout=60)
+        [row] = deliveries(restarted)
+        assert int(str(row["attempts"])) == 2
+        received = [
+            str(dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in slow_pacs.received()
+        ]
+        assert received.count(str(row["sop_instance_uid"])) == 1
+        assert len(json.loads(restarted.cli("jobs", "--json").stdout)) == 1
+    finally:
+        slow_pacs.stop()
