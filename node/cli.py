@@ -319,6 +319,7 @@ def _instances(settings: Settings, args: argparse.Namespace) -> int:
             "path": str(settings.storage_root / i.file_path),
             "size": i.file_size,
             "sha256": i.sha256,
+            "purged_at": i.purged_at.isoformat() if i.purged_at else None,
         }
         for i in found
     ]

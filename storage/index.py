@@ -21,7 +21,7 @@ from storage.records import (
     StudySummary,
 )
 from storage.tables import Base, Instance, Patient, Series, Study
-from storage.times import aware_required
+from storage.times import aware, aware_required
 
 
 class InstanceIndex:
@@ -154,6 +154,7 @@ class InstanceIndex:
                     file_size=row.file_size,
                     sha256=row.sha256,
                     received_at=aware_required(row.received_at),
+                    purged_at=aware(row.purged_at),
                 )
                 for row, series_uid in session.execute(query)
             ]
@@ -185,4 +186,5 @@ class InstanceIndex:
     def file_paths(self) -> set[str]:
         """Every stored file the index knows, for reconciling with the file store."""
         with Session(self.engine) as session:
-            return set(session.execute(select(Instance.file_path)).scalars())
+            query = select(Instance.file_path).where(Instance.purged_at.is_(None))
+            return set(session.execute(query).scalars())

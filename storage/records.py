@@ -97,3 +97,4 @@ class InstanceSummary:
     file_size: int
     sha256: str
     received_at: datetime
+    purged_at: datetime | None = None

@@ -93,3 +93,5 @@ class Instance(Base):
     calling_ae: Mapped[str] = mapped_column(String(16))
     peer_address: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    # Set when retention removed the file; the row stays as the record of what was received.
+    purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -21,12 +21,14 @@ from storage.audit import AuditTrail
 from storage.filestore import FileStore
 from storage.outbox import Outbox
 from storage.queue import JobQueue
+from storage.retention import purge_received_before
 from storage.times import utcnow
 
 logger = logging.getLogger(__name__)
 
 LEASE_CHECK_S = 10
 SPOOL_CHECK_S = 600
+RETENTION_CHECK_S = 3600
 
 
 def build_scheduler(settings: Settings, engine: Engine) -> BackgroundScheduler:
@@ -46,6 +48,14 @@ def build_scheduler(settings: Settings, engine: Engine) -> BackgroundScheduler:
     scheduler.add_job(
         lambda: sweep_stale_spool(settings), "interval", seconds=SPOOL_CHECK_S, id="spool-sweep"
     )
+    if settings.storage.retention_days > 0:
+        scheduler.add_job(
+            lambda: purge_expired(settings, engine),
+            "interval",
+            seconds=RETENTION_CHECK_S,
+            id="retention-purge",
+            next_run_time=utcnow(),
+        )
     if settings.audit.syslog_host:
         trail = AuditTrail(engine)
         scheduler.add_job(
@@ -67,6 +77,19 @@ def ship_audit(trail: AuditTrail, settings: Settings) -> None:
             settings.audit.syslog_port,
             exc.strerror,
         )
+
+
+def purge_expired(settings: Settings, engine: Engine) -> int:
+    now = utcnow()
+    cutoff = now - timedelta(days=settings.storage.retention_days)
+    purged = purge_received_before(engine, FileStore(settings.storage_root), cutoff, now)
+    if purged:
+        logger.info(
+            "retention: purged %d instance(s) received before %s",
+            purged,
+            cutoff.isoformat(timespec="seconds"),
+        )
+    return purged
 
 
 def recover_leases(engine: Engine) -> None:

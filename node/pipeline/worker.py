@@ -153,6 +153,7 @@ class AnalysisWorker:
                 self.store.path_of(i.file_path),
             )
             for i in self.index.instances(job.study_instance_uid)
+            if i.purged_at is None
         )
         previous = tuple(
             PreviousResult(uid, sop_class, version)
