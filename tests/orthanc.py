@@ -18,6 +18,7 @@ class Orthanc:
     modalities: dict[str, tuple[str, str, int]] = field(default_factory=dict)
     ae_title: str = "ORTHANC"
     sync_storage: bool = True
+    always_allow_store: bool = True  # False: only AEs listed in ``modalities`` may store
     http_port: int = field(default_factory=free_port)
     dicom_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
@@ -37,6 +38,8 @@ class Orthanc:
             "DicomCheckCalledAet": False,
             "DicomModalities": {k: list(v) for k, v in self.modalities.items()},
             "SyncStorageArea": self.sync_storage,
+            "DicomAlwaysAllowStore": self.always_allow_store,
+            "DicomCheckModalityHost": not self.always_allow_store,
             "Plugins": [],
             "StableAge": 3600,
         }

@@ -210,3 +210,28 @@ def test_orthanc_down_then_back(
     orthanc.start()
     wait_for(lambda: len(orthanc_results(orthanc)) == 1, timeout=60)
     assert [d["state"] for d in deliveries(node)] == ["delivered"]
+
+
+def test_orthanc_refusing_then_allowing(node_factory: NodeFactory, tmp_path: Path) -> None:
+    """Orthanc refuses a store from an unknown AE by aborting the association: transient for
+    the node, which keeps retrying with back-off until hospital IT adds it as a modality."""
+    strict = Orthanc(tmp_path / "strict", always_allow_store=False).start()
+    try:
+        node = start_node(node_factory, strict)
+        _first, files = four_views(tmp_path)
+        storescu(node, files)
+        wait_for(lambda: any(int(str(d["attempts"])) >= 3 for d in deliveries(node)), timeout=60)
+        [row] = deliveries(node)
+        assert row["state"] in {"pending", "sending"}
+        assert orthanc_results(strict) == []
+    finally:
+        strict.stop()
+    strict.modalities = {"breastnode": ("BREASTNODE", "127.0.0.1", node.port)}
+    strict.start()
+    try:
+        wait_for(lambda: len(orthanc_results(strict)) == 1, timeout=60)
+        assert [d["state"] for d in deliveries(node)] == ["delivered"]
+        time.sleep(3)
+        assert len(orthanc_results(strict)) == 1
+    finally:
+        strict.stop()
