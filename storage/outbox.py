@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy import Engine, Update, and_, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from storage.claims import claim_first, rows_changed
 from storage.outbox_tables import Delivery, ResultObject
-from storage.queue import JobState, LeaseLost, owned_job, record_event, rows_changed
+from storage.queue import JobState, LeaseLost, owned_job, record_event
 from storage.queue_tables import Job
 from storage.times import aware, aware_required
 
@@ -127,31 +128,21 @@ class Outbox:
         candidates = (
             select(Delivery.id).where(due).order_by(Delivery.next_attempt_at, Delivery.id).limit(1)
         )
-        if self._postgres:
-            candidates = candidates.with_for_update(skip_locked=True)
-        for _ in range(20):
-            with Session(self.engine) as session, session.begin():
-                delivery_id = session.execute(candidates).scalar()
-                if delivery_id is None:
-                    return None
-                won = rows_changed(
-                    session,
-                    update(Delivery)
-                    .where(
-                        Delivery.id == delivery_id,
-                        Delivery.state == DeliveryState.PENDING.value,
-                    )
-                    .values(
-                        state=DeliveryState.SENDING.value,
-                        worker_id=worker_id,
-                        attempts=Delivery.attempts + 1,
-                        lease_expires_at=now + lease,
-                        first_attempt_at=func.coalesce(Delivery.first_attempt_at, now),
-                    ),
+
+        def take(delivery_id: int) -> Update:
+            return (
+                update(Delivery)
+                .where(Delivery.id == delivery_id, Delivery.state == DeliveryState.PENDING.value)
+                .values(
+                    state=DeliveryState.SENDING.value,
+                    worker_id=worker_id,
+                    attempts=Delivery.attempts + 1,
+                    lease_expires_at=now + lease,
+                    first_attempt_at=func.coalesce(Delivery.first_attempt_at, now),
                 )
-                if won == 1:
-                    return self._view(session, delivery_id)
-        return None
+            )
+
+        return claim_first(self.engine, candidates, take, self._view)
 
     def heartbeat(self, delivery_id: int, worker_id: str, lease: timedelta, now: datetime) -> None:
         with Session(self.engine) as session, session.begin():

@@ -9,7 +9,8 @@ from datetime import datetime
 from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from storage.queue import enqueue_in, rows_changed
+from storage.claims import rows_changed
+from storage.queue import enqueue_in
 from storage.tables import Instance, Series, Study
 from storage.times import aware, aware_required
 

@@ -13,14 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Engine, and_, func, insert, select, update
+from sqlalchemy import ColumnElement, Engine, Update, and_, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Executable
 
+from storage.claims import claim_first, rows_changed
 from storage.queue_tables import Job, JobEvent
 from storage.times import aware, aware_required, utcnow
 
@@ -78,33 +76,28 @@ class JobQueue:
         if kinds:
             due = and_(due, Job.kind.in_(list(kinds)))
         candidates = select(Job.id).where(due).order_by(Job.next_run_at, Job.id).limit(1)
-        if self._postgres:
-            candidates = candidates.with_for_update(skip_locked=True)
-        for _ in range(20):  # on SQLite another worker may win the race for a candidate
-            with Session(self.engine) as session, session.begin():
-                job_id = session.execute(candidates).scalar()
-                if job_id is None:
-                    return None
-                won = rows_changed(
-                    session,
-                    update(Job)
-                    .where(Job.id == job_id, Job.state == JobState.QUEUED.value)
-                    .values(
-                        state=JobState.RUNNING.value,
-                        worker_id=worker_id,
-                        attempts=Job.attempts + 1,
-                        lease_expires_at=now + lease,
-                        heartbeat_at=now,
-                        first_attempt_at=func.coalesce(Job.first_attempt_at, now),
-                    ),
+
+        def take(job_id: int) -> Update:
+            return (
+                update(Job)
+                .where(Job.id == job_id, Job.state == JobState.QUEUED.value)
+                .values(
+                    state=JobState.RUNNING.value,
+                    worker_id=worker_id,
+                    attempts=Job.attempts + 1,
+                    lease_expires_at=now + lease,
+                    heartbeat_at=now,
+                    first_attempt_at=func.coalesce(Job.first_attempt_at, now),
                 )
-                if won != 1:
-                    continue
-                record_event(
-                    session, job_id, JobState.QUEUED, JobState.RUNNING, worker_id, now, "claimed"
-                )
-                return _view(session.get_one(Job, job_id))
-        return None
+            )
+
+        def won(session: Session, job_id: int) -> JobView:
+            record_event(
+                session, job_id, JobState.QUEUED, JobState.RUNNING, worker_id, now, "claimed"
+            )
+            return _view(session.get_one(Job, job_id))
+
+        return claim_first(self.engine, candidates, take, won)
 
     def heartbeat(
         self, job_id: int, worker_id: str, lease: timedelta, now: datetime | None = None
@@ -272,12 +265,6 @@ def enqueue_in(
         )
     ).scalar_one()
     return int(existing), False
-
-
-def rows_changed(session: Session, statement: Executable) -> int:
-    """Rows an UPDATE changed: how a conditional UPDATE tells who won."""
-    result = cast("CursorResult[Any]", session.execute(statement))
-    return int(result.rowcount)
 
 
 def owned_job(job_id: int, worker_id: str) -> tuple[ColumnElement[bool], ...]:

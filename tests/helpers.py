@@ -47,6 +47,29 @@ def echoscu(port: int, calling: str = "ECHOSCU") -> subprocess.CompletedProcess[
     )
 
 
+def storescu(
+    port: int, files: Iterable[Path], calling: str = "STORESCU", *options: str
+) -> subprocess.CompletedProcess[str]:
+    """dcmtk's storescu sending files to the node on loopback."""
+    return subprocess.run(
+        [
+            require_tool("storescu"),
+            *options,
+            "-aet",
+            calling,
+            "-aec",
+            "BREASTNODE",
+            "127.0.0.1",
+            str(port),
+            *map(str, files),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

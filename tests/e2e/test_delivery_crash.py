@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 from pydicom import dcmread
 
 from tests.conftest import NodeFactory
-from tests.helpers import NodeProcess, Peer, require_tool, wait_for
+from tests.helpers import NodeProcess, Peer, storescu, wait_for
 from tests.peers import StoreSCP
 from tests.synthetic import SyntheticPatient, mr_slice, write
 
@@ -39,20 +38,7 @@ def test_sigkill_during_delivery_then_restart(node_factory: NodeFactory, tmp_pat
         peers = [Peer("storescu", "STORESCU"), Peer("pacs", "PACS", "127.0.0.1", slow_pacs.port)]
         node = node_factory(peers, extra=PIPELINE)
         path = write(mr_slice(SyntheticPatient()), tmp_path / "in")
-        sent = subprocess.run(
-            [
-                require_tool("storescu"),
-                "-aet",
-                "STORESCU",
-                "-aec",
-                "BREASTNODE",
-                "127.0.0.1",
-                str(node.port),
-                str(path),
-            ],
-            check=False,
-            timeout=60,
-        )
+        sent = storescu(node.port, [path])
         assert sent.returncode == 0
         wait_for(lambda: any(d["state"] == "sending" for d in deliveries(node)), timeout=30)
         node.kill()

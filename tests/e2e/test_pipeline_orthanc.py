@@ -4,7 +4,6 @@ results, exactly once, also when the study is resent and when the node is killed
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ import pytest
 from pydicom.dataset import Dataset
 
 from tests.conftest import NodeFactory
-from tests.helpers import NodeProcess, Peer, free_port, require_tool, wait_for
+from tests.helpers import NodeProcess, Peer, free_port, storescu, wait_for
 from tests.orthanc import Orthanc
 from tests.synthetic import SyntheticPatient, mammogram, write
 
@@ -59,23 +58,8 @@ def four_views(tmp_path: Path) -> tuple[Dataset, list[Path]]:
     return first, [write(ds, tmp_path / "in") for ds in views]
 
 
-def storescu(node: NodeProcess, files: list[Path]) -> None:
-    result = subprocess.run(
-        [
-            require_tool("storescu"),
-            "-aet",
-            "STORESCU",
-            "-aec",
-            "BREASTNODE",
-            "127.0.0.1",
-            str(node.port),
-            *map(str, files),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def send(node: NodeProcess, files: list[Path]) -> None:
+    result = storescu(node.port, files)
     assert result.returncode == 0, result.stderr
 
 
@@ -118,7 +102,7 @@ def test_study_in_results_out_exactly_once_even_when_resent(
     metrics_port = free_port()
     node = start_node(node_factory, orthanc, db, metrics_port=metrics_port)
     first, files = four_views(tmp_path)
-    storescu(node, files)
+    send(node, files)
     wait_for(lambda: len(orthanc_results(orthanc)) == 1, timeout=60)
     [job] = jobs(node)
     assert (job["state"], job["version"]) == ("done", 1)
@@ -126,7 +110,7 @@ def test_study_in_results_out_exactly_once_even_when_resent(
     assert delivery["state"] == "delivered"
     assert delivery["sop_instance_uid"] == orthanc_results(orthanc)[0]
 
-    storescu(node, files)  # the same study again: duplicates, nothing new
+    send(node, files)  # the same study again: duplicates, nothing new
     wait_for(lambda: "duplicate SOP Instance" in node.log.read_text(), timeout=10)
     time.sleep(4)  # longer than the quiet period and several sweeps
     assert len(jobs(node)) == 1
@@ -144,7 +128,7 @@ def test_study_in_results_out_exactly_once_even_when_resent(
         seed=9,
     )
     late.PatientID, late.PatientName = first.PatientID, first.PatientName
-    storescu(node, [write(late, tmp_path / "late")])
+    send(node, [write(late, tmp_path / "late")])
     wait_for(lambda: len(orthanc_results(orthanc)) == 2, timeout=60)
     assert [(j["version"], j["state"]) for j in jobs(node)] == [(1, "done"), (2, "done")]
     assert [d["version"] for d in deliveries(node)] == [1, 2]
@@ -182,7 +166,7 @@ def test_sigkill_during_analysis_then_restart(
     slow = {"BREASTNODE_TEST_ANALYSIS_SLEEP": "4"}
     node = start_node(node_factory, orthanc, env=slow)
     _first, files = four_views(tmp_path)
-    storescu(node, files)
+    send(node, files)
     wait_for(lambda: any(j["state"] == "running" for j in jobs(node)), timeout=30)
     node.kill()
     assert not node.children_alive()
@@ -202,7 +186,7 @@ def test_orthanc_down_then_back(
     orthanc.stop()
     node = start_node(node_factory, orthanc)
     _first, files = four_views(tmp_path)
-    storescu(node, files)
+    send(node, files)
     wait_for(lambda: any(int(str(d["attempts"])) >= 2 for d in deliveries(node)), timeout=60)
     [row] = deliveries(node)
     assert row["state"] == "pending"
@@ -219,7 +203,7 @@ def test_orthanc_refusing_then_allowing(node_factory: NodeFactory, tmp_path: Pat
     try:
         node = start_node(node_factory, strict)
         _first, files = four_views(tmp_path)
-        storescu(node, files)
+        send(node, files)
         wait_for(lambda: any(int(str(d["attempts"])) >= 3 for d in deliveries(node)), timeout=60)
         [row] = deliveries(node)
         assert row["state"] in {"pending", "sending"}

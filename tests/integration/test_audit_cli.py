@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
-import subprocess
 from pathlib import Path
 
 from tests.conftest import NodeFactory
-from tests.helpers import echoscu, require_tool
+from tests.helpers import echoscu, storescu
 from tests.synthetic import SyntheticPatient, mammogram, write
 
 
@@ -17,20 +16,7 @@ def test_audit_verify_passes_on_a_run_and_fails_after_tampering(
     node = node_factory()
     patient = SyntheticPatient()
     files = [write(mammogram(patient, rows=32, columns=32, seed=n), tmp_path) for n in range(2)]
-    sent = subprocess.run(
-        [
-            require_tool("storescu"),
-            "-aet",
-            "STORESCU",
-            "-aec",
-            "BREASTNODE",
-            "127.0.0.1",
-            str(node.port),
-            *map(str, files),
-        ],
-        check=False,
-        timeout=60,
-    )
+    sent = storescu(node.port, files)
     assert sent.returncode == 0
     assert echoscu(node.port, calling="INTRUDER").returncode != 0
     assert node.stop() == 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,19 +13,9 @@ from sqlalchemy.exc import DBAPIError
 from node.config import AuditSettings
 from node.pipeline.syslog import ship
 from storage.audit import AuditTrail
-from storage.db import open_engine
-from storage.migrate import upgrade
 from tests.helpers import free_port
 
 T0 = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = open_engine(database_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def filled(engine: Engine, count: int = 5) -> AuditTrail:

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import Engine
 
 from node.pipeline.completion import sweep
-from storage.db import open_engine
 from storage.index import InstanceIndex
-from storage.migrate import upgrade
 from storage.queue import JobQueue
 from storage.records import (
     InstanceRecord,
@@ -28,14 +24,6 @@ T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 QUIET = timedelta(seconds=30)
 MG = "1.2.840.10008.5.1.4.1.1.1.2"
 MR = "1.2.840.10008.5.1.4.1.1.4"
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = open_engine(database_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def receive(

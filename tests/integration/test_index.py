@@ -31,14 +31,6 @@ from storage.tables import Instance, Patient, Series, Study
 T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def engine(database_url: str) -> Engine:
-    engine = open_engine(database_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
 def received(
     sop: str, study: str = "1.2.3.1", series: str = "1.2.3.1.1", seconds: int = 0
 ) -> ReceivedInstance:

@@ -5,23 +5,11 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import Engine
 
 from node.monitoring import MonitoringServer
-from storage.db import open_engine
-from storage.migrate import upgrade
 from storage.queue import JobQueue
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = open_engine(database_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def get(port: int, path: str) -> tuple[int, str]:

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine
 
-from storage.db import open_engine
-from storage.migrate import upgrade
 from storage.outbox import DeliveryState, Outbox, StoredResult, complete_job_with_results
 from storage.queue import JobQueue, JobState, LeaseLost
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = open_engine(database_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def result(n: int) -> StoredResult:

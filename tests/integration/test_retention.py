@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from node.config import Settings
 from node.pipeline.scheduler import build_scheduler, purge_expired
-from storage.db import open_engine
 from storage.filestore import FileStore
 from storage.index import InstanceIndex
-from storage.migrate import upgrade
 from storage.outbox import Outbox, StoredResult, complete_job_with_results
 from storage.outbox_tables import ResultObject
 from storage.queue import JobQueue
@@ -30,14 +26,6 @@ from storage.records import (
 )
 from storage.recovery import reconcile
 from storage.times import utcnow
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = open_engine(database_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def store_instance(
