@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,6 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NodeError as exc:
         print(f"breastnode: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    except BrokenPipeError:  # output piped into head and the like
+        sys.stdout = Path(os.devnull).open("w")  # noqa: SIM115 - nothing more is written
+        return 0
 
 
 def _parser() -> argparse.ArgumentParser:
