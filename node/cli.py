@@ -7,14 +7,20 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from node import __version__
 from node.config import Settings, load_settings
 from node.errors import NodeError
 from node.logsetup import configure
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from storage.index import InstanceIndex
 
 logger = logging.getLogger(__name__)
 
@@ -109,14 +115,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _audit_verify(settings: Settings, _args: argparse.Namespace) -> int:
-    from node.service import open_index
     from storage.audit import AuditTrail
 
-    engine, _index = open_index(settings)
-    try:
+    with _database(settings) as (engine, _index):
         check = AuditTrail(engine).verify()
-    finally:
-        engine.dispose()
     if check.intact:
         print(f"audit trail intact: {check.records} record(s), hash chain verified")
         return 0
@@ -129,14 +131,10 @@ def _audit_verify(settings: Settings, _args: argparse.Namespace) -> int:
 def _audit_export(settings: Settings, args: argparse.Namespace) -> int:
     from xml.sax.saxutils import quoteattr
 
-    from node.service import open_index
     from storage.audit import AuditTrail
 
-    engine, _index = open_index(settings)
-    try:
+    with _database(settings) as (engine, _index):
         records = AuditTrail(engine).records(after_id=args.after)
-    finally:
-        engine.dispose()
     print('<?xml version="1.0" encoding="UTF-8"?>')
     print("<AuditRecords>")
     for record in records:
@@ -149,11 +147,9 @@ def _audit_export(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _jobs(settings: Settings, args: argparse.Namespace) -> int:
-    from node.service import open_index
     from storage.queue import JobQueue
 
-    engine, _index = open_index(settings)
-    try:
+    with _database(settings) as (engine, _index):
         rows = [
             {
                 "id": j.id,
@@ -169,8 +165,6 @@ def _jobs(settings: Settings, args: argparse.Namespace) -> int:
             }
             for j in JobQueue(engine).jobs()
         ]
-    finally:
-        engine.dispose()
     _emit(
         rows,
         args.json,
@@ -189,11 +183,9 @@ def _jobs(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _deliveries(settings: Settings, args: argparse.Namespace) -> int:
-    from node.service import open_index
     from storage.outbox import Outbox
 
-    engine, _index = open_index(settings)
-    try:
+    with _database(settings) as (engine, _index):
         rows = [
             {
                 "id": d.id,
@@ -210,8 +202,6 @@ def _deliveries(settings: Settings, args: argparse.Namespace) -> int:
             }
             for d in Outbox(engine).deliveries()
         ]
-    finally:
-        engine.dispose()
     _emit(
         rows,
         args.json,
@@ -230,15 +220,11 @@ def _deliveries(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _resend(settings: Settings, args: argparse.Namespace) -> int:
-    from node.service import open_index
     from storage.outbox import Outbox
     from storage.times import utcnow
 
-    engine, _index = open_index(settings)
-    try:
+    with _database(settings) as (engine, _index):
         count = Outbox(engine).resend(utcnow(), ids=args.ids or None)
-    finally:
-        engine.dispose()
     what = "chosen" if args.ids else "dead-lettered"
     print(f"{count} {what} deliver{'y' if count == 1 else 'ies'} queued again")
     return 0 if count or not args.ids else EXIT_FAILURE
@@ -280,10 +266,7 @@ def _echo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _studies(settings: Settings, args: argparse.Namespace) -> int:
-    from node.service import open_index
-
-    engine, index = open_index(settings)
-    try:
+    with _database(settings) as (_engine, index):
         rows = [
             {
                 "study_instance_uid": s.study_instance_uid,
@@ -294,8 +277,6 @@ def _studies(settings: Settings, args: argparse.Namespace) -> int:
             }
             for s in index.studies()
         ]
-    finally:
-        engine.dispose()
     _emit(
         rows,
         args.json,
@@ -305,13 +286,8 @@ def _studies(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _instances(settings: Settings, args: argparse.Namespace) -> int:
-    from node.service import open_index
-
-    engine, index = open_index(settings)
-    try:
+    with _database(settings) as (_engine, index):
         found = index.instances(args.study_uid)
-    finally:
-        engine.dispose()
     if not found:
         print(f"breastnode: no instances stored for study {args.study_uid}", file=sys.stderr)
         return EXIT_FAILURE
@@ -333,6 +309,18 @@ def _instances(settings: Settings, args: argparse.Namespace) -> int:
         ["sop_instance_uid", "sop_class_uid", "transfer_syntax_uid", "path", "size", "sha256"],
     )
     return 0
+
+
+@contextmanager
+def _database(settings: Settings) -> Iterator[tuple[Engine, InstanceIndex]]:
+    """The migrated index database for one command, disposed afterwards."""
+    from node.service import open_index
+
+    engine, index = open_index(settings)
+    try:
+        yield engine, index
+    finally:
+        engine.dispose()
 
 
 def _emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None:

@@ -82,6 +82,26 @@ def mammogram(
     return ds
 
 
+def screening_study(
+    patient: SyntheticPatient | None = None, rows: int = 64, columns: int = 48
+) -> list[Dataset]:
+    """The four screening views (R CC, L CC, R MLO, L MLO) of one synthetic study."""
+    patient = patient or SyntheticPatient()
+    study_uid = generate_uid()
+    return [
+        mammogram(
+            patient,
+            study_uid=study_uid,
+            laterality=lat,
+            view=view,
+            rows=rows,
+            columns=columns,
+            seed=n,
+        )
+        for n, (lat, view) in enumerate([("R", "CC"), ("L", "CC"), ("R", "MLO"), ("L", "MLO")])
+    ]
+
+
 def mr_slice(
     patient: SyntheticPatient | None = None,
     *,

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import NodeFactory
 from tests.helpers import Peer, dataset_bytes, free_port
 from tests.orthanc import Orthanc
-from tests.synthetic import SyntheticPatient, mammogram, write
+from tests.synthetic import screening_study, write
 
 
 @pytest.fixture
@@ -32,20 +32,8 @@ def test_orthanc_pushes_a_four_view_study(
     node = node_factory(
         [Peer("orthanc", "ORTHANC", "127.0.0.1", orthanc.dicom_port)], port=node_port
     )
-    patient = SyntheticPatient()
-    first = mammogram(patient, laterality="R", view="CC", rows=512, columns=384)
-    views = [first] + [
-        mammogram(
-            patient,
-            study_uid=first.StudyInstanceUID,
-            laterality=lat,
-            view=view,
-            rows=512,
-            columns=384,
-            seed=n,
-        )
-        for n, (lat, view) in enumerate([("L", "CC"), ("R", "MLO"), ("L", "MLO")], start=1)
-    ]
+    views = screening_study(rows=512, columns=384)
+    first = views[0]
     files = {str(ds.SOPInstanceUID): write(ds, tmp_path / "in") for ds in views}
     study_ids = {orthanc.upload(path)["ParentStudy"] for path in files.values()}
     assert len(study_ids) == 1

@@ -15,7 +15,7 @@ from pydicom.dataset import Dataset
 from tests.conftest import NodeFactory
 from tests.helpers import NodeProcess, Peer, free_port, storescu, wait_for
 from tests.orthanc import Orthanc
-from tests.synthetic import SyntheticPatient, mammogram, write
+from tests.synthetic import SyntheticPatient, mammogram, screening_study, write
 
 PIPELINE = """
 [pipeline]
@@ -41,21 +41,8 @@ def orthanc(tmp_path: Path) -> Iterator[Orthanc]:
 
 
 def four_views(tmp_path: Path) -> tuple[Dataset, list[Path]]:
-    patient = SyntheticPatient()
-    first = mammogram(patient, laterality="R", view="CC", rows=64, columns=48)
-    views = [first] + [
-        mammogram(
-            patient,
-            study_uid=first.StudyInstanceUID,
-            laterality=lat,
-            view=view,
-            rows=64,
-            columns=48,
-            seed=n,
-        )
-        for n, (lat, view) in enumerate([("L", "CC"), ("R", "MLO"), ("L", "MLO")], start=1)
-    ]
-    return first, [write(ds, tmp_path / "in") for ds in views]
+    views = screening_study()
+    return views[0], [write(ds, tmp_path / "in") for ds in views]
 
 
 def send(node: NodeProcess, files: list[Path]) -> None:
