@@ -118,6 +118,10 @@ def mr_slice(
     ds.BodyPartExamined = "BREAST"
     ds.ImageType = ["ORIGINAL", "PRIMARY", "OTHER"]
     ds.SeriesDescription = "SYNTHETIC DYN T1 FS"
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]  # axial
+    ds.ImagePositionPatient = [0, 0, float(instance_number)]
+    ds.PixelSpacing = [0.8, 0.8]
+    ds.SliceThickness = 1.0
     _pixels(ds, _phantom(rows, columns, seed), bits_stored=12)
     return ds
 

@@ -1,0 +1,1 @@
+"""DICOM result objects built from a model's StudyResult: SRs, CAD SR, SC overlays, GSPS."""

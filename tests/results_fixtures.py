@@ -1,0 +1,161 @@
+"""Fixed analysis results for the result-object tests: a 4-view MG study, a tomosynthesis
+object and an MR series, each with a heatmap blob and a finding at a known place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+from models.result import (
+    BreastResult,
+    Category,
+    Finding,
+    ImageResult,
+    ModelInfo,
+    Point,
+    Region,
+    StudyResult,
+)
+from tests.helpers import REPO
+from tests.synthetic import BREAST_TOMOSYNTHESIS, SyntheticPatient, mammogram, mr_slice
+
+ARTIFACTS = REPO / "test-artifacts"
+DEMO_MODEL = ModelInfo("BreastNode demo", "0.1.0", False, 0.5)
+
+
+def blob(rows: int, columns: int, center: Point, radius: float) -> np.ndarray:
+    y, x = np.mgrid[0:rows, 0:columns]
+    heat = np.exp(-(((y - center.row) / radius) ** 2 + ((x - center.column) / radius) ** 2))
+    return heat.astype(np.float32)
+
+
+@dataclass
+class Case:
+    name: str
+    sources: list[Dataset]
+    result: StudyResult
+
+
+def mammography_case() -> Case:
+    patient = SyntheticPatient()
+    views = []
+    study_uid = None
+    for lat, view in [("R", "CC"), ("L", "CC"), ("R", "MLO"), ("L", "MLO")]:
+        ds = mammogram(
+            patient,
+            study_uid=study_uid,
+            laterality=lat,
+            view=view,
+            rows=320,
+            columns=240,
+            seed=len(views),
+        )
+        ds.PatientOrientation = ["P", "L"] if lat == "R" else ["A", "R"]
+        study_uid = ds.StudyInstanceUID
+        views.append(ds)
+    lesion = Point(150, 170)
+    images = []
+    for ds in views:
+        findings: tuple[Finding, ...] = ()
+        heat = np.zeros((320, 240), np.float32)
+        if ds.ImageLaterality == "L":
+            heat = blob(320, 240, lesion, 20)
+            findings = (
+                Finding("mass", 0.86, Region.ellipse(lesion, 24, 16, 30)),
+                Finding("calcification cluster", 0.31, Region.point(60, 90)),
+            )
+        images.append(
+            ImageResult(ds.SOPInstanceUID, heat, findings, ds.ImageLaterality, ds.ViewPosition)
+        )
+    result = StudyResult(
+        str(study_uid),
+        tuple(images),
+        (
+            BreastResult("L", 0.86, Category.SUSPICIOUS, birads=4),
+            BreastResult("R", 0.07, Category.NORMAL, birads=1),
+        ),
+        0.86,
+        DEMO_MODEL,
+    )
+    return Case("mg", views, result)
+
+
+def tomosynthesis_case() -> Case:
+    ds = mammogram(
+        SyntheticPatient(),
+        laterality="L",
+        view="CC",
+        rows=160,
+        columns=120,
+        sop_class=BREAST_TOMOSYNTHESIS,
+    )
+    frames = np.stack([ds.pixel_array + 10 * k for k in range(5)]).astype(np.uint16)
+    ds.NumberOfFrames = 5
+    ds.PixelData = frames.tobytes()
+    ds.PatientOrientation = ["A", "R"]
+    lesion = Point(70, 80)
+    image = ImageResult(
+        ds.SOPInstanceUID,
+        blob(160, 120, lesion, 12),
+        (Finding("mass", 0.72, Region.ellipse(lesion, 14, 10), frame=3),),
+        "L",
+        "CC",
+        frame=3,
+    )
+    result = StudyResult(
+        str(ds.StudyInstanceUID),
+        (image,),
+        (BreastResult("L", 0.72, Category.SUSPICIOUS),),
+        0.72,
+        DEMO_MODEL,
+    )
+    return Case("tomo", [ds], result)
+
+
+def mr_case() -> Case:
+    patient = SyntheticPatient()
+    first = mr_slice(patient, rows=160, columns=160)
+    slices = [first] + [
+        mr_slice(
+            patient,
+            study_uid=first.StudyInstanceUID,
+            series_uid=first.SeriesInstanceUID,
+            rows=160,
+            columns=160,
+            instance_number=n,
+            seed=n,
+        )
+        for n in range(2, 5)
+    ]
+    projection = np.max(np.stack([s.pixel_array for s in slices]), axis=0).astype(np.float32)
+    lesion = Point(100, 110)
+    image = ImageResult(
+        first.SOPInstanceUID,
+        blob(160, 160, lesion, 10),
+        (
+            Finding(
+                "enhancing lesion",
+                0.64,
+                Region.polygon([Point(90, 100), Point(110, 100), Point(110, 120), Point(90, 120)]),
+            ),
+        ),
+        "R",
+        None,
+        display_image=projection,
+    )
+    result = StudyResult(
+        str(first.StudyInstanceUID),
+        (image,),
+        (BreastResult("R", 0.64, Category.SUSPICIOUS),),
+        0.64,
+        DEMO_MODEL,
+    )
+    return Case("mr", slices, result)
+
+
+def artifact_dir() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
