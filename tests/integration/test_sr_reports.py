@@ -1,0 +1,98 @@
+"""The TID 1500 Measurement Report: validators, rendering, read-back, re-analysis."""
+
+from __future__ import annotations
+
+import subprocess
+from io import BytesIO
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+import pytest
+from pydicom import config, dcmread
+
+from node.results.common import NOT_FOR_CLINICAL_USE, ResultContext, device_uid_for
+from node.results.sr import measurement_report
+from tests.helpers import require_tool
+from tests.integration.test_sc_overlays import dciodvfy
+from tests.results_fixtures import (
+    Case,
+    artifact_dir,
+    mammography_case,
+    mr_case,
+    tomosynthesis_case,
+)
+
+
+def build(case: Case, version: int = 1, previous: list | None = None) -> hd.sr.Comprehensive3DSR:
+    context = ResultContext("", device_uid_for("BREASTNODE"), version)
+    sources = {str(ds.SOPInstanceUID): ds for ds in case.sources}
+    return measurement_report(sources, case.result, context, context.new_uid(), previous or [])
+
+
+@pytest.mark.parametrize(
+    "make", [mammography_case, tomosynthesis_case, mr_case], ids=["mg", "tomosynthesis", "mr"]
+)
+def test_report_validates_renders_and_reads_back(make: object, tmp_path: Path) -> None:
+    case: Case = make()  # type: ignore[operator]
+    sr = build(case)
+    path = tmp_path / "sr.dcm"
+    sr.save_as(path, enforce_file_format=True)
+    errors, warnings = dciodvfy(path)
+    print(f"{case.name} SR: dciodvfy warnings: {warnings}")
+    assert errors == []
+    assert len(warnings) <= 3
+
+    html = subprocess.run(
+        [require_tool("dsr2html"), str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    for breast in case.result.breasts:
+        assert f"{round(breast.score, 4)}" in html
+    pairs = [(image, f) for image in case.result.images for f in image.findings]
+    findings = [f for _image, f in pairs]
+    for finding in findings:
+        assert f"{round(finding.score, 4)}" in html
+    assert case.result.model.name in html
+    if case.name == "mg":
+        (artifact_dir() / "tid1500-report-mg.html").write_text(html)
+        assert "Mass" in html and "Suspicious for malignancy" in html
+
+    config.settings.reading_validation_mode = config.RAISE
+    try:
+        back = dcmread(BytesIO(path.read_bytes()))
+    finally:
+        config.settings.reading_validation_mode = config.WARN
+    assert back.SeriesDescription.startswith(NOT_FOR_CLINICAL_USE)
+    assert back.StudyInstanceUID == case.result.study_instance_uid
+    report = hd.sr.Comprehensive3DSR.from_dataset(back)
+    groups = report.content.get_planar_roi_measurement_groups()
+    assert len(groups) == len(findings)
+    for group, (image, finding) in zip(groups, pairs, strict=True):
+        region = group.roi
+        assert region is not None
+        expected = [(p.column, p.row) for p in finding.region.points]
+        if len(region.value) > len(expected):  # a closed polyline repeats its first point
+            expected.append(expected[0])
+        np.testing.assert_allclose(region.value, np.array(expected), atol=1e-3)
+        [selected] = region.ContentSequence  # the SELECTED FROM image reference
+        assert selected.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == (
+            image.sop_instance_uid
+        )
+        if finding.frame and case.name == "tomo":
+            assert selected.ReferencedSOPSequence[0].ReferencedFrameNumber == finding.frame
+        [score] = group.get_measurements()
+        assert score.value == pytest.approx(finding.score, abs=1e-4)
+
+
+def test_reanalysis_references_the_previous_report(tmp_path: Path) -> None:
+    case = mammography_case()
+    first = build(case, version=1)
+    second = build(case, version=2, previous=[first])
+    [predecessor] = second.PredecessorDocumentsSequence
+    referenced = predecessor.ReferencedSeriesSequence[0].ReferencedSOPSequence[0]
+    assert referenced.ReferencedSOPInstanceUID == first.SOPInstanceUID
+    assert second.SeriesNumber != first.SeriesNumber
