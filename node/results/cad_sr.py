@@ -1,0 +1,244 @@
+"""The Mammography CAD SR (TID 4000), which mammography workstations draw as CAD marks.
+
+highdicom has no builder for it, so the tree is assembled from highdicom content items:
+
+    Mammography CAD Report (111036)                       CONTAINER, TID 4000
+      HAS OBS CONTEXT  observer device (TID 1004)
+      CONTAINS Image Library (111028)                     one IMAGE per analysed image,
+                                                          with laterality and view
+      CONTAINS CAD Processing and Findings Summary (111017) = with / without findings
+        INFERRED FROM Individual Impression/Recommendation (111034)   per finding
+          HAS CONCEPT MOD Rendering Intent (111056)
+          CONTAINS Single Image Finding (111059) = finding type
+            HAS CONCEPT MOD Rendering Intent; HAS PROPERTIES algorithm name and version,
+            Certainty of Finding (111012, %), Center (111010) and Outline (111041),
+            each SELECTED FROM its image
+      CONTAINS Summary of Detections (111064) = Succeeded
+      CONTAINS Summary of Analyses (111065) = Not Attempted
+
+Every relationship follows the Mammography CAD SR content constraints (PS3.3 Table A.35.5-2;
+a CONTAINER, for one, may not be the source of INFERRED FROM), which dcmtk's dsr2html checks
+when it reads the document. The document is a Comprehensive SR whose IOD modules the
+Mammography CAD SR IOD shares; its SOP Class UID is then set to Mammography CAD SR.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import highdicom as hd
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.uid import UID, ExplicitVRLittleEndian
+
+from models.result import Finding, ImageResult, Shape, StudyResult
+from node.results.common import ResultContext, contributing_equipment, series_description
+from node.results.sr import FINDING_TYPES, graphic_data
+
+MAMMOGRAPHY_CAD_SR = UID("1.2.840.10008.5.1.4.1.1.88.50")
+R = hd.sr.RelationshipTypeValues
+
+
+def _code(value: str, scheme: str, meaning: str) -> hd.sr.CodedConcept:
+    return hd.sr.CodedConcept(value, scheme, meaning)
+
+
+CAD_REPORT = _code("111036", "DCM", "Mammography CAD Report")
+IMAGE_LIBRARY = _code("111028", "DCM", "Image Library")
+FINDINGS_SUMMARY = _code("111017", "DCM", "CAD Processing and Findings Summary")
+WITH_FINDINGS = _code("111242", "DCM", "All algorithms succeeded; with findings")
+WITHOUT_FINDINGS = _code("111241", "DCM", "All algorithms succeeded; without findings")
+IMPRESSION = _code("111034", "DCM", "Individual Impression/Recommendation")
+SINGLE_IMAGE_FINDING = _code("111059", "DCM", "Single Image Finding")
+RENDERING_INTENT = _code("111056", "DCM", "Rendering Intent")
+PRESENTATION_REQUIRED = _code(
+    "111150", "DCM", "Presentation Required: Rendering device is expected to present"
+)
+PRESENTATION_OPTIONAL = _code(
+    "111151", "DCM", "Presentation Optional: Rendering device may present"
+)
+CERTAINTY = _code("111012", "DCM", "Certainty of Finding")
+PERCENT = _code("%", "UCUM", "Percent")
+CENTER = _code("111010", "DCM", "Center")
+OUTLINE = _code("111041", "DCM", "Outline")
+ALGORITHM_NAME = _code("111001", "DCM", "Algorithm Name")
+ALGORITHM_VERSION = _code("111003", "DCM", "Algorithm Version")
+SUMMARY_OF_DETECTIONS = _code("111064", "DCM", "Summary of Detections")
+SUMMARY_OF_ANALYSES = _code("111065", "DCM", "Summary of Analyses")
+SUCCEEDED = _code("111222", "DCM", "Succeeded")
+NOT_ATTEMPTED = _code("111225", "DCM", "Not Attempted")
+IMAGE_LATERALITY = _code("111027", "DCM", "Image Laterality")
+IMAGE_VIEW = _code("111031", "DCM", "Image View")
+LATERALITY = {"L": _code("7771000", "SCT", "Left"), "R": _code("24028007", "SCT", "Right")}
+VIEWS = {
+    "CC": _code("399162004", "SCT", "cranio-caudal"),
+    "MLO": _code("399368009", "SCT", "medio-lateral oblique"),
+}
+OBSERVER_TYPE = _code("121005", "DCM", "Observer Type")
+DEVICE = _code("121007", "DCM", "Device")
+DEVICE_UID = _code("121012", "DCM", "Device Observer UID")
+DEVICE_NAME = _code("121013", "DCM", "Device Observer Name")
+DEVICE_MANUFACTURER = _code("121014", "DCM", "Device Observer Manufacturer")
+DEVICE_MODEL = _code("121015", "DCM", "Device Observer Model Name")
+GENERIC_FINDING = _code("129770000", "SCT", "Finding of breast")
+
+
+def _image_reference(source: Dataset, frame: int | None, relationship: R) -> hd.sr.ImageContentItem:
+    multi_frame = int(source.get("NumberOfFrames", 1) or 1) > 1
+    return hd.sr.ImageContentItem(
+        name=_code("111040", "DCM", "Original Source"),
+        referenced_sop_class_uid=source.SOPClassUID,
+        referenced_sop_instance_uid=source.SOPInstanceUID,
+        referenced_frame_numbers=frame if (frame and multi_frame) else None,
+        relationship_type=relationship,
+    )
+
+
+def _library_entry(source: Dataset, image: ImageResult) -> hd.sr.ImageContentItem:
+    entry = _image_reference(source, image.frame, R.CONTAINS)
+    context = []
+    if image.laterality in LATERALITY:
+        context.append(
+            hd.sr.CodeContentItem(
+                IMAGE_LATERALITY, LATERALITY[image.laterality], relationship_type=R.HAS_ACQ_CONTEXT
+            )
+        )
+    if image.view in VIEWS:
+        context.append(
+            hd.sr.CodeContentItem(
+                IMAGE_VIEW, VIEWS[image.view], relationship_type=R.HAS_ACQ_CONTEXT
+            )
+        )
+    if context:
+        entry.ContentSequence = hd.sr.ContentSequence(context)
+    return entry
+
+
+def _scoord(
+    name: hd.sr.CodedConcept, finding: Finding, center_only: bool, source: Dataset
+) -> hd.sr.ScoordContentItem:
+    if center_only:
+        center = finding.region.center
+        graphic_type = hd.sr.GraphicTypeValues.POINT
+        data = np.array([[center.column, center.row]], dtype=np.float32)
+    else:
+        graphic_type = (
+            hd.sr.GraphicTypeValues.ELLIPSE
+            if finding.region.shape is Shape.ELLIPSE
+            else hd.sr.GraphicTypeValues.POLYLINE
+        )
+        data = graphic_data(finding)
+    item = hd.sr.ScoordContentItem(
+        name=name, graphic_type=graphic_type, graphic_data=data, relationship_type=R.HAS_PROPERTIES
+    )
+    item.ContentSequence = hd.sr.ContentSequence(
+        [_image_reference(source, finding.frame, R.SELECTED_FROM)]
+    )
+    return item
+
+
+def _intent(score: float, threshold: float) -> hd.sr.CodeContentItem:
+    value = PRESENTATION_REQUIRED if score >= threshold else PRESENTATION_OPTIONAL
+    return hd.sr.CodeContentItem(RENDERING_INTENT, value, relationship_type=R.HAS_CONCEPT_MOD)
+
+
+def _finding_items(
+    finding: Finding,
+    source: Dataset,
+    result: StudyResult,
+) -> hd.sr.ContainerContentItem:
+    threshold = result.model.operating_threshold
+    properties: list[hd.sr.ContentItem] = [
+        _intent(finding.score, threshold),
+        hd.sr.TextContentItem(
+            ALGORITHM_NAME, result.model.name, relationship_type=R.HAS_PROPERTIES
+        ),
+        hd.sr.TextContentItem(
+            ALGORITHM_VERSION, result.model.version, relationship_type=R.HAS_PROPERTIES
+        ),
+        hd.sr.NumContentItem(
+            CERTAINTY, round(finding.score * 100, 2), PERCENT, relationship_type=R.HAS_PROPERTIES
+        ),
+        _scoord(CENTER, finding, True, source),
+    ]
+    if finding.region.shape is not Shape.POINT:
+        properties.append(_scoord(OUTLINE, finding, False, source))
+    single = hd.sr.CodeContentItem(
+        SINGLE_IMAGE_FINDING,
+        FINDING_TYPES.get(finding.kind, GENERIC_FINDING),
+        relationship_type=R.CONTAINS,
+    )
+    single.ContentSequence = hd.sr.ContentSequence(properties)
+    impression = hd.sr.ContainerContentItem(IMPRESSION, relationship_type=R.INFERRED_FROM)
+    impression.ContentSequence = hd.sr.ContentSequence([_intent(finding.score, threshold), single])
+    return impression
+
+
+def _observer(result: StudyResult, context: ResultContext) -> list[hd.sr.ContentItem]:
+    model = result.model
+    return [
+        hd.sr.CodeContentItem(OBSERVER_TYPE, DEVICE, relationship_type=R.HAS_OBS_CONTEXT),
+        hd.sr.UIDRefContentItem(
+            DEVICE_UID, context.device_uid, relationship_type=R.HAS_OBS_CONTEXT
+        ),
+        hd.sr.TextContentItem(DEVICE_NAME, model.name, relationship_type=R.HAS_OBS_CONTEXT),
+        hd.sr.TextContentItem(
+            DEVICE_MANUFACTURER, model.manufacturer, relationship_type=R.HAS_OBS_CONTEXT
+        ),
+        hd.sr.TextContentItem(DEVICE_MODEL, model.version, relationship_type=R.HAS_OBS_CONTEXT),
+    ]
+
+
+def cad_report(
+    sources: Mapping[str, Dataset],
+    result: StudyResult,
+    context: ResultContext,
+    series_instance_uid: str,
+    previous_reports: list[Dataset] | None = None,
+) -> hd.sr.ComprehensiveSR:
+    library = hd.sr.ContainerContentItem(IMAGE_LIBRARY, relationship_type=R.CONTAINS)
+    library.ContentSequence = hd.sr.ContentSequence(
+        [_library_entry(sources[i.sop_instance_uid], i) for i in result.images]
+    )
+    impressions = [
+        _finding_items(finding, sources[image.sop_instance_uid], result)
+        for image in result.images
+        for finding in image.findings
+    ]
+    summary = hd.sr.CodeContentItem(
+        FINDINGS_SUMMARY,
+        WITH_FINDINGS if impressions else WITHOUT_FINDINGS,
+        relationship_type=R.CONTAINS,
+    )
+    if impressions:
+        summary.ContentSequence = hd.sr.ContentSequence(impressions)
+    root = hd.sr.ContainerContentItem(CAD_REPORT, is_content_continuous=False, template_id="4000")
+    root.ContentSequence = hd.sr.ContentSequence(
+        [
+            *_observer(result, context),
+            library,
+            summary,
+            hd.sr.CodeContentItem(SUMMARY_OF_DETECTIONS, SUCCEEDED, relationship_type=R.CONTAINS),
+            hd.sr.CodeContentItem(SUMMARY_OF_ANALYSES, NOT_ATTEMPTED, relationship_type=R.CONTAINS),
+        ]
+    )
+    sr = hd.sr.ComprehensiveSR(
+        evidence=list(sources.values()),
+        content=root,
+        series_instance_uid=series_instance_uid,
+        series_number=context.series_number(1),
+        sop_instance_uid=context.new_uid(),
+        instance_number=1,
+        manufacturer=result.model.manufacturer,
+        is_complete=True,
+        previous_versions=previous_reports or None,
+        contributing_equipment=[contributing_equipment(result.model, context.device_uid)],
+        transfer_syntax_uid=ExplicitVRLittleEndian,
+    )
+    sr.SOPClassUID = MAMMOGRAPHY_CAD_SR
+    sr.file_meta.MediaStorageSOPClassUID = MAMMOGRAPHY_CAD_SR
+    sr.SeriesDescription = series_description(result.model, "CAD")
+    first = next(iter(sources.values()))
+    if "SpecificCharacterSet" in first:
+        sr.SpecificCharacterSet = first.SpecificCharacterSet
+    return sr
