@@ -1,0 +1,62 @@
+"""Orthanc accepts every result object by C-STORE; its study then holds the source series and
+the result series."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from node.config import PeerSettings, Settings
+from node.pipeline.delivery import send_file
+from node.results.cad_sr import cad_report
+from node.results.common import ResultContext, device_uid_for
+from node.results.sc import heatmap_overlay
+from node.results.sr import measurement_report
+from tests.orthanc import Orthanc
+from tests.results_fixtures import mammography_case
+from tests.synthetic import write
+
+
+def test_orthanc_stores_source_and_result_series(tmp_path: Path) -> None:
+    case = mammography_case()
+    orthanc = Orthanc(tmp_path / "orthanc").start()
+    try:
+        for ds in case.sources:
+            orthanc.upload(write(ds, tmp_path / "sources"))
+        context = ResultContext("", device_uid_for("BREASTNODE"), 1)
+        sources = {str(ds.SOPInstanceUID): ds for ds in case.sources}
+        sc_series = context.new_uid()
+        objects = [
+            measurement_report(sources, case.result, context, context.new_uid()),
+            cad_report(sources, case.result, context, context.new_uid()),
+            *(
+                heatmap_overlay(
+                    sources[i.sop_instance_uid], i, 0.5, case.result.model, context, sc_series, n
+                )
+                for n, i in enumerate(case.result.images, start=1)
+            ),
+        ]
+        peer = PeerSettings(
+            name="orthanc", ae_title="ORTHANC", host="127.0.0.1", port=orthanc.dicom_port
+        )
+        for n, ds in enumerate(objects):
+            path = tmp_path / "results" / f"{n}.dcm"
+            path.parent.mkdir(exist_ok=True)
+            ds.save_as(path, enforce_file_format=True)
+            outcome = send_file(Settings().node, peer, path, str(ds.SOPClassUID), 30)
+            assert outcome.delivered, (ds.SOPClassUID, outcome.detail)
+
+        studies = orthanc.request("GET", "/studies")
+        assert len(studies) == 1
+        series = orthanc.request("GET", f"/studies/{studies[0]}/series")
+        by_modality: dict[str, int] = {}
+        for item in series:
+            modality = item["MainDicomTags"].get("Modality", "")
+            by_modality[modality] = by_modality.get(modality, 0) + len(item["Instances"])
+        # the source series (one per view here), the two SR series, the SC overlay series
+        source_series = {str(ds.SeriesInstanceUID) for ds in case.sources}
+        assert len(series) == len(source_series) + 3
+        assert by_modality["MG"] == 4
+        assert by_modality["SR"] == 2
+        assert by_modality["OT"] == 4
+    finally:
+        orthanc.stop()
