@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
 
 from models.result import (
     BreastResult,
@@ -83,6 +84,19 @@ def mammography_case() -> Case:
     return Case("mg", views, result)
 
 
+def shared_groups() -> Dataset:
+    """The functional groups every frame of the synthetic tomosynthesis object shares."""
+    transformation = Dataset()
+    transformation.RescaleSlope, transformation.RescaleIntercept = 1, 0
+    transformation.RescaleType = "US"
+    measures = Dataset()
+    measures.PixelSpacing, measures.SliceThickness = [0.1, 0.1], 1.0
+    groups = Dataset()
+    groups.PixelValueTransformationSequence = Sequence([transformation])
+    groups.PixelMeasuresSequence = Sequence([measures])
+    return groups
+
+
 def tomosynthesis_case() -> Case:
     ds = mammogram(
         SyntheticPatient(),
@@ -95,6 +109,8 @@ def tomosynthesis_case() -> Case:
     frames = np.stack([ds.pixel_array + 10 * k for k in range(5)]).astype(np.uint16)
     ds.NumberOfFrames = 5
     ds.PixelData = frames.tobytes()
+    ds.SharedFunctionalGroupsSequence = Sequence([shared_groups()])
+    ds.PerFrameFunctionalGroupsSequence = Sequence([Dataset() for _ in range(5)])
     ds.PatientOrientation = ["A", "R"]
     lesion = Point(70, 80)
     image = ImageResult(

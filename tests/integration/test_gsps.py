@@ -1,0 +1,48 @@
+"""Presentation states with the findings as graphic annotations on the source images."""
+
+from __future__ import annotations
+
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from pydicom import config, dcmread
+
+from node.results.common import NOT_FOR_CLINICAL_USE, ResultContext, device_uid_for
+from node.results.gsps import LAYER, presentation_states
+from tests.integration.test_sc_overlays import dciodvfy
+from tests.results_fixtures import Case, mammography_case, mr_case, tomosynthesis_case
+
+
+@pytest.mark.parametrize(
+    ("make", "expected_states"),
+    [(mammography_case, 2), (tomosynthesis_case, 1), (mr_case, 1)],
+    ids=["mg", "tomosynthesis", "mr"],
+)
+def test_presentation_states(make: object, expected_states: int, tmp_path: Path) -> None:
+    case: Case = make()  # type: ignore[operator]
+    context = ResultContext("", device_uid_for("BREASTNODE"), 1)
+    sources = {str(ds.SOPInstanceUID): ds for ds in case.sources}
+    states = presentation_states(sources, case.result, context, context.new_uid())
+    assert len(states) == expected_states
+    annotated = 0
+    for number, state in enumerate(states):
+        path = tmp_path / f"pr-{number}.dcm"
+        state.save_as(path, enforce_file_format=True)
+        errors, warnings = dciodvfy(path)
+        print(f"{case.name} GSPS {number}: dciodvfy warnings: {warnings}")
+        assert errors == []
+        assert len(warnings) <= 3
+        config.settings.reading_validation_mode = config.RAISE
+        try:
+            back = dcmread(BytesIO(path.read_bytes()))
+        finally:
+            config.settings.reading_validation_mode = config.WARN
+        assert back.SeriesDescription.startswith(NOT_FOR_CLINICAL_USE)
+        assert back.Laterality in {"L", "R"}
+        for annotation in back.get("GraphicAnnotationSequence", []):
+            assert annotation.GraphicLayer == LAYER
+            annotated += len(annotation.GraphicObjectSequence)
+            labels = [t.UnformattedTextValue for t in annotation.TextObjectSequence]
+            assert all(any(c.isdigit() for c in label) for label in labels)
+    assert annotated == sum(len(i.findings) for i in case.result.images)
