@@ -100,6 +100,17 @@ class DeliverySettings(_Section):
     timeout_s: float = Field(default=30.0, gt=0)
 
 
+class ResultsSettings(_Section):
+    """The DICOM objects made from an analysis."""
+
+    # Root for the UIDs of result objects; empty: UUID-derived 2.25 UIDs (no registration).
+    uid_root: str = Field(default="", pattern=r"^$|^[0-2](\.(0|[1-9][0-9]*))*\.$", max_length=40)
+    # Device UID naming this node in Contributing Equipment and the SR observer context;
+    # empty: derived from the AE title (stable across restarts).
+    device_uid: str = Field(default="", pattern=r"^$|^[0-2](\.(0|[1-9][0-9]*))+$", max_length=64)
+    gsps: bool = False  # also make Grayscale Softcopy Presentation States
+
+
 class AuditSettings(_Section):
     """The audit trail (DICOM PS3.15 A.5 messages) and where it is shipped."""
 
@@ -146,6 +157,7 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = PipelineSettings()
     routing: RoutingSettings = RoutingSettings()
     delivery: DeliverySettings = DeliverySettings()
+    results: ResultsSettings = ResultsSettings()
     audit: AuditSettings = AuditSettings()
     metrics: MetricsSettings = MetricsSettings()
     logging: LoggingSettings = LoggingSettings()

@@ -1,0 +1,78 @@
+"""Every result object for one analysis version, in the order they are sent.
+
+Mammography and tomosynthesis studies get the TID 1500 report, the Mammography CAD SR,
+one heatmap overlay per analysed image and, when configured, presentation states; MRI
+studies get the report and the overlays (CAD SR is a mammography object).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from pydicom.dataset import Dataset
+
+from models.result import StudyResult
+from node.config import ResultsSettings
+from node.results.cad_sr import MAMMOGRAPHY_CAD_SR, cad_report
+from node.results.common import ResultContext, device_uid_for
+from node.results.gsps import presentation_states
+from node.results.sc import heatmap_overlay
+from node.results.sr import measurement_report
+
+MAMMOGRAPHY_MODALITIES = {"MG"}
+TID_1500_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.88.34"
+
+
+def result_context(settings: ResultsSettings, ae_title: str, version: int) -> ResultContext:
+    return ResultContext(settings.uid_root, device_uid_for(ae_title, settings.device_uid), version)
+
+
+def build_result_objects(
+    sources: Mapping[str, Dataset],
+    result: StudyResult,
+    settings: ResultsSettings,
+    ae_title: str,
+    version: int,
+    previous: Sequence[Dataset] = (),
+) -> list[Dataset]:
+    """``previous``: the earlier versions' SRs, which the new ones name as predecessors."""
+    context = result_context(settings, ae_title, version)
+    analysed = {i.sop_instance_uid: sources[i.sop_instance_uid] for i in result.images}
+    objects: list[Dataset] = [
+        measurement_report(
+            analysed,
+            result,
+            context,
+            context.new_uid(),
+            [p for p in previous if p.SOPClassUID == TID_1500_SOP_CLASS],
+        ),
+    ]
+    modality = str(next(iter(analysed.values())).get("Modality", ""))
+    if modality in MAMMOGRAPHY_MODALITIES:
+        objects.append(
+            cad_report(
+                analysed,
+                result,
+                context,
+                context.new_uid(),
+                [p for p in previous if p.SOPClassUID == MAMMOGRAPHY_CAD_SR],
+            )
+        )
+    scores = {b.laterality: b.score for b in result.breasts}
+    overlays = context.new_uid()
+    for number, image in enumerate(result.images, start=1):
+        score = scores.get(image.laterality or "", result.overall_score)
+        objects.append(
+            heatmap_overlay(
+                analysed[image.sop_instance_uid],
+                image,
+                score,
+                result.model,
+                context,
+                overlays,
+                number,
+            )
+        )
+    if settings.gsps:
+        objects.extend(presentation_states(analysed, result, context, context.new_uid()))
+    return objects
