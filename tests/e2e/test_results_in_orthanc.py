@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from node.config import PeerSettings, Settings
+from node.config import PeerSettings, ResultsSettings, Settings
 from node.pipeline.delivery import send_file
-from node.results.cad_sr import cad_report
-from node.results.common import ResultContext, device_uid_for
-from node.results.sc import heatmap_overlay
-from node.results.sr import measurement_report
+from node.results.build import build_result_objects
 from tests.orthanc import Orthanc
 from tests.results_fixtures import mammography_case
 from tests.synthetic import write
@@ -22,19 +19,10 @@ def test_orthanc_stores_source_and_result_series(tmp_path: Path) -> None:
     try:
         for ds in case.sources:
             orthanc.upload(write(ds, tmp_path / "sources"))
-        context = ResultContext("", device_uid_for("BREASTNODE"), 1)
         sources = {str(ds.SOPInstanceUID): ds for ds in case.sources}
-        sc_series = context.new_uid()
-        objects = [
-            measurement_report(sources, case.result, context, context.new_uid()),
-            cad_report(sources, case.result, context, context.new_uid()),
-            *(
-                heatmap_overlay(
-                    sources[i.sop_instance_uid], i, 0.5, case.result.model, context, sc_series, n
-                )
-                for n, i in enumerate(case.result.images, start=1)
-            ),
-        ]
+        objects = build_result_objects(
+            sources, case.result, ResultsSettings(gsps=True), "BREASTNODE", 1
+        )
         peer = PeerSettings(
             name="orthanc", ae_title="ORTHANC", host="127.0.0.1", port=orthanc.dicom_port
         )
@@ -52,11 +40,12 @@ def test_orthanc_stores_source_and_result_series(tmp_path: Path) -> None:
         for item in series:
             modality = item["MainDicomTags"].get("Modality", "")
             by_modality[modality] = by_modality.get(modality, 0) + len(item["Instances"])
-        # the source series (one per view here), the two SR series, the SC overlay series
+        # the source series (one per view here), two SR series, overlays, presentation states
         source_series = {str(ds.SeriesInstanceUID) for ds in case.sources}
-        assert len(series) == len(source_series) + 3
+        assert len(series) == len(source_series) + 4
         assert by_modality["MG"] == 4
         assert by_modality["SR"] == 2
         assert by_modality["OT"] == 4
+        assert by_modality["PR"] == 2
     finally:
         orthanc.stop()
