@@ -8,8 +8,8 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from pydicom.dataset import Dataset
-from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
 
+from models.preprocess import display_values
 from models.result import Finding, Point, Shape
 
 # Piecewise-linear "jet": dark blue -> blue -> cyan -> yellow -> red.
@@ -22,14 +22,8 @@ TEXT = (255, 255, 0)
 
 
 def windowed(ds: Dataset, pixels: np.ndarray) -> np.ndarray:
-    """8-bit grey as a viewer would show it: modality LUT, VOI LUT/window, MONOCHROME1."""
-    values = apply_modality_lut(pixels, ds)
-    if "WindowCenter" in ds or "VOILUTSequence" in ds:
-        values = apply_voi_lut(values, ds)
-    grey = stretch(values)
-    if ds.get("PhotometricInterpretation") == "MONOCHROME1":
-        grey = 255 - grey
-    return grey
+    """8-bit grey as a viewer would show it (the models' own display transform)."""
+    return np.asarray((display_values(ds, pixels) * 255).round(), dtype=np.uint8)
 
 
 def stretch(values: np.ndarray) -> np.ndarray:

@@ -1,0 +1,153 @@
+"""From a stored image to the model's input, keeping the exact way back to source pixels.
+
+Steps: display values as a viewer shows them (Modality LUT, VOI LUT or window, MONOCHROME1
+inverted), right-breast views flipped to the left-breast orientation, crop to the breast,
+resize into the working size keeping the aspect ratio (padding the rest), normalise.
+:class:`Geometry` records each step so points and heatmaps go back to the source grid.
+
+Coordinates are (column, row) pixel centres, as in DICOM SCOORD.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from pydicom.dataset import Dataset
+from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
+
+from models.result import Point
+
+TISSUE_FRACTION = 0.02  # rows/columns with less tissue than this are cropped away
+CROP_MARGIN = 8  # pixels kept around the breast
+
+
+def display_values(ds: Dataset, pixels: np.ndarray) -> np.ndarray:
+    """float32 in [0, 1], bright = dense, as a viewer shows the image."""
+    values = apply_modality_lut(pixels, ds)
+    if "WindowCenter" in ds or "VOILUTSequence" in ds:
+        values = apply_voi_lut(values, ds)
+    values = values.astype(np.float32)
+    low, high = np.percentile(values, [0.5, 99.5]) if values.size else (0.0, 1.0)
+    scaled = np.clip((values - low) / max(float(high - low), 1e-6), 0.0, 1.0)
+    if ds.get("PhotometricInterpretation") == "MONOCHROME1":
+        scaled = 1.0 - scaled
+    return scaled.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Source grid -> model grid: flip, crop, scale, pad (and back)."""
+
+    source_shape: tuple[int, int]  # rows, columns
+    flipped: bool
+    crop: tuple[int, int, int, int]  # top, left, bottom (exclusive), right (exclusive)
+    scale: tuple[float, float]  # model pixels per source pixel, rows and columns
+    pad: tuple[int, int]  # top, left padding in the model grid
+    model_shape: tuple[int, int]
+
+    def to_model(self, point: Point) -> Point:
+        column = point.column
+        if self.flipped:
+            column = self.source_shape[1] - 1 - column
+        top, left = self.crop[0], self.crop[1]
+        return Point(
+            (column - left + 0.5) * self.scale[1] - 0.5 + self.pad[1],
+            (point.row - top + 0.5) * self.scale[0] - 0.5 + self.pad[0],
+        )
+
+    def to_source(self, point: Point) -> Point:
+        top, left = self.crop[0], self.crop[1]
+        column = (point.column - self.pad[1] + 0.5) / self.scale[1] - 0.5 + left
+        row = (point.row - self.pad[0] + 0.5) / self.scale[0] - 0.5 + top
+        if self.flipped:
+            column = self.source_shape[1] - 1 - column
+        return Point(column, row)
+
+    def heatmap_to_source(self, heatmap: np.ndarray) -> np.ndarray:
+        """A model-grid map resampled onto the source grid (zero outside the crop)."""
+        top, left, bottom, right = self.crop
+        height, width = bottom - top, right - left
+        inner = heatmap[
+            self.pad[0] : self.pad[0] + round(height * self.scale[0]),
+            self.pad[1] : self.pad[1] + round(width * self.scale[1]),
+        ]
+        resized = _resize(inner.astype(np.float32), (height, width))
+        source = np.zeros(self.source_shape, dtype=np.float32)
+        source[top:bottom, left:right] = resized
+        if self.flipped:
+            source = source[:, ::-1]
+        return np.ascontiguousarray(source)
+
+
+def breast_bounds(image: np.ndarray) -> tuple[int, int, int, int]:
+    """Bounding box of the tissue: pixels above an Otsu threshold, with a margin."""
+    threshold = otsu_threshold(image)
+    tissue = image > threshold
+    rows = np.flatnonzero(tissue.mean(axis=1) > TISSUE_FRACTION)
+    columns = np.flatnonzero(tissue.mean(axis=0) > TISSUE_FRACTION)
+    if rows.size == 0 or columns.size == 0:
+        return 0, 0, image.shape[0], image.shape[1]
+    top = max(int(rows[0]) - CROP_MARGIN, 0)
+    bottom = min(int(rows[-1]) + 1 + CROP_MARGIN, image.shape[0])
+    left = max(int(columns[0]) - CROP_MARGIN, 0)
+    right = min(int(columns[-1]) + 1 + CROP_MARGIN, image.shape[1])
+    return top, left, bottom, right
+
+
+def otsu_threshold(image: np.ndarray, bins: int = 256) -> float:
+    histogram, edges = np.histogram(image, bins=bins, range=(0.0, 1.0))
+    weights = histogram.astype(np.float64)
+    centres = (edges[:-1] + edges[1:]) / 2
+    below = np.cumsum(weights)
+    above = below[-1] - below
+    mean_below = np.cumsum(weights * centres) / np.maximum(below, 1)
+    total_mean = (weights * centres).sum()
+    mean_above = (total_mean - np.cumsum(weights * centres)) / np.maximum(above, 1)
+    between = below * above * (mean_below - mean_above) ** 2
+    return float(centres[int(np.argmax(between))])
+
+
+def _resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    if image.shape == shape:
+        return image.copy()
+    resized = Image.fromarray(image.astype(np.float32), mode="F").resize(
+        (shape[1], shape[0]), Image.Resampling.BILINEAR
+    )
+    return np.asarray(resized, dtype=np.float32)
+
+
+def prepare(
+    image: np.ndarray,
+    laterality: str | None,
+    working_size: tuple[int, int],
+    crop: bool = True,
+) -> tuple[np.ndarray, Geometry]:
+    """Display values in [0, 1] -> model input (working_size, standardised) and geometry."""
+    flipped = laterality == "R"
+    oriented = image[:, ::-1] if flipped else image
+    top, left, bottom, right = breast_bounds(oriented) if crop else (0, 0, *image.shape)
+    cropped = oriented[top:bottom, left:right]
+    scale = min(working_size[0] / cropped.shape[0], working_size[1] / cropped.shape[1])
+    inner = (max(1, round(cropped.shape[0] * scale)), max(1, round(cropped.shape[1] * scale)))
+    resized = _resize(cropped, inner)
+    pad = ((working_size[0] - inner[0]) // 2, 0)  # centred vertically, chest wall kept left
+    model = np.zeros(working_size, dtype=np.float32)
+    model[pad[0] : pad[0] + inner[0], pad[1] : pad[1] + inner[1]] = resized
+    exact_scale = (inner[0] / cropped.shape[0], inner[1] / cropped.shape[1])
+    geometry = Geometry(
+        (image.shape[0], image.shape[1]),
+        flipped,
+        (top, left, bottom, right),
+        exact_scale,
+        pad,
+        working_size,
+    )
+    return standardise(model), geometry
+
+
+def standardise(model_input: np.ndarray) -> np.ndarray:
+    """Zero mean, unit variance over the image (the networks' expected input range)."""
+    std = float(model_input.std())
+    return ((model_input - float(model_input.mean())) / max(std, 1e-6)).astype(np.float32)
