@@ -1,0 +1,43 @@
+"""The synthetic phantom generator: reproducible, lesions inside the breast, right views
+mirrored with their lesion coordinates."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.phantoms import phantom_study, phantom_view, to_stored_values
+
+
+def test_reproducible_and_lesion_where_it_says() -> None:
+    first = phantom_study(np.random.default_rng(11), "L")
+    again = phantom_study(np.random.default_rng(11), "L")
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a.image, b.image)
+    assert [(v.laterality, v.view, v.lesion is not None) for v in first] == [
+        ("R", "CC", False),
+        ("R", "MLO", False),
+        ("L", "CC", True),
+        ("L", "MLO", True),
+    ]
+    for view in first[2:]:
+        assert view.lesion is not None
+        c, r = round(view.lesion.center.column), round(view.lesion.center.row)
+        assert view.image[r, c] > 0.5  # dense at the centre
+        assert view.image[r, c] > np.median(view.image[view.image > 0.1]) + 0.1
+
+
+def test_right_views_are_mirrored_with_their_lesion() -> None:
+    left = phantom_view(np.random.default_rng(5), "L", "CC", with_lesion=True)
+    right = phantom_view(np.random.default_rng(5), "R", "CC", with_lesion=True)
+    np.testing.assert_array_equal(right.image, left.image[:, ::-1])
+    assert left.lesion is not None and right.lesion is not None
+    assert right.lesion.center.column == left.image.shape[1] - 1 - left.lesion.center.column
+    assert right.lesion.center.row == left.lesion.center.row
+    # chest wall (tissue at the image edge) on the left for L, on the right for R
+    assert left.image[:, 0].mean() > left.image[:, -1].mean()
+    assert right.image[:, -1].mean() > right.image[:, 0].mean()
+
+
+def test_stored_values() -> None:
+    stored = to_stored_values(np.array([[0.0, 0.5, 1.0]], dtype=np.float32))
+    assert stored.dtype == np.uint16 and stored.tolist() == [[0, 8192, 16383]]
