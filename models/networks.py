@@ -1,0 +1,115 @@
+"""The networks: a torchvision backbone chosen by the manifest, a classification head, and
+optionally a saliency head for heatmaps finer than the last convolutional stage.
+
+Backbones are built without pretrained weights (nothing is downloaded); transfer learning
+loads a local weights file into them. Inputs are single-channel images repeated to the three
+channels the backbones expect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import cast
+
+import torch
+import torchvision
+from torch import nn
+
+# backbone name -> (constructor, feature channels of the last convolutional stage)
+BACKBONES: dict[str, tuple[Callable[..., nn.Module], int]] = {
+    "resnet18": (torchvision.models.resnet18, 512),
+    "resnet50": (torchvision.models.resnet50, 2048),
+    "efficientnet_b0": (torchvision.models.efficientnet_b0, 1280),
+    "vgg16": (torchvision.models.vgg16, 512),
+    "densenet121": (torchvision.models.densenet121, 1024),
+    "inception_v3": (torchvision.models.inception_v3, 2048),
+}
+
+
+def feature_extractor(backbone: str) -> tuple[nn.Module, int]:
+    """The convolutional part of a torchvision classifier, ending at its last stage."""
+    if backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone {backbone!r}; one of {', '.join(BACKBONES)}")
+    constructor, channels = BACKBONES[backbone]
+    if backbone == "inception_v3":
+        model = constructor(weights=None, aux_logits=False, init_weights=True)
+    else:
+        model = constructor(weights=None)
+    if backbone.startswith("resnet") or backbone == "inception_v3":
+        layers = [
+            m
+            for name, m in model.named_children()
+            if name not in {"avgpool", "fc", "dropout", "AuxLogits"}
+        ]
+        return nn.Sequential(*layers), channels
+    features = cast(nn.Module, model.features)
+    if backbone == "densenet121":
+        return nn.Sequential(features, nn.ReLU(inplace=False)), channels
+    return features, channels  # efficientnet_b0, vgg16
+
+
+@dataclass(frozen=True)
+class Outputs:
+    logits: torch.Tensor  # (batch, classes)
+    features: torch.Tensor  # last convolutional stage, for Grad-CAM
+    saliency: torch.Tensor | None  # (batch, 1, h, w) logits, when the network has the head
+
+
+class BreastClassifier(nn.Module):
+    """Backbone, global pooling, then dense layers with batch normalisation and dropout."""
+
+    def __init__(
+        self,
+        backbone: str,
+        classes: int,
+        hidden: int = 256,
+        dropout: float = 0.3,
+        saliency_head: bool = False,
+    ) -> None:
+        super().__init__()
+        self.backbone, channels = feature_extractor(backbone)
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(channels, hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, classes),
+        )
+        self.saliency = (
+            nn.Sequential(nn.Conv2d(channels, 64, 1), nn.ReLU(inplace=True), nn.Conv2d(64, 1, 1))
+            if saliency_head
+            else None
+        )
+
+    def forward(self, images: torch.Tensor) -> Outputs:
+        if images.shape[1] == 1:
+            images = images.expand(-1, 3, -1, -1)
+        features = self.backbone(images)
+        saliency = self.saliency(features) if self.saliency is not None else None
+        return Outputs(self.head(features), features, saliency)
+
+
+def grad_cam(model: BreastClassifier, images: torch.Tensor, target: int) -> torch.Tensor:
+    """Grad-CAM of class ``target`` on the last convolutional stage, upsampled to the input
+    size and scaled to [0, 1] per image: (batch, rows, columns)."""
+    model.eval()
+    with torch.enable_grad():
+        inputs = images.detach().requires_grad_(False)
+        outputs = model(inputs)
+        features = outputs.features
+        features.retain_grad()
+        score = outputs.logits[:, target].sum()
+        model.zero_grad(set_to_none=True)
+        score.backward()
+        assert features.grad is not None
+        weights = features.grad.mean(dim=(2, 3), keepdim=True)
+        cam = torch.relu((weights * features).sum(dim=1, keepdim=True))
+    cam = nn.functional.interpolate(
+        cam.detach(), size=images.shape[-2:], mode="bilinear", align_corners=False
+    )[:, 0]
+    peak = cam.amax(dim=(1, 2), keepdim=True).clamp_min(1e-8)
+    return cam / peak
