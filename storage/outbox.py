@@ -121,7 +121,6 @@ def complete_job_with_results(
 class Outbox:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._postgres = engine.dialect.name == "postgresql"
 
     def claim(self, worker_id: str, lease: timedelta, now: datetime) -> DeliveryView | None:
         due = and_(Delivery.state == DeliveryState.PENDING.value, Delivery.next_attempt_at <= now)

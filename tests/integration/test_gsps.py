@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from io import BytesIO
 from pathlib import Path
 
 import pytest
-from pydicom import config, dcmread
 
 from node.results.common import NOT_FOR_CLINICAL_USE, ResultContext, device_uid_for
 from node.results.gsps import LAYER, presentation_states
-from tests.integration.test_sc_overlays import dciodvfy
+from tests.dicom_checks import validated
 from tests.results_fixtures import Case, mammography_case, mr_case, tomosynthesis_case
 
 
@@ -27,17 +25,7 @@ def test_presentation_states(make: object, expected_states: int, tmp_path: Path)
     assert len(states) == expected_states
     annotated = 0
     for number, state in enumerate(states):
-        path = tmp_path / f"pr-{number}.dcm"
-        state.save_as(path, enforce_file_format=True)
-        errors, warnings = dciodvfy(path)
-        print(f"{case.name} GSPS {number}: dciodvfy warnings: {warnings}")
-        assert errors == []
-        assert len(warnings) <= 3
-        config.settings.reading_validation_mode = config.RAISE
-        try:
-            back = dcmread(BytesIO(path.read_bytes()))
-        finally:
-            config.settings.reading_validation_mode = config.WARN
+        back = validated(state, tmp_path / f"pr-{number}.dcm", f"{case.name} GSPS {number}")
         assert back.SeriesDescription.startswith(NOT_FOR_CLINICAL_USE)
         assert back.Laterality in {"L", "R"}
         for annotation in back.get("GraphicAnnotationSequence", []):

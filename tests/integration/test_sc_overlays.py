@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from pydicom import config, dcmread
 
 from node.results.common import NOT_FOR_CLINICAL_USE, ResultContext, device_uid_for
 from node.results.sc import heatmap_overlay
-from tests.helpers import require_tool
+from tests.dicom_checks import validated
 from tests.results_fixtures import (
     Case,
     artifact_dir,
@@ -23,21 +20,6 @@ from tests.results_fixtures import (
 )
 
 CONTEXT = ResultContext("1.2.826.0.1.3680043.10.1078.", device_uid_for("BREASTNODE"), 1)
-
-
-def dciodvfy(path: Path) -> tuple[list[str], list[str]]:
-    result = subprocess.run(
-        [require_tool("dciodvfy"), str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    lines = (result.stdout + result.stderr).splitlines()
-    return (
-        [line for line in lines if line.startswith("Error")],
-        [line for line in lines if line.startswith("Warning")],
-    )
 
 
 @pytest.mark.parametrize(
@@ -50,18 +32,7 @@ def test_overlays_validate_and_show_the_heat_at_the_finding(make: object, tmp_pa
     for number, image in enumerate(case.result.images, start=1):
         source = by_uid[image.sop_instance_uid]
         sc = heatmap_overlay(source, image, 0.8, case.result.model, CONTEXT, series, number)
-        path = tmp_path / f"sc-{number}.dcm"
-        sc.save_as(path, enforce_file_format=True)
-        errors, warnings = dciodvfy(path)
-        print(f"{case.name} SC {number}: dciodvfy warnings: {warnings}")
-        assert errors == []
-        assert len(warnings) <= 3
-
-        config.settings.reading_validation_mode = config.RAISE
-        try:
-            back = dcmread(BytesIO(path.read_bytes()))
-        finally:
-            config.settings.reading_validation_mode = config.WARN
+        back = validated(sc, tmp_path / f"sc-{number}.dcm", f"{case.name} SC {number}")
         assert back.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7"
         assert back.SOPInstanceUID.startswith(CONTEXT.uid_root)
         assert back.StudyInstanceUID == source.StudyInstanceUID
