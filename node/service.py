@@ -51,11 +51,12 @@ SUPERVISION_INTERVAL_S = 1.0
 WORKER_START_TIMEOUT_S = 60
 
 
-def open_index(settings: Settings) -> tuple[Engine, InstanceIndex]:
-    """Open the index database and bring its schema up to date."""
+def open_index(settings: Settings, migrate: bool = True) -> tuple[Engine, InstanceIndex]:
+    """Open the index database and (unless the caller knows it is done) migrate it."""
     try:
         engine = open_engine(settings.database_url)
-        upgrade(engine)
+        if migrate:
+            upgrade(engine)
     except (SQLAlchemyError, OSError) as exc:
         raise NodeError(f"cannot open the index database: {type(exc).__name__}: {exc}") from exc
     return engine, InstanceIndex(engine)
@@ -97,7 +98,9 @@ class Receiver:
         self.scp: StorageSCP | None = None
 
     def start(self) -> tuple[str, int]:
-        self.engine, index = open_index(self.settings)
+        # prepare() migrated the schema before any receiver started; no need to repeat it
+        # in every receiver process.
+        self.engine, index = open_index(self.settings, migrate=False)
         spool_into(self.store.spool_dir)
         ingestor = Ingestor(self.store, index, self.settings.storage.min_free_bytes)
         policy = PeerPolicy(self.settings.peers)
