@@ -1,4 +1,4 @@
 """Machine learning only: preprocessing, networks, inference, training.
 
-Works on arrays and data sets; knows no network and no DICOM I/O.
+Works on arrays, data sets and stored files; knows no DICOM network and no database.
 """

@@ -27,7 +27,7 @@ BACKBONES: dict[str, tuple[Callable[..., nn.Module], int]] = {
 }
 
 
-def feature_extractor(backbone: str) -> tuple[nn.Module, int]:
+def feature_extractor(backbone: str) -> tuple[nn.Sequential, int]:
     """The convolutional part of a torchvision classifier, ending at its last stage."""
     if backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {backbone!r}; one of {', '.join(BACKBONES)}")
@@ -43,10 +43,10 @@ def feature_extractor(backbone: str) -> tuple[nn.Module, int]:
             if name not in {"avgpool", "fc", "dropout", "AuxLogits"}
         ]
         return nn.Sequential(*layers), channels
-    features = cast(nn.Module, model.features)
+    features = cast(nn.Sequential, model.features)
     if backbone == "densenet121":
-        return nn.Sequential(features, nn.ReLU(inplace=False)), channels
-    return features, channels  # efficientnet_b0, vgg16
+        return nn.Sequential(*features.children(), nn.ReLU(inplace=False)), channels
+    return nn.Sequential(*features.children()), channels  # efficientnet_b0, vgg16
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,12 @@ class Outputs:
 
 
 class BreastClassifier(nn.Module):
-    """Backbone, global pooling, then dense layers with batch normalisation and dropout."""
+    """Backbone, global pooling, then dense layers with batch normalisation and dropout.
+
+    The saliency head (when wanted) reads the backbone after its first ``saliency_tap``
+    stages: an earlier stage has a finer grid (stride 8 rather than 32), which is what
+    locating a lesion within millimetres needs. ``None`` taps the last stage.
+    """
 
     def __init__(
         self,
@@ -66,9 +71,15 @@ class BreastClassifier(nn.Module):
         hidden: int = 256,
         dropout: float = 0.3,
         saliency_head: bool = False,
+        saliency_tap: int | None = None,
     ) -> None:
         super().__init__()
         self.backbone, channels = feature_extractor(backbone)
+        stages = len(self.backbone)
+        self.tap = stages if saliency_tap is None else saliency_tap
+        if not 1 <= self.tap <= stages:
+            raise ValueError(f"saliency_tap must be within 1..{stages} for {backbone}")
+        tap_channels = channels if self.tap == stages else _channels_after(self.backbone, self.tap)
         self.head = nn.Sequential(
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
@@ -80,7 +91,11 @@ class BreastClassifier(nn.Module):
             nn.Linear(hidden, classes),
         )
         self.saliency = (
-            nn.Sequential(nn.Conv2d(channels, 64, 1), nn.ReLU(inplace=True), nn.Conv2d(64, 1, 1))
+            nn.Sequential(
+                nn.Conv2d(tap_channels, 64, 3, padding=1),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(64, 1, 1),
+            )
             if saliency_head
             else None
         )
@@ -88,9 +103,27 @@ class BreastClassifier(nn.Module):
     def forward(self, images: torch.Tensor) -> Outputs:
         if images.shape[1] == 1:
             images = images.expand(-1, 3, -1, -1)
-        features = self.backbone(images)
-        saliency = self.saliency(features) if self.saliency is not None else None
+        stages = list(self.backbone.children())
+        tapped = images
+        for stage in stages[: self.tap]:
+            tapped = stage(tapped)
+        features = tapped
+        for stage in stages[self.tap :]:
+            features = stage(features)
+        saliency = self.saliency(tapped) if self.saliency is not None else None
         return Outputs(self.head(features), features, saliency)
+
+
+def _channels_after(backbone: nn.Module, stages: int) -> int:
+    """Channels of the backbone's output after its first ``stages`` stages (a dry run)."""
+    probe = torch.zeros(1, 3, 96, 96)
+    with torch.no_grad():
+        was_training = backbone.training
+        backbone.eval()
+        for stage in list(backbone.children())[:stages]:
+            probe = stage(probe)
+        backbone.train(was_training)
+    return int(probe.shape[1])
 
 
 def grad_cam(model: BreastClassifier, images: torch.Tensor, target: int) -> torch.Tensor:

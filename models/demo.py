@@ -1,0 +1,160 @@
+"""The demo checkpoint: a small network trained in minutes on the CPU on synthetic phantoms.
+
+It exists so that a fresh node produces real, located results end to end without any
+patient data or download. It is not a clinical model: its manifest says it is not validated,
+so every object made from it says NOT FOR CLINICAL USE.
+
+Network: ResNet18 at 128 x 96 with a saliency head after ``layer2`` (a 16 x 12 grid, about
+6 mm per cell on the phantoms). Training: half the views carry a lesion; the loss is the
+view's cross-entropy plus the saliency map's binary cross-entropy against a Gaussian at the
+lesion (zero for views without one), so the network learns both whether and where.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.checkpoint import TASKS, Manifest, file_sha256, write_manifest
+from models.networks import BreastClassifier
+from models.phantoms import phantom_view
+from models.preprocess import prepare
+
+logger = logging.getLogger(__name__)
+
+DEMO_NAME = "breastnode-demo-phantom"
+DEMO_VERSION = "1.0.0"
+DEMO_WORKING_SIZE = (128, 96)
+DEMO_BACKBONE = "resnet18"
+DEMO_SALIENCY_TAP = 6  # conv1, bn1, relu, maxpool, layer1, layer2
+DEMO_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class DemoTraining:
+    views: int = 640
+    epochs: int = 8
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    saliency_weight: float = 2.0
+    seed: int = 20261121
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    inputs: np.ndarray  # (n, rows, columns) model inputs
+    labels: np.ndarray  # (n,) 0 no lesion, 1 lesion
+    targets: np.ndarray  # (n, rows, columns) wanted saliency in the model grid, [0, 1]
+
+
+def phantom_training_set(rng: np.random.Generator, count: int) -> TrainingSet:
+    """``count`` phantom views, alternately with and without a lesion, both sides and views."""
+    inputs, labels, targets = [], [], []
+    rows, columns = DEMO_WORKING_SIZE
+    y, x = np.mgrid[0:rows, 0:columns].astype(np.float32)
+    for n in range(count):
+        side, view = ("L", "R")[n % 2], ("CC", "MLO")[(n // 2) % 2]
+        with_lesion = (n // 4) % 2 == 0
+        phantom = phantom_view(rng, side, view, with_lesion=with_lesion)
+        model_input, geometry = prepare(phantom.image, side, DEMO_WORKING_SIZE)
+        target = np.zeros(DEMO_WORKING_SIZE, dtype=np.float32)
+        if phantom.lesion is not None:
+            centre = geometry.to_model(phantom.lesion.center)
+            sigma = max(phantom.lesion.radius_px * geometry.scale[1], 3.0)
+            target = np.exp(-((x - centre.column) ** 2 + (y - centre.row) ** 2) / (2 * sigma**2))
+        inputs.append(model_input)
+        labels.append(int(with_lesion))
+        targets.append(target.astype(np.float32))
+    return TrainingSet(np.stack(inputs), np.asarray(labels), np.stack(targets))
+
+
+def demo_network() -> BreastClassifier:
+    return BreastClassifier(
+        DEMO_BACKBONE, classes=2, saliency_head=True, saliency_tap=DEMO_SALIENCY_TAP
+    )
+
+
+def train(network: BreastClassifier, data: TrainingSet, settings: DemoTraining) -> list[float]:
+    """Adam on the joint loss; returns the mean loss of each epoch."""
+    generator = torch.Generator().manual_seed(settings.seed)
+    optimiser = torch.optim.Adam(network.parameters(), lr=settings.learning_rate)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser,
+        max_lr=settings.learning_rate,
+        total_steps=settings.epochs * -(-len(data.labels) // settings.batch_size),
+    )
+    inputs = torch.from_numpy(data.inputs)[:, None]
+    labels = torch.from_numpy(data.labels).long()
+    targets = torch.from_numpy(data.targets)[:, None]
+    classification = nn.CrossEntropyLoss()
+    saliency_loss = nn.BCEWithLogitsLoss()
+    history = []
+    network.train()
+    for epoch in range(settings.epochs):
+        order = torch.randperm(len(labels), generator=generator)
+        total = 0.0
+        for start in range(0, len(order), settings.batch_size):
+            batch = order[start : start + settings.batch_size]
+            if len(batch) < 2:  # batch normalisation needs two
+                continue
+            outputs = network(inputs[batch])
+            assert outputs.saliency is not None
+            wanted = nn.functional.adaptive_avg_pool2d(targets[batch], outputs.saliency.shape[-2:])
+            wanted = wanted / wanted.amax(dim=(2, 3), keepdim=True).clamp_min(1e-6)
+            loss = classification(outputs.logits, labels[batch]) + settings.saliency_weight * (
+                saliency_loss(outputs.saliency, wanted)
+            )
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            total += float(loss.detach()) * len(batch)
+        history.append(total / len(order))
+        logger.info("demo training epoch %d/%d: loss %.4f", epoch + 1, settings.epochs, history[-1])
+    network.eval()
+    return history
+
+
+def make_demo_checkpoint(weights: Path, settings: DemoTraining = DemoTraining()) -> Manifest:
+    """Train the demo network and write ``weights`` with its manifest beside it."""
+    started = time.monotonic()
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    data = phantom_training_set(rng, settings.views)
+    network = demo_network()
+    history = train(network, data, settings)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    partial = weights.with_name(weights.name + ".partial")
+    torch.save(network.state_dict(), partial)
+    partial.replace(weights)
+    manifest = Manifest(
+        name=DEMO_NAME,
+        version=DEMO_VERSION,
+        task="lesion",
+        labels=TASKS["lesion"],
+        backbone=DEMO_BACKBONE,
+        input_size=DEMO_WORKING_SIZE,
+        operating_threshold=DEMO_THRESHOLD,
+        sha256=file_sha256(weights),
+        validated_for_clinical_use=False,
+        training_data=(
+            f"DEMO ONLY: {settings.views} synthetic phantom views (models.phantoms, seed "
+            f"{settings.seed}), half with an inserted lesion; no patient data"
+        ),
+        heatmap="saliency",
+        extra={
+            "saliency_tap": DEMO_SALIENCY_TAP,
+            "demo": True,
+            "epochs": settings.epochs,
+            "final_loss": round(history[-1], 5),
+            "training_seconds": round(time.monotonic() - started, 1),
+        },
+    )
+    write_manifest(weights, manifest)
+    return manifest

@@ -1,0 +1,152 @@
+"""The inference engine: one verified checkpoint, warm on one device, batches of views in,
+scores and model-grid heatmaps out.
+
+The same code runs on a GPU and on the CPU: on CUDA, inputs go through pinned memory and the
+network runs under autocast (bfloat16 where supported, else float16); on the CPU it runs in
+float32. Views from several studies may share a batch; callers keep the order.
+
+A view's score is the probability of the task's positive classes (``lesion``,
+``malignant``, BI-RADS 4-5). With a saliency head the score is the mean of that and the
+saliency map's peak, so a network must both classify the view and point at something to
+call it positive. Heatmaps are in [0, 1] in the model grid, scaled so their peak is 1 when
+there is any evidence; the caller weights them by the score.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.checkpoint import CheckpointError, Manifest, read_verified
+from models.networks import BreastClassifier, grad_cam
+
+logger = logging.getLogger(__name__)
+
+POSITIVE_LABELS: dict[str, tuple[str, ...]] = {
+    "lesion": ("lesion",),
+    "normal_benign_malignant": ("malignant",),
+    "birads": ("BI-RADS 4", "BI-RADS 5"),
+    "mri_benign_malignant": ("malignant",),
+}
+
+
+@dataclass(frozen=True)
+class ViewPrediction:
+    score: float
+    probabilities: tuple[float, ...]  # per manifest label
+    heatmap: np.ndarray  # model grid, float32 in [0, 1]
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """``auto``: the first CUDA device when there is one, else the CPU."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(requested)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CheckpointError(f"device {requested!r} was asked for but CUDA is not available")
+    return device
+
+
+def build_network(manifest: Manifest) -> BreastClassifier:
+    tap = manifest.extra.get("saliency_tap")
+    return BreastClassifier(
+        manifest.backbone,
+        classes=len(manifest.labels),
+        saliency_head=manifest.heatmap == "saliency",
+        saliency_tap=int(tap) if tap is not None else None,
+    )
+
+
+class Engine:
+    """A loaded model on its device. Not thread-safe: one engine per worker thread."""
+
+    def __init__(self, weights: Path, device: str = "auto", batch_size: int = 8) -> None:
+        self.manifest = read_verified(weights)
+        self.device = pick_device(device)
+        self.batch_size = max(1, batch_size)
+        network = build_network(self.manifest)
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            network.load_state_dict(state)
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise CheckpointError(f"checkpoint {weights.name} cannot be loaded: {exc}") from exc
+        self.network: BreastClassifier = network.to(self.device).eval()
+        labels = self.manifest.labels
+        self.positive = [labels.index(label) for label in POSITIVE_LABELS[self.manifest.task]]
+        logger.info(
+            "model %s %s (%s, %s) loaded on %s",
+            self.manifest.name,
+            self.manifest.version,
+            self.manifest.backbone,
+            self.manifest.task,
+            self.device,
+        )
+
+    @property
+    def working_size(self) -> tuple[int, int]:
+        return self.manifest.input_size
+
+    def _autocast(self) -> AbstractContextManager[object]:
+        if self.device.type != "cuda":
+            return nullcontext()
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast(device_type="cuda", dtype=dtype)
+
+    def _to_device(self, inputs: Sequence[np.ndarray]) -> torch.Tensor:
+        batch = torch.from_numpy(np.stack(inputs).astype(np.float32, copy=False))[:, None]
+        if self.device.type == "cuda":
+            return batch.pin_memory().to(self.device, non_blocking=True)
+        return batch
+
+    def predict(self, inputs: Sequence[np.ndarray]) -> list[ViewPrediction]:
+        """Predictions for model inputs (each ``working_size``, as ``prepare`` makes them)."""
+        predictions: list[ViewPrediction] = []
+        for start in range(0, len(inputs), self.batch_size):
+            predictions.extend(self._predict_batch(inputs[start : start + self.batch_size]))
+        return predictions
+
+    def _predict_batch(self, inputs: Sequence[np.ndarray]) -> Iterator[ViewPrediction]:
+        for item in inputs:
+            if item.shape != self.working_size:
+                raise ValueError(f"model input {item.shape} is not {self.working_size}")
+        images = self._to_device(inputs)
+        with self._autocast():
+            if self.network.saliency is not None:
+                with torch.no_grad():
+                    outputs = self.network(images)
+                assert outputs.saliency is not None
+                evidence = torch.sigmoid(outputs.saliency.float())
+                evidence = nn.functional.interpolate(
+                    evidence, size=self.working_size, mode="bilinear", align_corners=False
+                )[:, 0]
+                logits = outputs.logits
+            else:
+                with torch.no_grad():
+                    logits = self.network(images).logits
+                target = int(self.positive[-1])
+                evidence = grad_cam(self.network, images, target)
+        probabilities = torch.softmax(logits.float(), dim=1)
+        class_scores = probabilities[:, self.positive].sum(dim=1)
+        if self.network.saliency is not None:
+            peaks = evidence.amax(dim=(1, 2))
+            scores = (class_scores + peaks) / 2
+            heatmaps = evidence / peaks.clamp_min(1e-6)[:, None, None]
+        else:
+            scores = class_scores
+            heatmaps = evidence
+        probabilities_np = probabilities.cpu().numpy()
+        scores_np = scores.float().clamp(0, 1).cpu().numpy()
+        heatmaps_np = heatmaps.float().clamp(0, 1).cpu().numpy()
+        for n in range(len(inputs)):
+            yield ViewPrediction(
+                float(scores_np[n]),
+                tuple(float(p) for p in probabilities_np[n]),
+                heatmaps_np[n].astype(np.float32),
+            )

@@ -1,0 +1,124 @@
+"""From the 2D images of one study to its typed result: preprocess, infer in one batch, map
+heatmaps and findings back to source pixels, combine views into breasts and the study.
+
+Several 2D images may come from one source instance (tomosynthesis slabs): the instance's
+score is its best slab's, and its heatmap, findings and frame are that slab's.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from models.aggregate import breasts, study_score
+from models.findings import findings_from_heatmap
+from models.inference import Engine, ViewPrediction
+from models.preprocess import Geometry, prepare
+from models.result import Finding, ImageResult, ModelInfo, Region, StudyResult
+
+# findings closer than this many model-grid pixels are one finding
+FINDING_SEPARATION = 12
+
+
+@dataclass(frozen=True)
+class AnalysisImage:
+    """One 2D image for the network, in display values [0, 1] on its source pixel grid."""
+
+    sop_instance_uid: str
+    image: np.ndarray
+    laterality: str | None = None
+    view: str | None = None
+    frame: int | None = None  # tomosynthesis: the slab's centre frame (1-based)
+    display_image: np.ndarray | None = field(default=None, compare=False)  # MRI projection
+    crop: bool = True
+
+
+@dataclass(frozen=True)
+class ImagePrediction:
+    image: AnalysisImage
+    geometry: Geometry
+    prediction: ViewPrediction
+
+
+def model_info(engine: Engine) -> ModelInfo:
+    manifest = engine.manifest
+    return ModelInfo(
+        manifest.name,
+        manifest.version,
+        manifest.validated_for_clinical_use,
+        manifest.operating_threshold,
+    )
+
+
+def predict_images(engine: Engine, images: Sequence[AnalysisImage]) -> list[ImagePrediction]:
+    """Preprocess and run every image in shared batches."""
+    prepared = [prepare(i.image, i.laterality, engine.working_size, crop=i.crop) for i in images]
+    predictions = engine.predict([model_input for model_input, _ in prepared])
+    return [
+        ImagePrediction(image, geometry, prediction)
+        for image, (_, geometry), prediction in zip(images, prepared, predictions, strict=True)
+    ]
+
+
+def _to_source(finding: Finding, geometry: Geometry) -> Finding:
+    points = tuple(geometry.to_source(p) for p in finding.region.points)
+    return Finding(finding.kind, finding.score, Region(finding.region.shape, points), finding.frame)
+
+
+def image_result(predicted: ImagePrediction, threshold: float, kind: str) -> ImageResult:
+    image, geometry, prediction = predicted.image, predicted.geometry, predicted.prediction
+    found = findings_from_heatmap(
+        prediction.heatmap,
+        prediction.score,
+        threshold,
+        kind=kind,
+        min_distance=FINDING_SEPARATION,
+        frame=image.frame,
+    )
+    heatmap = geometry.heatmap_to_source(prediction.heatmap * prediction.score)
+    return ImageResult(
+        image.sop_instance_uid,
+        np.clip(heatmap, 0.0, 1.0),
+        tuple(_to_source(f, geometry) for f in found),
+        image.laterality,
+        image.view,
+        frame=image.frame,
+        display_image=image.display_image,
+    )
+
+
+def best_per_instance(predicted: Sequence[ImagePrediction]) -> list[ImagePrediction]:
+    """One prediction per source instance (its highest-scoring slab), in first-seen order."""
+    best: dict[str, ImagePrediction] = {}
+    for item in predicted:
+        uid = item.image.sop_instance_uid
+        if uid not in best or item.prediction.score > best[uid].prediction.score:
+            best[uid] = item
+    return list(best.values())
+
+
+def analyse_images(
+    engine: Engine,
+    study_instance_uid: str,
+    images: Sequence[AnalysisImage],
+    kind: str = "suspicious region",
+) -> StudyResult:
+    if not images:
+        raise ValueError("a study analysis needs at least one image")
+    info = model_info(engine)
+    chosen = best_per_instance(predict_images(engine, images))
+    results = tuple(image_result(p, info.operating_threshold, kind) for p in chosen)
+    per_side: dict[str, list[float]] = defaultdict(list)
+    for item in chosen:
+        if item.image.laterality in {"L", "R"}:
+            per_side[item.image.laterality].append(item.prediction.score)
+    breast_results = breasts(per_side, info.operating_threshold)
+    overall = (
+        study_score(breast_results)
+        if breast_results
+        else max(item.prediction.score for item in chosen)
+    )
+    return StudyResult(study_instance_uid, results, breast_results, round(overall, 4), info)
