@@ -1,4 +1,5 @@
-"""The ``breastnode`` command: serve, check-config, echo, studies, instances."""
+"""The ``breastnode`` command: serve, check-config, echo, studies, instances, jobs,
+deliveries, resend, audit; models and analyse live in :mod:`node.cli_models`."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from node import __version__
+from node.cli_models import add_model_commands
 from node.config import Settings, load_settings
 from node.errors import NodeError
 from node.logsetup import configure
@@ -111,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     export = audit_commands.add_parser("export", help="print the records as XML")
     export.add_argument("--after", type=int, default=0, help="only records after this number")
     export.set_defaults(run=_audit_export)
+    add_model_commands(commands)
     return parser
 
 

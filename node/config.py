@@ -8,6 +8,7 @@ of the configuration file, so a node started from any working directory finds it
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -81,11 +82,41 @@ class PipelineSettings(_Section):
     """From received instances to analysis jobs."""
 
     quiet_seconds: float = Field(default=30.0, gt=0)
-    # "package.module:function" called with a study; empty: no analysis runs (jobs wait).
-    analysis: str = Field(default="", pattern=r"^$|^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    # "models": the node's own models ([models]); "package.module:function": a plug-in
+    # called with a study; empty: no analysis runs (jobs wait).
+    analysis: str = Field(default="", pattern=r"^$|^models$|^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     lease_seconds: float = Field(default=120.0, gt=0)
     sweep_interval_seconds: float = Field(default=5.0, gt=0)
     poll_seconds: float = Field(default=1.0, gt=0)
+
+
+class ModelsSettings(_Section):
+    """The node's own models (``[pipeline] analysis = "models"``)."""
+
+    # Mammography and tomosynthesis checkpoint (a .pt file with its .json manifest beside
+    # it); empty: the demo checkpoint under the storage root (`breastnode models init-demo`).
+    mammography: str = ""
+    # Breast MRI checkpoint; empty: MRI studies are not analysed (their jobs end with none).
+    mri: str = ""
+    device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+    batch_size: int = Field(default=8, ge=1, le=512)
+    slab_frames: int = Field(default=10, ge=1)  # tomosynthesis frames per MIP slab
+    slab_stride: int = Field(default=0, ge=0)  # frames between slabs; 0: slab_frames
+    # Regular expressions on Series Description choosing the DCE pre- and post-contrast
+    # series and the fallback series; empty lists: the built-in rules.
+    mri_pre: list[str] = Field(default_factory=list)
+    mri_post: list[str] = Field(default_factory=list)
+    mri_fallback: list[str] = Field(default_factory=list)
+
+    @field_validator("mri_pre", "mri_post", "mri_fallback")
+    @classmethod
+    def _regular_expressions(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from exc
+        return patterns
 
 
 class RoutingSettings(_Section):
@@ -155,6 +186,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = StorageSettings()
     peers: list[PeerSettings] = Field(default_factory=list)
     pipeline: PipelineSettings = PipelineSettings()
+    models: ModelsSettings = ModelsSettings()
     routing: RoutingSettings = RoutingSettings()
     delivery: DeliverySettings = DeliverySettings()
     results: ResultsSettings = ResultsSettings()
@@ -206,6 +238,19 @@ class Settings(BaseSettings):
         if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
             return prefix + str(_resolve(self.config_dir, Path(url[len(prefix) :])))
         return url
+
+    @property
+    def demo_checkpoint(self) -> Path:
+        return self.storage_root / "models" / "demo.pt"
+
+    @property
+    def mammography_checkpoint(self) -> Path:
+        configured = self.models.mammography
+        return _resolve(self.config_dir, Path(configured)) if configured else self.demo_checkpoint
+
+    @property
+    def mri_checkpoint(self) -> Path | None:
+        return _resolve(self.config_dir, Path(self.models.mri)) if self.models.mri else None
 
     def peer(self, name: str) -> PeerSettings:
         for peer in self.peers:

@@ -23,6 +23,7 @@ from types import FrameType
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from models.checkpoint import CheckpointError, read_verified
 from node.config import Settings
 from node.dicom.access import PeerPolicy
 from node.dicom.handover import HandoverChannel
@@ -31,7 +32,7 @@ from node.dicom.ledger import ReceptionLedger
 from node.dicom.scp import StorageSCP
 from node.dicom.spool import spool_into, spool_prefix
 from node.dispatch import Dispatcher, Slot
-from node.errors import NodeError
+from node.errors import ConfigError, NodeError
 from node.lifecycle import die_with_parent
 from node.logsetup import configure
 from node.monitoring import HealthCheck, MonitoringServer
@@ -62,8 +63,28 @@ def open_index(settings: Settings, migrate: bool = True) -> tuple[Engine, Instan
     return engine, InstanceIndex(engine)
 
 
+def check_checkpoints(settings: Settings) -> None:
+    """Fail at start-up, not in the worker, when a configured checkpoint is missing or is
+    not the file its manifest describes (hash check only: torch is not imported here)."""
+    if settings.pipeline.analysis != "models":
+        return
+    for weights in (settings.mammography_checkpoint, settings.mri_checkpoint):
+        if weights is None:
+            continue
+        try:
+            manifest = read_verified(weights)
+        except CheckpointError as exc:
+            hint = ""
+            if weights == settings.demo_checkpoint:
+                hint = "; make the demo one with `breastnode models init-demo`"
+            raise ConfigError(f"[models] {exc}{hint}") from exc
+        clinical = "validated" if manifest.validated_for_clinical_use else "NOT FOR CLINICAL USE"
+        logger.info("model %s %s: %s", manifest.name, manifest.version, clinical)
+
+
 def prepare(settings: Settings) -> None:
     """Create the store, migrate the index and reconcile the two; before any receiver runs."""
+    check_checkpoints(settings)
     store = FileStore(settings.storage_root)
     try:
         store.prepare()

@@ -252,15 +252,22 @@ class Outbox:
         with Session(self.engine) as session:
             return [self._view(session, i) for i in session.execute(query).scalars()]
 
-    def results_of(self, study_instance_uid: str) -> list[tuple[str, str, int]]:
-        """(SOP Instance UID, SOP Class UID, version) of a study's earlier results."""
+    def results_of(self, study_instance_uid: str) -> list[tuple[str, str, int, str]]:
+        """(SOP Instance UID, SOP Class UID, version, file path) of a study's results."""
         query = (
-            select(ResultObject.sop_instance_uid, ResultObject.sop_class_uid, ResultObject.version)
+            select(
+                ResultObject.sop_instance_uid,
+                ResultObject.sop_class_uid,
+                ResultObject.version,
+                ResultObject.file_path,
+            )
             .where(ResultObject.study_instance_uid == study_instance_uid)
             .order_by(ResultObject.version, ResultObject.id)
         )
         with Session(self.engine) as session:
-            return [(uid, cls, int(version)) for uid, cls, version in session.execute(query)]
+            return [
+                (uid, cls, int(version), path) for uid, cls, version, path in session.execute(query)
+            ]
 
     def result_paths(self) -> set[str]:
         with Session(self.engine) as session:

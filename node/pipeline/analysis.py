@@ -1,8 +1,9 @@
 """The analysis a worker runs for a complete study: a configured callable.
 
-``[pipeline] analysis = "package.module:function"`` names a function taking a
-:class:`StudyInput` and returning the DICOM objects to send back (already built, with their
-own UIDs). The node's models plug in here; the pipeline's tests plug in a stand-in.
+``[pipeline] analysis = "models"`` runs the node's own models (``[models]``);
+``"package.module:function"`` names a function taking a :class:`StudyInput` and returning
+the DICOM objects to send back (already built, with their own UIDs), which is how the
+pipeline's tests plug in a stand-in.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class PreviousResult:
     sop_instance_uid: str
     sop_class_uid: str
     version: int
+    path: Path
 
 
 @dataclass(frozen=True)

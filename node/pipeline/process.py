@@ -15,9 +15,9 @@ from datetime import timedelta
 
 from node.config import Settings
 from node.errors import NodeError
-from node.pipeline.analysis import load_analysis
 from node.pipeline.audit import Auditor
 from node.pipeline.delivery import DeliverySender
+from node.pipeline.model_analysis import analysis_for
 from node.pipeline.retry import RetryPolicy
 from node.pipeline.worker import AnalysisWorker
 from storage.db import open_engine
@@ -54,7 +54,7 @@ def run_pipeline(settings: Settings, stopping: threading.Event) -> None:
     )
     loops.append(("delivery", sender.run_once))
     if settings.pipeline.analysis:
-        analysis = load_analysis(settings.pipeline.analysis)
+        analysis = analysis_for(settings)
         worker = AnalysisWorker(
             settings,
             JobQueue(engine),

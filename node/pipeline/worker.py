@@ -156,8 +156,8 @@ class AnalysisWorker:
             if i.purged_at is None
         )
         previous = tuple(
-            PreviousResult(uid, sop_class, version)
-            for uid, sop_class, version in self.outbox.results_of(job.study_instance_uid)
+            PreviousResult(uid, sop_class, version, self.store.path_of(path))
+            for uid, sop_class, version, path in self.outbox.results_of(job.study_instance_uid)
             if version < job.version
         )
         return StudyInput(job.study_instance_uid, job.version, instances, previous)

@@ -1,0 +1,202 @@
+"""``breastnode models ...`` and ``breastnode analyse``: checkpoints and running one study by
+hand. torch is imported only when one of these commands runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from node.config import Settings
+from node.errors import ConfigError, NodeError
+
+if TYPE_CHECKING:
+    from models.result import StudyResult
+
+NOT_CLINICAL = "DEMO / NOT VALIDATED - NOT FOR CLINICAL USE"
+
+
+def add_model_commands(commands: Any) -> None:
+    """Register the commands on the ``breastnode`` subparsers."""
+    models = commands.add_parser("models", help="model checkpoints")
+    actions = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    demo = actions.add_parser(
+        "init-demo",
+        help="train the demo checkpoint on synthetic phantoms (CPU, about a minute)",
+    )
+    demo.add_argument("--output", type=Path, help="weights file (default: the demo checkpoint)")
+    demo.add_argument("--if-missing", action="store_true", help="do nothing if it exists")
+    demo.add_argument("--views", type=int, default=None, help="training views")
+    demo.add_argument("--epochs", type=int, default=None, help="training epochs")
+    demo.add_argument("--seed", type=int, default=None, help="random seed")
+    demo.set_defaults(run=_init_demo)
+    show = actions.add_parser("show", help="verify checkpoints and print their manifests")
+    show.add_argument("weights", type=Path, nargs="*", help="default: the configured ones")
+    show.set_defaults(run=_show)
+
+    analyse = commands.add_parser(
+        "analyse", help="analyse one stored study now and print the result (nothing is sent)"
+    )
+    analyse.add_argument("study_uid", metavar="STUDY_UID")
+    analyse.add_argument("--json", action="store_true", help="machine-readable output")
+    analyse.add_argument(
+        "--save", type=Path, metavar="FOLDER", help="also write the result objects there"
+    )
+    analyse.set_defaults(run=_analyse)
+
+
+def _init_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from models.demo import DemoTraining, make_demo_checkpoint
+
+    weights: Path = args.output or settings.demo_checkpoint
+    if args.if_missing and weights.is_file():
+        print(f"demo checkpoint present: {weights}")
+        return 0
+    training = DemoTraining()
+    chosen = {k: getattr(args, k) for k in ("views", "epochs", "seed") if getattr(args, k)}
+    training = replace(training, **chosen)
+    print(f"training the demo model on {training.views} synthetic phantom views ...")
+    started = time.monotonic()
+    manifest = make_demo_checkpoint(weights, training)
+    print(
+        f"wrote {weights} ({manifest.name} {manifest.version}, {manifest.backbone}, "
+        f"{time.monotonic() - started:.0f} s); {NOT_CLINICAL}"
+    )
+    return 0
+
+
+def _show(settings: Settings, args: argparse.Namespace) -> int:
+    from models.checkpoint import CheckpointError, read_verified
+
+    paths = list(args.weights) or [
+        p for p in (settings.mammography_checkpoint, settings.mri_checkpoint) if p is not None
+    ]
+    failed = False
+    for path in paths:
+        try:
+            manifest = read_verified(path)
+        except CheckpointError as exc:
+            print(f"{path}: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        print(f"{path}: hash verified")
+        print(manifest.to_json())
+        if not manifest.validated_for_clinical_use:
+            print(NOT_CLINICAL)
+    return 1 if failed else 0
+
+
+def _analyse(settings: Settings, args: argparse.Namespace) -> int:
+    from node.pipeline.analysis import InputInstance, StudyInput
+    from node.pipeline.model_analysis import ModelAnalysis
+    from node.results.build import build_result_objects
+    from node.service import open_index
+    from storage.filestore import FileStore
+
+    engine, index = open_index(settings)
+    try:
+        stored = [i for i in index.instances(args.study_uid) if i.purged_at is None]
+    finally:
+        engine.dispose()
+    if not stored:
+        raise NodeError(f"no stored instances for study {args.study_uid}")
+    store = FileStore(settings.storage_root)
+    study = StudyInput(
+        args.study_uid,
+        0,
+        tuple(
+            InputInstance(
+                i.sop_instance_uid,
+                i.sop_class_uid,
+                i.series_instance_uid,
+                store.path_of(i.file_path),
+            )
+            for i in stored
+        ),
+        (),
+    )
+    if settings.pipeline.analysis not in {"", "models"}:
+        raise ConfigError("`analyse` runs the node's own models ([pipeline] analysis = 'models')")
+    analysis = ModelAnalysis(settings)
+    started = time.monotonic()
+    result = analysis.result(study)
+    elapsed = time.monotonic() - started
+    if result is None:
+        print("no configured model applies to this study", file=sys.stderr)
+        return 1
+    if args.json:
+        json.dump(_as_dict(result, elapsed), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        _print(result, elapsed)
+    if args.save:
+        from pydicom import dcmread
+
+        paths = {i.sop_instance_uid: i.path for i in study.instances}
+        sources = {i.sop_instance_uid: dcmread(paths[i.sop_instance_uid]) for i in result.images}
+        objects = build_result_objects(sources, result, settings.results, settings.node.ae_title, 1)
+        args.save.mkdir(parents=True, exist_ok=True)
+        for number, ds in enumerate(objects, start=1):
+            ds.save_as(
+                args.save / f"result-{number:02d}-{ds.Modality}.dcm", enforce_file_format=True
+            )
+        print(f"{len(objects)} result object(s) written to {args.save}", file=sys.stderr)
+    return 0
+
+
+def _as_dict(result: StudyResult, seconds: float) -> dict[str, Any]:
+    return {
+        "study_instance_uid": result.study_instance_uid,
+        "model": {
+            "name": result.model.name,
+            "version": result.model.version,
+            "validated_for_clinical_use": result.model.validated_for_clinical_use,
+            "operating_threshold": result.model.operating_threshold,
+        },
+        "study_score": result.overall_score,
+        "breasts": [
+            {"laterality": b.laterality, "score": b.score, "category": str(b.category)}
+            for b in result.breasts
+        ],
+        "images": [
+            {
+                "sop_instance_uid": image.sop_instance_uid,
+                "laterality": image.laterality,
+                "view": image.view,
+                "frame": image.frame,
+                "findings": [
+                    {
+                        "kind": f.kind,
+                        "score": f.score,
+                        "center": [round(f.region.center.column, 1), round(f.region.center.row, 1)],
+                        "frame": f.frame,
+                    }
+                    for f in image.findings
+                ],
+            }
+            for image in result.images
+        ],
+        "seconds": round(seconds, 3),
+    }
+
+
+def _print(result: StudyResult, seconds: float) -> None:
+    model = result.model
+    print(f"model {model.name} {model.version}, operating threshold {model.operating_threshold}")
+    if not model.validated_for_clinical_use:
+        print(NOT_CLINICAL)
+    print(f"study score {result.overall_score:.3f} ({seconds:.2f} s)")
+    for breast in result.breasts:
+        print(f"  breast {breast.laterality}: {breast.score:.3f} {breast.category}")
+    for image in result.images:
+        where = " ".join(x for x in (image.laterality, image.view) if x) or "image"
+        frame = f" frame {image.frame}" if image.frame else ""
+        print(f"  {where}{frame}: {len(image.findings)} finding(s)")
+        for f in image.findings:
+            c = f.region.center
+            print(f"    {f.kind} {f.score:.3f} at column {c.column:.0f}, row {c.row:.0f}")

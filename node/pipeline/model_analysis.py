@@ -1,0 +1,118 @@
+"""The node's own analysis (``[pipeline] analysis = "models"``): a study's stored files
+through the configured checkpoints to the DICOM result objects.
+
+Built once per worker process, so the networks stay loaded on their device between studies.
+torch is imported here, lazily, never by the receivers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+
+from node.config import Settings
+from node.errors import ConfigError
+from node.pipeline.analysis import Analysis, StudyInput
+from node.results.build import build_result_objects
+
+if TYPE_CHECKING:
+    from models.inference import Engine
+    from models.result import StudyResult
+    from models.sources import SourceOptions
+
+logger = logging.getLogger(__name__)
+
+FINDING_KINDS = {"mammography": "suspicious region", "mri": "enhancing lesion"}
+
+
+def source_options(settings: Settings) -> SourceOptions:
+    from models.sources import SourceOptions
+    from models.volumes import DceRules
+
+    defaults = DceRules()
+    configured = settings.models
+    rules = DceRules(
+        pre=tuple(configured.mri_pre) or defaults.pre,
+        post=tuple(configured.mri_post) or defaults.post,
+        fallback=tuple(configured.mri_fallback) or defaults.fallback,
+    )
+    return SourceOptions(configured.slab_frames, configured.slab_stride or None, rules)
+
+
+def load_engine(weights: Path, settings: Settings) -> Engine:
+    from models.checkpoint import CheckpointError
+    from models.inference import Engine
+
+    try:
+        return Engine(weights, settings.models.device, settings.models.batch_size)
+    except CheckpointError as exc:
+        hint = ""
+        if weights == settings.demo_checkpoint:
+            hint = " (make it with `breastnode models init-demo`)"
+        raise ConfigError(f"[models] {exc}{hint}") from exc
+
+
+class ModelAnalysis:
+    """Warm engines for mammography and (when configured) MRI."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.options = source_options(settings)
+        self.engines: dict[str, Engine] = {
+            "mammography": load_engine(settings.mammography_checkpoint, settings)
+        }
+        if settings.mri_checkpoint is not None:
+            self.engines["mri"] = load_engine(settings.mri_checkpoint, settings)
+
+    def result(self, study: StudyInput) -> StudyResult | None:
+        """The typed result of a study, or None when no configured model applies."""
+        from models.sources import NothingToAnalyse, study_sources
+        from models.study import analyse_images
+
+        try:
+            sources = study_sources([i.path for i in study.instances], self.options)
+        except NothingToAnalyse as exc:
+            logger.warning("study %s not analysed: %s", study.study_instance_uid, exc)
+            return None
+        engine = self.engines.get(sources.kind)
+        if engine is None:
+            logger.warning(
+                "study %s is %s and no model for it is configured ([models] %s): not analysed",
+                study.study_instance_uid,
+                sources.kind,
+                sources.kind,
+            )
+            return None
+        return analyse_images(
+            engine, study.study_instance_uid, sources.images, FINDING_KINDS[sources.kind]
+        )
+
+    def __call__(self, study: StudyInput) -> Sequence[Dataset]:
+        result = self.result(study)
+        if result is None:
+            return []
+        paths = {i.sop_instance_uid: i.path for i in study.instances}
+        sources = {i.sop_instance_uid: dcmread(paths[i.sop_instance_uid]) for i in result.images}
+        previous = [dcmread(p.path) for p in study.previous_results]
+        return build_result_objects(
+            sources,
+            result,
+            self.settings.results,
+            self.settings.node.ae_title,
+            study.version,
+            previous,
+        )
+
+
+def analysis_for(settings: Settings) -> Analysis:
+    """The configured analysis: the node's models or a plug-in named by module:function."""
+    from node.pipeline.analysis import load_analysis
+
+    if settings.pipeline.analysis == "models":
+        return ModelAnalysis(settings)
+    return load_analysis(settings.pipeline.analysis)
