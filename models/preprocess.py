@@ -24,12 +24,15 @@ CROP_MARGIN = 8  # pixels kept around the breast
 
 
 def display_values(ds: Dataset, pixels: np.ndarray) -> np.ndarray:
-    """float32 in [0, 1], bright = dense, as a viewer shows the image."""
+    """float32 in [0, 1], bright = dense, as a viewer shows the image (the darkest 0.5% of
+    pixels, background and noise, go to 0)."""
     values = apply_modality_lut(pixels, ds)
     if "WindowCenter" in ds or "VOILUTSequence" in ds:
         values = apply_voi_lut(values, ds)
     values = values.astype(np.float32)
-    low, high = np.percentile(values, [0.5, 99.5]) if values.size else (0.0, 1.0)
+    # the top is the maximum, never a percentile: the brightest few pixels of a mammogram are
+    # where calcifications are, and clipping them would erase exactly what matters
+    low, high = (float(np.percentile(values, 0.5)), float(values.max())) if values.size else (0, 1)
     scaled = np.clip((values - low) / max(float(high - low), 1e-6), 0.0, 1.0)
     if ds.get("PhotometricInterpretation") == "MONOCHROME1":
         scaled = 1.0 - scaled

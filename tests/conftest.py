@@ -17,10 +17,15 @@ import pytest
 from tests.helpers import IN_CI, NodeProcess, Peer, config_toml, free_port
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+pytest_plugins = ["tests.model_fixtures"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The log scan runs after everything else, whatever -k or ordering says."""
+    """The log scan runs after everything else, whatever -k or ordering says. The first test
+    that needs the demo checkpoint trains it, so those tests get a longer time limit."""
+    for item in items:
+        if "demo_weights" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.timeout(900))
     items.sort(key=lambda item: item.get_closest_marker("log_scan") is not None)
 
 

@@ -1,0 +1,83 @@
+"""Models in tests: the demo checkpoint (trained once per source version and cached) and
+synthetic phantom studies written as MG DICOM, each with its lesion's known place."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydicom.uid import generate_uid
+
+from models.phantoms import PhantomView, phantom_study, to_stored_values
+from tests.helpers import REPO
+from tests.synthetic import SyntheticPatient, mammogram, write
+
+# the demo checkpoint depends on these sources only; a change retrains it
+DEMO_SOURCES = ("demo.py", "phantoms.py", "networks.py", "preprocess.py", "checkpoint.py")
+
+
+def demo_source_digest() -> str:
+    digest = hashlib.sha256()
+    for name in DEMO_SOURCES:
+        digest.update((REPO / "models" / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@pytest.fixture(scope="session")
+def demo_weights(request: pytest.FixtureRequest) -> Path:
+    """The demo checkpoint, trained by the product's own code (about a minute on 2 cores)."""
+    from models.checkpoint import read_verified
+    from models.demo import make_demo_checkpoint
+
+    folder = request.config.cache.mkdir(f"demo-model-{demo_source_digest()}")
+    weights = folder / "demo.pt"
+    if weights.is_file():
+        try:
+            read_verified(weights)
+            return weights
+        except Exception:  # a broken cache entry is rebuilt
+            weights.unlink()
+    make_demo_checkpoint(weights)
+    return weights
+
+
+@dataclass(frozen=True)
+class PhantomCase:
+    study_uid: str
+    lesion_side: str | None
+    views: tuple[PhantomView, ...]
+    paths: tuple[Path, ...]  # one file per view, same order
+    sop_instance_uids: tuple[str, ...]
+
+
+def phantom_dicom_study(
+    rng: np.random.Generator,
+    lesion_side: str | None,
+    folder: Path,
+    patient: SyntheticPatient | None = None,
+) -> PhantomCase:
+    """Four MG views (R CC, R MLO, L CC, L MLO) of a phantom, the lesion in both views of
+    ``lesion_side``; right views are stored mirrored, as a unit displays them."""
+    patient = patient or SyntheticPatient()
+    study_uid = generate_uid()
+    views = tuple(phantom_study(rng, lesion_side))
+    paths, uids = [], []
+    for number, view in enumerate(views, start=1):
+        ds = mammogram(
+            patient,
+            study_uid=study_uid,
+            laterality=view.laterality,
+            view=view.view,
+            rows=view.image.shape[0],
+            columns=view.image.shape[1],
+        )
+        ds.PixelData = to_stored_values(view.image, bits=14).tobytes()
+        ds.PixelSpacing = [view.pixel_spacing_mm, view.pixel_spacing_mm]
+        ds.ImagerPixelSpacing = [view.pixel_spacing_mm, view.pixel_spacing_mm]
+        ds.InstanceNumber = number
+        paths.append(write(ds, folder))
+        uids.append(str(ds.SOPInstanceUID))
+    return PhantomCase(study_uid, lesion_side, views, tuple(paths), tuple(uids))
