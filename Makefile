@@ -9,6 +9,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: run test venv test-deps system-deps lint typecheck pytest bench clean
 
 run: venv
+	$(BIN)/breastnode --config $(CONFIG) models init-demo --if-missing
 	$(BIN)/breastnode --config $(CONFIG) serve
 
 venv: $(BIN)/.installed

@@ -66,6 +66,13 @@ class Orthanc:
         with urllib.request.urlopen(request, timeout=300) as response:  # noqa: S310 loopback
             return json.loads(response.read() or b"null")
 
+    def download(self, instance_id: str) -> bytes:
+        """The stored file of an instance (Orthanc's id), as Orthanc keeps it."""
+        url = f"http://127.0.0.1:{self.http_port}/instances/{instance_id}/file"
+        with urllib.request.urlopen(url, timeout=60) as response:
+            data: bytes = response.read()
+        return data
+
     def upload(self, path: Path) -> dict[str, Any]:
         result: dict[str, Any] = self.request("POST", "/instances", path.read_bytes())
         return result

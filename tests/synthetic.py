@@ -74,6 +74,9 @@ def mammogram(
     view_item.CodeMeaning = meaning
     ds.ViewCodeSequence = Sequence([view_item])
     ds.BodyPartExamined = "BREAST"
+    # row then column direction; right views are displayed mirrored (chest wall right)
+    toward_nipple, across = ("A", "R") if laterality == "L" else ("P", "L")
+    ds.PatientOrientation = [toward_nipple, across if view == "CC" else f"F{across}"]
     ds.PresentationIntentType = (
         "FOR PRESENTATION" if sop_class == MG_FOR_PRESENTATION else "FOR PROCESSING"
     )

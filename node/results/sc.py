@@ -6,6 +6,8 @@ referencing the source image (and frame) it was derived from.
 
 from __future__ import annotations
 
+import re
+
 import highdicom as hd
 import numpy as np
 from pydicom.dataset import Dataset
@@ -39,7 +41,7 @@ def patient_orientation(source: Dataset) -> tuple[str, str]:
     """Row and column directions: as the source states them (MG), or from its Image
     Orientation (Patient) (MR); an image with neither cannot be placed and is refused."""
     stated = [str(v) for v in source.get("PatientOrientation", []) or []]
-    if len(stated) == 2 and all(stated):
+    if len(stated) == 2 and all(re.fullmatch("[APRLHF]{1,3}", v) for v in stated):
         return stated[0], stated[1]
     cosines = source.get("ImageOrientationPatient")
     if cosines is None or len(cosines) != 6:
@@ -87,6 +89,7 @@ def heatmap_overlay(
     grey = windowed(source, pixels) if image.display_image is None else stretch(pixels)
     on_frame = tuple(f for f in image.findings if f.frame in (None, image.frame))
     rgb = annotate(blend(grey, image.heatmap), on_frame, overlay_text(image, score, model))
+    orientation = patient_orientation(source)
     sc = hd.sc.SCImage.from_ref_dataset(
         ref_dataset=source,
         pixel_array=rgb,
@@ -99,10 +102,13 @@ def heatmap_overlay(
         instance_number=instance_number,
         manufacturer=model.manufacturer,
         laterality=image.laterality,
-        patient_orientation=patient_orientation(source),
+        # highdicom takes one letter per direction; mammography says "FR" for an oblique
+        # view, so the full values are set after construction
+        patient_orientation=(orientation[0][0], orientation[1][0]),
         transfer_syntax_uid=ExplicitVRLittleEndian,
         contributing_equipment=[contributing_equipment(model, context.device_uid)],
     )
+    sc.PatientOrientation = list(orientation)
     sc.SeriesDescription = series_description(model, "HEATMAP")
     sc.ImageType = ["DERIVED", "SECONDARY"]
     sc.BurnedInAnnotation = "NO"  # the burned-in text names no patient
