@@ -164,8 +164,28 @@ def mri_image(headers: Sequence[tuple[Path, Dataset]], options: SourceOptions) -
     reference = slices[len(slices) // 2]
     image = _normalised(projection)
     return AnalysisImage(
-        str(reference.SOPInstanceUID), image, None, None, display_image=image, crop=False
+        str(reference.SOPInstanceUID),
+        image,
+        None,
+        None,
+        display_image=image,
+        crop=False,
+        right_on_low_columns=_right_on_low_columns(reference),
     )
+
+
+def _right_on_low_columns(ds: Dataset) -> bool | None:
+    """For an axial slice, whether the patient's right is on its left half: the row
+    direction points to the patient's left (+x in DICOM's LPS). None when not axial."""
+    cosines = ds.get("ImageOrientationPatient")
+    if cosines is None or len(cosines) != 6:
+        return None
+    row = np.array(cosines[:3], dtype=np.float64)
+    column = np.array(cosines[3:], dtype=np.float64)
+    normal = np.cross(row, column)
+    if abs(normal[2]) < 0.8 or abs(row[0]) < 0.7:  # not an axial slice read left-right
+        return None
+    return bool(row[0] > 0)
 
 
 def study_sources(paths: Sequence[Path], options: SourceOptions = SourceOptions()) -> StudySources:

@@ -34,6 +34,9 @@ class AnalysisImage:
     frame: int | None = None  # tomosynthesis: the slab's centre frame (1-based)
     display_image: np.ndarray | None = field(default=None, compare=False)  # MRI projection
     crop: bool = True
+    # a bilateral image (axial breast MRI): True when the patient's right is on the low
+    # columns (the left half of the image); each half then gives its breast's score
+    right_on_low_columns: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,15 @@ def best_per_instance(predicted: Sequence[ImagePrediction]) -> list[ImagePredict
     return list(best.values())
 
 
+def bilateral_scores(result: ImageResult, right_on_low_columns: bool) -> dict[str, list[float]]:
+    """A bilateral image's breast scores: the strongest (score-weighted) evidence in each
+    half of its source-grid heatmap."""
+    middle = result.heatmap.shape[1] // 2
+    low, high = float(result.heatmap[:, :middle].max()), float(result.heatmap[:, middle:].max())
+    right, left = (low, high) if right_on_low_columns else (high, low)
+    return {"R": [right], "L": [left]}
+
+
 def analyse_images(
     engine: Engine,
     study_instance_uid: str,
@@ -112,9 +124,12 @@ def analyse_images(
     chosen = best_per_instance(predict_images(engine, images))
     results = tuple(image_result(p, info.operating_threshold, kind) for p in chosen)
     per_side: dict[str, list[float]] = defaultdict(list)
-    for item in chosen:
+    for item, result in zip(chosen, results, strict=True):
         if item.image.laterality in {"L", "R"}:
             per_side[item.image.laterality].append(item.prediction.score)
+        elif item.image.right_on_low_columns is not None:
+            for side, scores in bilateral_scores(result, item.image.right_on_low_columns).items():
+                per_side[side].extend(scores)
     breast_results = breasts(per_side, info.operating_threshold)
     overall = (
         study_score(breast_results)
