@@ -68,6 +68,16 @@ class Geometry:
             column = self.source_shape[1] - 1 - column
         return Point(column, row)
 
+    def content_mask(self) -> np.ndarray:
+        """The model-grid pixels that hold the cropped image (the rest is padding)."""
+        top, left, bottom, right = self.crop
+        mask = np.zeros(self.model_shape, dtype=bool)
+        mask[
+            self.pad[0] : self.pad[0] + round((bottom - top) * self.scale[0]),
+            self.pad[1] : self.pad[1] + round((right - left) * self.scale[1]),
+        ] = True
+        return mask
+
     def heatmap_to_source(self, heatmap: np.ndarray) -> np.ndarray:
         """A model-grid map resampled onto the source grid (zero outside the crop)."""
         top, left, bottom, right = self.crop

@@ -73,15 +73,17 @@ def _to_source(finding: Finding, geometry: Geometry) -> Finding:
 
 def image_result(predicted: ImagePrediction, threshold: float, kind: str) -> ImageResult:
     image, geometry, prediction = predicted.image, predicted.geometry, predicted.prediction
+    # evidence in the padding is no finding: it lies outside the image (or the breast crop)
+    evidence = np.where(geometry.content_mask(), prediction.heatmap, 0.0)
     found = findings_from_heatmap(
-        prediction.heatmap,
+        evidence,
         prediction.score,
         threshold,
         kind=kind,
         min_distance=FINDING_SEPARATION,
         frame=image.frame,
     )
-    heatmap = geometry.heatmap_to_source(prediction.heatmap * prediction.score)
+    heatmap = geometry.heatmap_to_source(evidence * prediction.score)
     return ImageResult(
         image.sop_instance_uid,
         np.clip(heatmap, 0.0, 1.0),
