@@ -120,10 +120,31 @@ def analyse_images(
     images: Sequence[AnalysisImage],
     kind: str = "suspicious region",
 ) -> StudyResult:
-    if not images:
+    [result] = analyse_studies(engine, [(study_instance_uid, images)], kind)
+    return result
+
+
+def analyse_studies(
+    engine: Engine,
+    studies: Sequence[tuple[str, Sequence[AnalysisImage]]],
+    kind: str = "suspicious region",
+) -> list[StudyResult]:
+    """Several studies' images through the network in shared batches; one result each."""
+    if any(not images for _, images in studies):
         raise ValueError("a study analysis needs at least one image")
-    info = model_info(engine)
-    chosen = best_per_instance(predict_images(engine, images))
+    predicted = predict_images(engine, [image for _, images in studies for image in images])
+    results, start = [], 0
+    for uid, images in studies:
+        mine = predicted[start : start + len(images)]
+        start += len(images)
+        results.append(study_result(model_info(engine), uid, mine, kind))
+    return results
+
+
+def study_result(
+    info: ModelInfo, study_instance_uid: str, predicted: Sequence[ImagePrediction], kind: str
+) -> StudyResult:
+    chosen = best_per_instance(predicted)
     results = tuple(image_result(p, info.operating_threshold, kind) for p in chosen)
     per_side: dict[str, list[float]] = defaultdict(list)
     for item, result in zip(chosen, results, strict=True):

@@ -12,6 +12,7 @@ import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from pydicom.dataset import Dataset
 
@@ -43,6 +44,18 @@ class StudyInput:
 
 
 Analysis = Callable[[StudyInput], Sequence[Dataset]]
+
+
+@runtime_checkable
+class BatchAnalysis(Protocol):
+    """An analysis that also takes several studies at once (their views share batches);
+    each study's outcome is its objects or the exception that failed it alone."""
+
+    studies_per_batch: int
+
+    def __call__(self, study: StudyInput) -> Sequence[Dataset]: ...
+
+    def many(self, studies: Sequence[StudyInput]) -> Sequence[Sequence[Dataset] | Exception]: ...
 
 
 def load_analysis(spec: str) -> Analysis:

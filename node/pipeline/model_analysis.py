@@ -23,7 +23,7 @@ from node.results.build import build_result_objects
 if TYPE_CHECKING:
     from models.inference import Engine
     from models.result import StudyResult
-    from models.sources import SourceOptions
+    from models.sources import SourceOptions, StudySources
 
 logger = logging.getLogger(__name__)
 
@@ -69,18 +69,20 @@ class ModelAnalysis:
         if settings.mri_checkpoint is not None:
             self.engines["mri"] = load_engine(settings.mri_checkpoint, settings)
 
-    def result(self, study: StudyInput) -> StudyResult | None:
-        """The typed result of a study, or None when no configured model applies."""
+    @property
+    def studies_per_batch(self) -> int:
+        """How many queued studies the worker may hand over at once (see :meth:`many`)."""
+        return self.settings.models.studies_per_batch
+
+    def _sources(self, study: StudyInput) -> StudySources | None:
         from models.sources import NothingToAnalyse, study_sources
-        from models.study import analyse_images
 
         try:
             sources = study_sources([i.path for i in study.instances], self.options)
         except NothingToAnalyse as exc:
             logger.warning("study %s not analysed: %s", study.study_instance_uid, exc)
             return None
-        engine = self.engines.get(sources.kind)
-        if engine is None:
+        if sources.kind not in self.engines:
             logger.warning(
                 "study %s is %s and no model for it is configured ([models] %s): not analysed",
                 study.study_instance_uid,
@@ -88,12 +90,59 @@ class ModelAnalysis:
                 sources.kind,
             )
             return None
-        return analyse_images(
-            engine, study.study_instance_uid, sources.images, FINDING_KINDS[sources.kind]
-        )
+        return sources
+
+    def results(self, studies: Sequence[StudyInput]) -> list[StudyResult | Exception | None]:
+        """Typed results (None: no configured model applies; an exception: that study
+        failed), the studies of one kind sharing the network's batches."""
+        from models.study import analyse_studies
+
+        outcomes: list[StudyResult | Exception | None] = [None] * len(studies)
+        by_kind: dict[str, list[tuple[int, StudySources]]] = {}
+        for number, study in enumerate(studies):
+            try:
+                sources = self._sources(study)
+            except Exception as exc:  # one unreadable study must not fail the others
+                outcomes[number] = exc
+                continue
+            if sources is not None:
+                by_kind.setdefault(sources.kind, []).append((number, sources))
+        for kind, members in by_kind.items():
+            batch = [(studies[n].study_instance_uid, s.images) for n, s in members]
+            try:
+                analysed = analyse_studies(self.engines[kind], batch, FINDING_KINDS[kind])
+            except Exception as exc:
+                for number, _ in members:
+                    outcomes[number] = exc
+                continue
+            for (number, _), result in zip(members, analysed, strict=True):
+                outcomes[number] = result
+        return outcomes
+
+    def result(self, study: StudyInput) -> StudyResult | None:
+        """The typed result of a study, or None when no configured model applies."""
+        [outcome] = self.results([study])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def many(self, studies: Sequence[StudyInput]) -> list[Sequence[Dataset] | Exception]:
+        """The result objects of several studies, analysed in shared batches."""
+        outcomes: list[Sequence[Dataset] | Exception] = []
+        for study, outcome in zip(studies, self.results(studies), strict=True):
+            if isinstance(outcome, Exception):
+                outcomes.append(outcome)
+                continue
+            try:
+                outcomes.append(self._objects(study, outcome))
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
 
     def __call__(self, study: StudyInput) -> Sequence[Dataset]:
-        result = self.result(study)
+        return self._objects(study, self.result(study))
+
+    def _objects(self, study: StudyInput, result: StudyResult | None) -> Sequence[Dataset]:
         if result is None:
             return []
         paths = {i.sop_instance_uid: i.path for i in study.instances}

@@ -8,15 +8,23 @@ another) discards what it made.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import random
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from pydicom.dataset import Dataset
 
 from node.config import Settings
-from node.pipeline.analysis import Analysis, InputInstance, PreviousResult, StudyInput
+from node.pipeline.analysis import (
+    Analysis,
+    BatchAnalysis,
+    InputInstance,
+    PreviousResult,
+    StudyInput,
+)
 from node.pipeline.audit import Auditor, Outcome, StudyObject, analysis_performed
 from node.pipeline.completion import ANALYSIS
 from node.pipeline.lease import heartbeat
@@ -70,27 +78,65 @@ class AnalysisWorker:
         self.rng = rng or random.Random()
 
     def run_once(self, now: datetime | None = None) -> JobView | None:
+        """Claim a job (and, when the analysis takes several studies at once, whatever else
+        is due, up to its ``studies_per_batch``), analyse, and finish each job."""
         job = self.queue.claim(self.worker_id, self.lease, kinds=[ANALYSIS], now=now)
         if job is None:
             return None
-        logger.info(
-            "analysing study %s version %d (job %d, attempt %d)",
-            job.study_instance_uid,
-            job.version,
-            job.id,
-            job.attempts,
+        jobs = [job]
+        many: BatchAnalysis | None = (
+            self.analysis if isinstance(self.analysis, BatchAnalysis) else None
         )
+        while many is not None and len(jobs) < many.studies_per_batch:
+            more = self.queue.claim(self.worker_id, self.lease, kinds=[ANALYSIS], now=now)
+            if more is None:
+                break
+            jobs.append(more)
+        for claimed in jobs:
+            logger.info(
+                "analysing study %s version %d (job %d, attempt %d)",
+                claimed.study_instance_uid,
+                claimed.version,
+                claimed.id,
+                claimed.attempts,
+            )
+        outcomes: list[Sequence[Dataset] | Exception]
+        with contextlib.ExitStack() as beats:
+            for claimed in jobs:
+                beat = functools.partial(
+                    self.queue.heartbeat, claimed.id, self.worker_id, self.lease
+                )
+                beats.enter_context(
+                    heartbeat(beat, self.lease.total_seconds() / 3, f"job {claimed.id}")
+                )
+            inputs = [self._input(claimed) for claimed in jobs]
+            if many is not None and len(jobs) > 1:
+                try:
+                    outcomes = list(many.many(inputs))
+                except Exception as exc:
+                    outcomes = [exc] * len(jobs)
+            else:
+                try:
+                    outcomes = [list(self.analysis(inputs[0]))]
+                except Exception as exc:
+                    outcomes = [exc]
+        for claimed, outcome in zip(jobs, outcomes, strict=True):
+            self._finish(claimed, outcome)
+        return job
+
+    def _finish(self, job: JobView, outcome: Sequence[Dataset] | Exception) -> None:
+        if isinstance(outcome, Exception):
+            self._failed(job, outcome)
+            return
         results: list[StoredResult] = []
-        beat = functools.partial(self.queue.heartbeat, job.id, self.worker_id, self.lease)
         try:
-            with heartbeat(beat, self.lease.total_seconds() / 3, f"job {job.id}"):
-                for ds in self.analysis(self._input(job)):
-                    results.append(self._store(ds))
+            for ds in outcome:
+                results.append(self._store(ds))
         except Exception as exc:
             for result in results:
                 self.store.remove(result.file_path)
             self._failed(job, exc)
-            return job
+            return
         destinations = destinations_for(self.settings, self.index, job.study_instance_uid)
         if not destinations:
             logger.warning(
@@ -108,7 +154,7 @@ class AnalysisWorker:
             logger.warning(
                 "job %d was taken over; its %d result(s) discarded", job.id, len(results)
             )
-            return job
+            return
         logger.info(
             "study %s version %d analysed: %d result(s) for %s",
             job.study_instance_uid,
@@ -122,7 +168,6 @@ class AnalysisWorker:
             f"analysis version {job.version}: {len(results)} result object(s)",
             {r.sop_class_uid: 1 for r in results},
         )
-        return job
 
     def _audit(
         self,

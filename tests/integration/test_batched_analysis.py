@@ -1,0 +1,113 @@
+"""The worker hands several queued studies to the node's models at once: their views share
+the network's batches, each study gets its own results, and a study that cannot be read
+fails alone (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from sqlalchemy import Engine
+
+from node.config import Settings
+from node.pipeline.completion import sweep
+from node.pipeline.model_analysis import ModelAnalysis
+from node.pipeline.worker import AnalysisWorker
+from storage.filestore import FileStore
+from storage.index import InstanceIndex
+from storage.outbox import Outbox
+from storage.queue import JobQueue, JobState
+from storage.records import (
+    InstanceRecord,
+    PatientRecord,
+    ReceivedInstance,
+    Reception,
+    SeriesRecord,
+    StoredFile,
+    StudyRecord,
+)
+from storage.times import utcnow
+from tests.model_fixtures import phantom_dicom_study
+from tests.synthetic import SyntheticPatient, mammogram, write
+
+COMPREHENSIVE_3D_SR = "1.2.840.10008.5.1.4.1.1.88.34"
+
+
+def store_instance(engine: Engine, store: FileStore, path: Path) -> None:
+    ds = dcmread(path, stop_before_pixels=True)
+    spooled = write(dcmread(path), store.spool_dir)
+    digest = store.digest_and_sync(spooled)
+    relative = store.commit(spooled)
+    InstanceIndex(engine).add(
+        ReceivedInstance(
+            PatientRecord(str(ds.PatientID)),
+            StudyRecord(str(ds.StudyInstanceUID)),
+            SeriesRecord(str(ds.SeriesInstanceUID), str(ds.Modality)),
+            InstanceRecord(str(ds.SOPInstanceUID), str(ds.SOPClassUID), "1.2.840.10008.1.2.1"),
+            StoredFile(relative, digest.size, digest.sha256),
+            Reception("MODALITY", "127.0.0.1", utcnow() - timedelta(minutes=5)),
+        )
+    )
+
+
+def broken_mammogram() -> Dataset:
+    ds = mammogram(SyntheticPatient())
+    ds.PixelData = ds.PixelData[:100]  # far too short for its rows and columns
+    return ds
+
+
+def test_queued_studies_are_analysed_together_and_fail_alone(
+    engine: Engine, tmp_path: Path, demo_weights: Path
+) -> None:
+    store = FileStore(tmp_path / "store")
+    store.prepare()
+    rng = np.random.default_rng(21)
+    cases = [phantom_dicom_study(rng, side, tmp_path / f"in{n}") for n, side in enumerate("LRL")]
+    for case in cases:
+        for path in case.paths:
+            store_instance(engine, store, path)
+    broken = broken_mammogram()
+    store_instance(engine, store, write(broken, tmp_path / "broken"))
+    assert len(sweep(engine, utcnow(), timedelta(seconds=30))) == 4
+
+    settings = Settings(
+        peers=[{"name": "pacs", "ae_title": "PACS", "host": "127.0.0.1", "port": 104}],
+        routing={"result_destinations": ["pacs"]},
+        models={"mammography": str(demo_weights), "device": "cpu", "studies_per_batch": 8},
+    )
+    analysis = ModelAnalysis(settings)
+    worker = AnalysisWorker(
+        settings,
+        JobQueue(engine),
+        InstanceIndex(engine),
+        Outbox(engine),
+        store,
+        analysis,
+        "w1",
+        random.Random(0),
+    )
+    assert worker.run_once() is not None
+    assert worker.run_once() is None  # one call took every queued study
+
+    jobs = {job.study_instance_uid: job for job in JobQueue(engine).jobs()}
+    failed = jobs.pop(str(broken.StudyInstanceUID))
+    assert (failed.state, failed.attempts) == (JobState.QUEUED, 1)
+    assert failed.last_error
+    assert {job.state for job in jobs.values()} == {JobState.DONE}
+
+    deliveries = Outbox(engine).deliveries()
+    for case in cases:
+        mine = [d for d in deliveries if d.study_instance_uid == case.study_uid]
+        assert len(mine) == 6  # TID 1500 SR, CAD SR, four overlays
+        [report] = [
+            dcmread(store.path_of(d.file_path))
+            for d in mine
+            if dcmread(store.path_of(d.file_path), stop_before_pixels=True).SOPClassUID
+            == COMPREHENSIVE_3D_SR
+        ]
+        assert report.StudyInstanceUID == case.study_uid
+        assert "NOT FOR CLINICAL USE" in report.SeriesDescription
