@@ -60,6 +60,7 @@ test: lint typecheck pytest
 
 bench: test-deps system-deps
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/infer.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

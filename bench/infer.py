@@ -1,8 +1,8 @@
 """Inference benchmark: where a mammography study's analysis time goes, per stage and in all.
 
 For each model -- the demo checkpoint (ResNet18 with a saliency head at 128x96) and a
-randomly initialised ResNet50 with Grad-CAM at a full-field working size (default 1024x832;
-the product defines no default working size for real checkpoints) -- synthetic 4-view MG
+randomly initialised ResNet50 with Grad-CAM at the full-field working size
+(``models.checkpoint.FULL_FIELD_WORKING_SIZE``, 1024x832) -- synthetic 4-view MG
 studies (phantoms upscaled to --size, 14 bits stored in 16, written as DICOM files to a
 temporary folder) go through the node's own entry points: ``models.sources.study_sources``
 then ``models.study.analyse_images``, one study per call as the node runs them. Stage timers
@@ -19,9 +19,9 @@ synchronises the device first and last):
   post        models.study.image_result: heatmap back to the source grid, findings
   other       the rest (breast and study scores, bookkeeping)
 
-Then the same studies are analysed --batch-studies at a time in one forward pass (the
-node does not batch across studies today; this is the product's predict_images and
-image_result over several studies' views) to show what batching would buy.
+Then the same studies are analysed --batch-studies at a time in shared forward passes
+(``models.study.analyse_studies``, what the worker does with ``[models] studies_per_batch``)
+to show what batching across studies buys.
 
 Printed: ms per view per stage and the dominant stage; per-study latency (median over the
 studies); studies per second one study at a time and batched. Figures are printed, never
@@ -67,8 +67,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import models.inference
 import models.sources
 import models.study
-from models.aggregate import breasts, study_score
-from models.checkpoint import TASKS, CheckpointError, Manifest, file_sha256, write_manifest
+from models.checkpoint import (
+    FULL_FIELD_WORKING_SIZE,
+    TASKS,
+    CheckpointError,
+    Manifest,
+    file_sha256,
+    write_manifest,
+)
 from models.demo import DemoTraining, make_demo_checkpoint
 from models.inference import Engine
 from models.networks import BreastClassifier
@@ -77,7 +83,7 @@ from tests.synthetic import SyntheticPatient, mammogram, write
 
 # The product defines no working size for full-field checkpoints (a manifest's input_size is
 # whatever the checkpoint was trained at); this is a common choice for mammography CNNs.
-DEFAULT_WORKING_SIZE = (1024, 832)
+DEFAULT_WORKING_SIZE = FULL_FIELD_WORKING_SIZE
 DEFAULT_SIZE = (3328, 2560)  # rows, columns of a full-field digital mammogram (as ingest.py)
 NODE_BATCH_SIZE = 8  # the node's default [models] batch_size
 STAGES = ("decode", "display", "preprocess", "transfer", "forward", "post", "other")
@@ -296,7 +302,6 @@ def batched(engine: TimedEngine, studies: Sequence[StudyFiles], per_call: int) -
     saved = engine.batch_size
     engine.batch_size = per_call * VIEWS_PER_STUDY
     run = Run(per_call, engine.batch_size)
-    threshold = engine.manifest.operating_threshold
     try:
         for start in range(0, len(studies) - per_call + 1, per_call):
             chunk = studies[start : start + per_call]
@@ -304,33 +309,15 @@ def batched(engine: TimedEngine, studies: Sequence[StudyFiles], per_call: int) -
             with instrumented(engine, clock):
                 synchronize(engine.device)
                 started = time.perf_counter()
-                images: list[models.study.AnalysisImage] = []
-                owners: list[int] = []
+                batch: list[tuple[str, Sequence[models.study.AnalysisImage]]] = []
                 for number, study in enumerate(chunk):
                     with clock.stage("decode"):
                         sources = models.sources.study_sources(list(study.paths))
-                    images.extend(sources.images)
-                    owners.extend([number] * len(sources.images))
-                predicted = models.study.predict_images(engine, images)
-                for number in range(len(chunk)):
-                    mine = [
-                        p for p, owner in zip(predicted, owners, strict=True) if owner == number
-                    ]
-                    chosen = models.study.best_per_instance(mine)
-                    results = [
-                        models.study.image_result(p, threshold, "suspicious region") for p in chosen
-                    ]
-                    per_side: dict[str, list[float]] = {}
-                    for item in chosen:
-                        if item.image.laterality in {"L", "R"}:
-                            per_side.setdefault(item.image.laterality, []).append(
-                                item.prediction.score
-                            )
-                    sides = breasts(per_side, threshold)
-                    run.scores.append(
-                        study_score(sides) if sides else max(p.prediction.score for p in chosen)
-                    )
-                    run.findings += sum(len(r.findings) for r in results)
+                    batch.append((f"study-{start + number}", sources.images))
+                images = [image for _, views in batch for image in views]
+                for result in models.study.analyse_studies(engine, batch):
+                    run.scores.append(result.overall_score)
+                    run.findings += sum(len(i.findings) for i in result.images)
                 synchronize(engine.device)
                 elapsed = time.perf_counter() - started
             run.add(clock, elapsed, len(images))

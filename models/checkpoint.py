@@ -20,6 +20,9 @@ TASKS: dict[str, tuple[str, ...]] = {
     "birads": ("BI-RADS 1", "BI-RADS 2", "BI-RADS 3", "BI-RADS 4", "BI-RADS 5"),
     "mri_benign_malignant": ("benign", "malignant"),
 }
+# The working size a full-field mammography checkpoint is expected to use unless its
+# manifest says otherwise (rows, columns): about 0.25 mm per pixel on a 24 x 30 cm detector.
+FULL_FIELD_WORKING_SIZE = (1024, 832)
 BACKBONES = ("resnet50", "resnet18", "efficientnet_b0", "vgg16", "densenet121", "inception_v3")
 HEATMAPS = ("gradcam", "saliency")
 

@@ -18,8 +18,21 @@ MAX_FINDINGS = 5
 
 
 def local_maxima(heatmap: np.ndarray, threshold: float, min_distance: int) -> list[tuple[int, int]]:
-    """(row, column) of peaks >= threshold, strongest first, at least min_distance apart."""
-    candidates = np.argwhere(heatmap >= threshold)
+    """(row, column) of peaks >= threshold, strongest first, at least min_distance apart.
+
+    A peak is a local maximum (no higher neighbour in its 3 x 3 neighbourhood), so one broad
+    blob gives one peak however wide it is."""
+    padded = np.pad(heatmap, 1, mode="constant", constant_values=-np.inf)
+    rows, columns = heatmap.shape
+    neighbourhood = np.max(
+        [
+            padded[1 + dr : 1 + dr + rows, 1 + dc : 1 + dc + columns]
+            for dr in (-1, 0, 1)
+            for dc in (-1, 0, 1)
+        ],
+        axis=0,
+    )
+    candidates = np.argwhere((heatmap >= threshold) & (heatmap >= neighbourhood))
     order = np.argsort(-heatmap[candidates[:, 0], candidates[:, 1]], kind="stable")
     peaks: list[tuple[int, int]] = []
     for row, column in candidates[order]:

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from models.checkpoint import CheckpointError, Manifest, read_verified
-from models.networks import BreastClassifier, grad_cam
+from models.networks import BreastClassifier, grad_cam_and_logits
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +67,14 @@ def build_network(manifest: Manifest) -> BreastClassifier:
 class Engine:
     """A loaded model on its device. Not thread-safe: one engine per worker thread."""
 
-    def __init__(self, weights: Path, device: str = "auto", batch_size: int = 8) -> None:
+    def __init__(
+        self, weights: Path, device: str = "auto", batch_size: int = 8, threads: int = 0
+    ) -> None:
+        """``threads``: CPU threads for torch (0: torch's default, one per core). Fewer
+        threads keep inference from stalling when the receivers need a core."""
         self.manifest = read_verified(weights)
+        if threads > 0:
+            torch.set_num_threads(threads)
         self.device = pick_device(device)
         self.batch_size = max(1, batch_size)
         network = build_network(self.manifest)
@@ -128,10 +134,8 @@ class Engine:
                 )[:, 0]
                 logits = outputs.logits
             else:
-                with torch.no_grad():
-                    logits = self.network(images).logits
                 target = int(self.positive[-1])
-                evidence = grad_cam(self.network, images, target)
+                evidence, logits = grad_cam_and_logits(self.network, images, target)
         probabilities = torch.softmax(logits.float(), dim=1)
         class_scores = probabilities[:, self.positive].sum(dim=1)
         if self.network.saliency is not None:

@@ -129,20 +129,29 @@ def _channels_after(backbone: nn.Module, stages: int) -> int:
 def grad_cam(model: BreastClassifier, images: torch.Tensor, target: int) -> torch.Tensor:
     """Grad-CAM of class ``target`` on the last convolutional stage, upsampled to the input
     size and scaled to [0, 1] per image: (batch, rows, columns)."""
+    return grad_cam_and_logits(model, images, target)[0]
+
+
+def grad_cam_and_logits(
+    model: BreastClassifier, images: torch.Tensor, target: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Grad-CAM and the logits from one forward pass. The gradient Grad-CAM needs is the
+    class score's with respect to the last feature map, which depends on the head alone: the
+    backbone runs without autograd and only the head is differentiated (no weight
+    gradients, a fraction of the memory of a full backward pass)."""
     model.eval()
+    if images.shape[1] == 1:
+        images = images.expand(-1, 3, -1, -1)
+    with torch.no_grad():
+        features = model.backbone(images)
     with torch.enable_grad():
-        inputs = images.detach().requires_grad_(False)
-        outputs = model(inputs)
-        features = outputs.features
-        features.retain_grad()
-        score = outputs.logits[:, target].sum()
-        model.zero_grad(set_to_none=True)
-        score.backward()
-        assert features.grad is not None
-        weights = features.grad.mean(dim=(2, 3), keepdim=True)
-        cam = torch.relu((weights * features).sum(dim=1, keepdim=True))
+        features = features.detach().float().requires_grad_(True)
+        logits = model.head(features)
+        (gradient,) = torch.autograd.grad(logits[:, target].sum(), features)
+    weights = gradient.mean(dim=(2, 3), keepdim=True)
+    cam = torch.relu((weights * features.detach()).sum(dim=1, keepdim=True))
     cam = nn.functional.interpolate(
         cam.detach(), size=images.shape[-2:], mode="bilinear", align_corners=False
     )[:, 0]
     peak = cam.amax(dim=(1, 2), keepdim=True).clamp_min(1e-8)
-    return cam / peak
+    return cam / peak, logits.detach()

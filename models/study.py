@@ -19,8 +19,9 @@ from models.inference import Engine, ViewPrediction
 from models.preprocess import Geometry, prepare
 from models.result import Finding, ImageResult, ModelInfo, Region, StudyResult
 
-# findings closer than this many model-grid pixels are one finding
-FINDING_SEPARATION = 12
+# findings closer than this fraction of the model grid's larger side are one finding
+# (12 px at the demo's 128 x 96, about 5 mm on its phantoms)
+FINDING_SEPARATION = 0.094
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def image_result(predicted: ImagePrediction, threshold: float, kind: str) -> Ima
         prediction.score,
         threshold,
         kind=kind,
-        min_distance=FINDING_SEPARATION,
+        min_distance=max(2, round(FINDING_SEPARATION * max(prediction.heatmap.shape))),
         frame=image.frame,
     )
     heatmap = geometry.heatmap_to_source(evidence * prediction.score)

@@ -100,6 +100,7 @@ class ModelsSettings(_Section):
     mri: str = ""
     device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     batch_size: int = Field(default=8, ge=1, le=512)
+    threads: int = Field(default=0, ge=0, le=256)  # CPU threads for torch; 0: one per core
     # Queued studies analysed together, their views sharing the network's batches.
     studies_per_batch: int = Field(default=4, ge=1, le=64)
     slab_frames: int = Field(default=10, ge=1)  # tomosynthesis frames per MIP slab

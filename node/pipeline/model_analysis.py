@@ -49,7 +49,9 @@ def load_engine(weights: Path, settings: Settings) -> Engine:
     from models.inference import Engine
 
     try:
-        return Engine(weights, settings.models.device, settings.models.batch_size)
+        return Engine(
+            weights, settings.models.device, settings.models.batch_size, settings.models.threads
+        )
     except CheckpointError as exc:
         hint = ""
         if weights == settings.demo_checkpoint:

@@ -51,3 +51,10 @@ def test_breast_and_study_scores() -> None:
     assert category(0.3, 0.5) is Category.BENIGN
     with pytest.raises(ValueError):
         breasts({"L": []}, 0.5)
+
+
+def test_one_broad_blob_is_one_finding_however_wide() -> None:
+    rows, columns = np.mgrid[0:400, 0:300]
+    heat = np.exp(-((rows - 200.0) ** 2 + (columns - 150.0) ** 2) / (2 * 60.0**2))
+    peaks = local_maxima(heat.astype(np.float32), threshold=0.5, min_distance=10)
+    assert peaks == [(200, 150)]
