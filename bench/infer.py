@@ -12,9 +12,10 @@ synchronises the device first and last):
   decode      study_sources less display: dcmread of the header, then of the whole file,
               and pydicom's pixel_array
   display     models.preprocess.display_values (Modality/VOI LUT, percentile scaling)
-  preprocess  models.preprocess.prepare: flip, crop to the breast, resize, standardise
-  transfer    host -> device: Engine._to_device (stack; pinned memory and copy on CUDA)
-  forward     Engine.predict less transfer: network and heatmap (saliency head or Grad-CAM),
+  preprocess  models.preprocess.plan (host): flip and breast crop (Otsu), scale, padding
+  transfer    Engine.prepare_on_device: the crop to the device (pinned memory on CUDA), then
+              resized, padded and standardised there
+  forward     Engine.predict_images less transfer: network and heatmap (saliency or Grad-CAM),
               results back on the host
   post        models.study.image_result: heatmap back to the source grid, findings
   other       the rest (breast and study scores, bookkeeping)
@@ -26,8 +27,8 @@ to show what batching across studies buys.
 Printed: ms per view per stage and the dominant stage; per-study latency (median over the
 studies); studies per second one study at a time and batched. Figures are printed, never
 asserted. The files are read just after being written, so decode reads from the page cache,
-not the disk. Engine._to_device and Engine.predict are timed through a subclass (private
-members: acceptable in a benchmark, and the product code is not changed).
+not the disk. Engine.prepare_on_device and Engine.predict_images are timed through a
+subclass (the product code is not changed).
 
     python bench/infer.py [--device auto|cpu|cuda] [--models demo,resnet50] [--studies 8]
                           [--cpu-resnet50-studies 1] [--batch-studies 4] [--size 3328x2560]
@@ -79,6 +80,7 @@ from models.demo import DemoTraining, make_demo_checkpoint
 from models.inference import Engine
 from models.networks import BreastClassifier
 from models.phantoms import phantom_study, to_stored_values
+from models.preprocess import Geometry
 from tests.synthetic import SyntheticPatient, mammogram, write
 
 # The product defines no working size for full-field checkpoints (a manifest's input_size is
@@ -131,21 +133,25 @@ class Clock:
 
 
 class TimedEngine(Engine):
-    """The product's engine, with its transfer and its predict call timed."""
+    """The product's engine, with its device preparation and its predict call timed."""
 
     clock: Clock | None = None
 
-    def _to_device(self, inputs: Sequence[np.ndarray]) -> torch.Tensor:
+    def prepare_on_device(
+        self, images: Sequence[np.ndarray], geometries: Sequence[Geometry]
+    ) -> torch.Tensor:
         if self.clock is None:
-            return super()._to_device(inputs)
+            return super().prepare_on_device(images, geometries)
         with self.clock.stage("transfer"):
-            return super()._to_device(inputs)
+            return super().prepare_on_device(images, geometries)
 
-    def predict(self, inputs: Sequence[np.ndarray]) -> list[models.inference.ViewPrediction]:
+    def predict_images(
+        self, images: Sequence[np.ndarray], geometries: Sequence[Geometry]
+    ) -> list[models.inference.ViewPrediction]:
         if self.clock is None:
-            return super().predict(inputs)
+            return super().predict_images(images, geometries)
         with self.clock.stage("forward"):
-            return super().predict(inputs)
+            return super().predict_images(images, geometries)
 
 
 @contextmanager
@@ -155,7 +161,7 @@ def instrumented(engine: TimedEngine, clock: Clock) -> Iterator[None]:
     with ExitStack() as stack:
         for module, name, stage in (
             (models.sources, "display_values", "display"),
-            (models.study, "prepare", "preprocess"),
+            (models.study, "plan", "preprocess"),
             (models.study, "image_result", "post"),
         ):
             stack.enter_context(

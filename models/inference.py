@@ -1,9 +1,11 @@
 """The inference engine: one verified checkpoint, warm on one device, batches of views in,
 scores and model-grid heatmaps out.
 
-The same code runs on a GPU and on the CPU: on CUDA, inputs go through pinned memory and the
-network runs under autocast (bfloat16 where supported, else float16); on the CPU it runs in
-float32. Views from several studies may share a batch; callers keep the order.
+The same code runs on a GPU and on the CPU: the host decides the geometry (flip, breast
+crop, scale, padding); the crop goes to the device (through pinned memory on CUDA), where it
+is resized, padded and standardised, and the network runs under autocast on CUDA (bfloat16
+where supported, else float16) or in float32 on the CPU. Views from several studies may
+share a batch; callers keep the order.
 
 A view's score is the probability of the task's positive classes (``lesion``,
 ``malignant``, BI-RADS 4-5). With a saliency head the score is the mean of that and the
@@ -26,6 +28,7 @@ from torch import nn
 
 from models.checkpoint import CheckpointError, Manifest, read_verified
 from models.networks import BreastClassifier, grad_cam_and_logits
+from models.preprocess import Geometry
 
 logger = logging.getLogger(__name__)
 
@@ -113,16 +116,62 @@ class Engine:
 
     def predict(self, inputs: Sequence[np.ndarray]) -> list[ViewPrediction]:
         """Predictions for model inputs (each ``working_size``, as ``prepare`` makes them)."""
-        predictions: list[ViewPrediction] = []
-        for start in range(0, len(inputs), self.batch_size):
-            predictions.extend(self._predict_batch(inputs[start : start + self.batch_size]))
-        return predictions
-
-    def _predict_batch(self, inputs: Sequence[np.ndarray]) -> Iterator[ViewPrediction]:
         for item in inputs:
             if item.shape != self.working_size:
                 raise ValueError(f"model input {item.shape} is not {self.working_size}")
-        images = self._to_device(inputs)
+        predictions: list[ViewPrediction] = []
+        for start in range(0, len(inputs), self.batch_size):
+            batch = self._to_device(inputs[start : start + self.batch_size])
+            predictions.extend(self._run(batch))
+        return predictions
+
+    def predict_images(
+        self, images: Sequence[np.ndarray], geometries: Sequence[Geometry]
+    ) -> list[ViewPrediction]:
+        """Predictions for display images (source grid, [0, 1]) placed by their geometries
+        (``plan``): only the crop travels to the device, where it is resized, padded and
+        standardised (the host does the same with ``prepare`` for training)."""
+        if len(images) != len(geometries):
+            raise ValueError("one geometry per image")
+        predictions: list[ViewPrediction] = []
+        for start in range(0, len(images), self.batch_size):
+            end = start + self.batch_size
+            batch = self.prepare_on_device(images[start:end], geometries[start:end])
+            predictions.extend(self._run(batch))
+        return predictions
+
+    def prepare_on_device(
+        self, images: Sequence[np.ndarray], geometries: Sequence[Geometry]
+    ) -> torch.Tensor:
+        """(batch, 1, rows, columns) standardised model inputs, made on the engine's device."""
+        prepared = []
+        for image, geometry in zip(images, geometries, strict=True):
+            if geometry.model_shape != self.working_size:
+                raise ValueError(f"geometry for {geometry.model_shape}, not {self.working_size}")
+            top, left, bottom, right = geometry.crop
+            oriented = image[:, ::-1] if geometry.flipped else image
+            crop = torch.from_numpy(
+                np.ascontiguousarray(oriented[top:bottom, left:right], dtype=np.float32)
+            )
+            if self.device.type == "cuda":
+                crop = crop.pin_memory()
+            crop = crop.to(self.device, non_blocking=True)
+            rows, columns = geometry.inner_shape
+            resized = nn.functional.interpolate(
+                crop[None, None],
+                size=(rows, columns),
+                mode="bilinear",
+                antialias=True,
+                align_corners=False,
+            )[0, 0]
+            model = torch.zeros(self.working_size, device=self.device)
+            pad_rows, pad_columns = geometry.pad
+            model[pad_rows : pad_rows + rows, pad_columns : pad_columns + columns] = resized
+            spread = model.std(unbiased=False).clamp_min(1e-6)
+            prepared.append((model - model.mean()) / spread)
+        return torch.stack(prepared)[:, None]
+
+    def _run(self, images: torch.Tensor) -> Iterator[ViewPrediction]:
         with self._autocast():
             if self.network.saliency is not None:
                 with torch.no_grad():
@@ -148,7 +197,7 @@ class Engine:
         probabilities_np = probabilities.cpu().numpy()
         scores_np = scores.float().clamp(0, 1).cpu().numpy()
         heatmaps_np = heatmaps.float().clamp(0, 1).cpu().numpy()
-        for n in range(len(inputs)):
+        for n in range(images.shape[0]):
             yield ViewPrediction(
                 float(scores_np[n]),
                 tuple(float(p) for p in probabilities_np[n]),

@@ -68,14 +68,17 @@ class Geometry:
             column = self.source_shape[1] - 1 - column
         return Point(column, row)
 
+    @property
+    def inner_shape(self) -> tuple[int, int]:
+        """Rows and columns the cropped image takes in the model grid."""
+        top, left, bottom, right = self.crop
+        return round((bottom - top) * self.scale[0]), round((right - left) * self.scale[1])
+
     def content_mask(self) -> np.ndarray:
         """The model-grid pixels that hold the cropped image (the rest is padding)."""
-        top, left, bottom, right = self.crop
+        rows, columns = self.inner_shape
         mask = np.zeros(self.model_shape, dtype=bool)
-        mask[
-            self.pad[0] : self.pad[0] + round((bottom - top) * self.scale[0]),
-            self.pad[1] : self.pad[1] + round((right - left) * self.scale[1]),
-        ] = True
+        mask[self.pad[0] : self.pad[0] + rows, self.pad[1] : self.pad[1] + columns] = True
         return mask
 
     def heatmap_to_source(self, heatmap: np.ndarray) -> np.ndarray:
@@ -131,32 +134,46 @@ def _resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.asarray(resized, dtype=np.float32)
 
 
+def plan(
+    image: np.ndarray,
+    laterality: str | None,
+    working_size: tuple[int, int],
+    crop: bool = True,
+) -> Geometry:
+    """Where the image goes in the model grid: flip, crop to the breast, scale, pad."""
+    flipped = laterality == "R"
+    oriented = image[:, ::-1] if flipped else image
+    top, left, bottom, right = breast_bounds(oriented) if crop else (0, 0, *image.shape)
+    height, width = bottom - top, right - left
+    scale = min(working_size[0] / height, working_size[1] / width)
+    inner = (max(1, round(height * scale)), max(1, round(width * scale)))
+    pad = ((working_size[0] - inner[0]) // 2, 0)  # centred vertically, chest wall kept left
+    return Geometry(
+        (image.shape[0], image.shape[1]),
+        flipped,
+        (top, left, bottom, right),
+        (inner[0] / height, inner[1] / width),
+        pad,
+        working_size,
+    )
+
+
 def prepare(
     image: np.ndarray,
     laterality: str | None,
     working_size: tuple[int, int],
     crop: bool = True,
 ) -> tuple[np.ndarray, Geometry]:
-    """Display values in [0, 1] -> model input (working_size, standardised) and geometry."""
-    flipped = laterality == "R"
-    oriented = image[:, ::-1] if flipped else image
-    top, left, bottom, right = breast_bounds(oriented) if crop else (0, 0, *image.shape)
-    cropped = oriented[top:bottom, left:right]
-    scale = min(working_size[0] / cropped.shape[0], working_size[1] / cropped.shape[1])
-    inner = (max(1, round(cropped.shape[0] * scale)), max(1, round(cropped.shape[1] * scale)))
-    resized = _resize(cropped, inner)
-    pad = ((working_size[0] - inner[0]) // 2, 0)  # centred vertically, chest wall kept left
+    """Display values in [0, 1] -> model input (working_size, standardised) and geometry,
+    on the host (training uses this; the engine does the same on its device)."""
+    geometry = plan(image, laterality, working_size, crop)
+    top, left, bottom, right = geometry.crop
+    oriented = image[:, ::-1] if geometry.flipped else image
+    inner = geometry.inner_shape
+    resized = _resize(oriented[top:bottom, left:right], inner)
     model = np.zeros(working_size, dtype=np.float32)
+    pad = geometry.pad
     model[pad[0] : pad[0] + inner[0], pad[1] : pad[1] + inner[1]] = resized
-    exact_scale = (inner[0] / cropped.shape[0], inner[1] / cropped.shape[1])
-    geometry = Geometry(
-        (image.shape[0], image.shape[1]),
-        flipped,
-        (top, left, bottom, right),
-        exact_scale,
-        pad,
-        working_size,
-    )
     return standardise(model), geometry
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from models.aggregate import breasts, study_score
 from models.findings import findings_from_heatmap
 from models.inference import Engine, ViewPrediction
-from models.preprocess import Geometry, prepare
+from models.preprocess import Geometry, plan
 from models.result import Finding, ImageResult, ModelInfo, Region, StudyResult
 
 # findings closer than this fraction of the model grid's larger side are one finding
@@ -58,12 +58,12 @@ def model_info(engine: Engine) -> ModelInfo:
 
 
 def predict_images(engine: Engine, images: Sequence[AnalysisImage]) -> list[ImagePrediction]:
-    """Preprocess and run every image in shared batches."""
-    prepared = [prepare(i.image, i.laterality, engine.working_size, crop=i.crop) for i in images]
-    predictions = engine.predict([model_input for model_input, _ in prepared])
+    """Place every image (host), then resize and run them on the device in shared batches."""
+    geometries = [plan(i.image, i.laterality, engine.working_size, crop=i.crop) for i in images]
+    predictions = engine.predict_images([i.image for i in images], geometries)
     return [
         ImagePrediction(image, geometry, prediction)
-        for image, (_, geometry), prediction in zip(images, prepared, predictions, strict=True)
+        for image, geometry, prediction in zip(images, geometries, predictions, strict=True)
     ]
 
 

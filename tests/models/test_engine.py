@@ -56,3 +56,23 @@ def test_predictions_in_batches_keep_order_and_ranges(tmp_path: Path, heatmap: s
     assert single.score == pytest.approx(predictions[3].score, abs=1e-4)
     with pytest.raises(ValueError, match="is not"):
         engine.predict([np.zeros((32, 32), dtype=np.float32)])
+
+
+def test_device_preparation_matches_the_host_one(tmp_path: Path) -> None:
+    """Training prepares on the host (Pillow), inference on the device (torch): the same
+    geometry and nearly the same pixels, or the network would see another kind of image."""
+    from models.phantoms import phantom_view
+    from models.preprocess import plan, prepare
+
+    weights = untrained_checkpoint(tmp_path, task="lesion", input_size=(128, 96))
+    engine = Engine(weights, device="cpu")
+    for side in ("L", "R"):
+        view = phantom_view(np.random.default_rng(3), side, "MLO", with_lesion=True)
+        host, geometry = prepare(view.image, side, (128, 96))
+        assert plan(view.image, side, (128, 96)) == geometry
+        device = engine.prepare_on_device([view.image], [geometry]).cpu().numpy()[0, 0]
+        difference = np.abs(device - host)
+        correlation = float(np.corrcoef(device.ravel(), host.ravel())[0, 1])
+        print(f"\n{side}: host vs device max {difference.max():.3f}, corr {correlation:.4f}")
+        assert correlation > 0.99
+        assert float(difference.mean()) < 0.05
