@@ -1,0 +1,124 @@
+"""Evaluation figures for a classifier's scores, with bootstrap 95% confidence intervals.
+
+The metric definitions are scikit-learn's (the reference a reader can check against); what
+this adds is the bootstrap over cases, sensitivity at a chosen specificity, and one typed
+record of everything a report shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn import metrics as skm
+
+
+@dataclass(frozen=True)
+class Estimate:
+    value: float
+    low: float  # 2.5th percentile of the bootstrap
+    high: float  # 97.5th percentile of the bootstrap
+
+
+@dataclass(frozen=True)
+class BinaryReport:
+    threshold: float
+    accuracy: Estimate
+    precision: Estimate
+    recall: Estimate  # sensitivity
+    specificity: Estimate
+    f1: Estimate
+    roc_auc: Estimate
+    pr_auc: Estimate  # average precision
+    sensitivity_at_specificity: Estimate
+    target_specificity: float
+    confusion: tuple[tuple[int, int], tuple[int, int]]  # [[TN, FP], [FN, TP]]
+    cases: int
+    positives: int
+
+
+def sensitivity_at_specificity(truth: np.ndarray, scores: np.ndarray, specificity: float) -> float:
+    """The highest sensitivity among operating points whose specificity is at least
+    ``specificity`` (from the ROC curve)."""
+    false_positive_rate, true_positive_rate, _ = skm.roc_curve(truth, scores)
+    allowed = true_positive_rate[false_positive_rate <= 1.0 - specificity + 1e-12]
+    return float(allowed.max()) if allowed.size else 0.0
+
+
+def _bootstrap(
+    truth: np.ndarray,
+    scores: np.ndarray,
+    metric: Callable[[np.ndarray, np.ndarray], float],
+    rounds: int,
+    rng: np.random.Generator,
+) -> Estimate:
+    value = metric(truth, scores)
+    samples = []
+    for _ in range(rounds):
+        pick = rng.integers(0, len(truth), len(truth))
+        if truth[pick].min() == truth[pick].max():  # one class only: undefined, skip
+            continue
+        samples.append(metric(truth[pick], scores[pick]))
+    if not samples:
+        return Estimate(value, value, value)
+    low, high = np.percentile(samples, [2.5, 97.5])
+    return Estimate(float(value), float(low), float(high))
+
+
+def binary_report(
+    truth: np.ndarray,
+    scores: np.ndarray,
+    threshold: float = 0.5,
+    target_specificity: float = 0.9,
+    rounds: int = 1000,
+    seed: int = 0,
+) -> BinaryReport:
+    """``truth``: 0/1 per case; ``scores``: the positive class's probability per case."""
+    truth = np.asarray(truth, dtype=int)
+    scores = np.asarray(scores, dtype=float)
+    if truth.shape != scores.shape or truth.ndim != 1:
+        raise ValueError("one score per case")
+    if set(np.unique(truth)) != {0, 1}:
+        raise ValueError("a binary report needs both classes among the cases")
+    rng = np.random.default_rng(seed)
+
+    def at_threshold(
+        function: Callable[..., float], **options: object
+    ) -> Callable[[np.ndarray, np.ndarray], float]:
+        return lambda t, s: float(function(t, s >= threshold, **options))
+
+    def specificity(t: np.ndarray, s: np.ndarray) -> float:
+        return float(skm.recall_score(t, s >= threshold, pos_label=0, zero_division=0))
+
+    matrix = skm.confusion_matrix(truth, scores >= threshold, labels=[0, 1])
+    return BinaryReport(
+        threshold=threshold,
+        accuracy=_bootstrap(truth, scores, at_threshold(skm.accuracy_score), rounds, rng),
+        precision=_bootstrap(
+            truth, scores, at_threshold(skm.precision_score, zero_division=0), rounds, rng
+        ),
+        recall=_bootstrap(
+            truth, scores, at_threshold(skm.recall_score, zero_division=0), rounds, rng
+        ),
+        specificity=_bootstrap(truth, scores, specificity, rounds, rng),
+        f1=_bootstrap(truth, scores, at_threshold(skm.f1_score, zero_division=0), rounds, rng),
+        roc_auc=_bootstrap(truth, scores, lambda t, s: float(skm.roc_auc_score(t, s)), rounds, rng),
+        pr_auc=_bootstrap(
+            truth, scores, lambda t, s: float(skm.average_precision_score(t, s)), rounds, rng
+        ),
+        sensitivity_at_specificity=_bootstrap(
+            truth,
+            scores,
+            lambda t, s: sensitivity_at_specificity(t, s, target_specificity),
+            rounds,
+            rng,
+        ),
+        target_specificity=target_specificity,
+        confusion=(
+            (int(matrix[0, 0]), int(matrix[0, 1])),
+            (int(matrix[1, 0]), int(matrix[1, 1])),
+        ),
+        cases=int(truth.size),
+        positives=int(truth.sum()),
+    )

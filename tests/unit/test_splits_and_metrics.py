@@ -1,0 +1,78 @@
+"""Patient-level splits and the evaluation figures (checked against scikit-learn and against
+hand-counted cases)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from models.metrics import binary_report, sensitivity_at_specificity
+from models.splits import split_by_patient
+
+
+def dataset(seed: int = 0) -> tuple[list[str], list[int]]:
+    """120 women, 2-4 images each; about a third with an abnormal image."""
+    rng = np.random.default_rng(seed)
+    patients, labels = [], []
+    for woman in range(120):
+        abnormal = rng.random() < 0.33
+        for image in range(int(rng.integers(2, 5))):
+            patients.append(f"W{woman:03d}")
+            labels.append(int(abnormal and image == 0))
+    return patients, labels
+
+
+def test_no_patient_is_on_both_sides_of_a_split() -> None:
+    patients, labels = dataset()
+    split = split_by_patient(patients, labels, seed=7)
+    sides = [{patients[i] for i in rows} for rows in (split.train, split.validation, split.test)]
+    assert not (sides[0] & sides[1]) and not (sides[0] & sides[2]) and not (sides[1] & sides[2])
+    assert sorted(split.train + split.validation + split.test) == list(range(len(patients)))
+    # stratified by the patient's label: each split holds abnormal patients in proportion
+    abnormal = {p for p, label in zip(patients, labels, strict=True) if label}
+    shares = [len(side & abnormal) / len(side) for side in sides]
+    overall = len(abnormal) / len(set(patients))
+    assert all(abs(share - overall) < 0.1 for share in shares), shares
+    assert len(sides[0]) == pytest.approx(0.7 * 120, abs=2)
+
+
+def test_splits_are_fixed_by_the_seed() -> None:
+    patients, labels = dataset()
+    assert split_by_patient(patients, labels, seed=3) == split_by_patient(patients, labels, seed=3)
+    assert split_by_patient(patients, labels, seed=3) != split_by_patient(patients, labels, seed=4)
+    with pytest.raises(ValueError, match="fractions"):
+        split_by_patient(patients, labels, fractions=(0.5, 0.5, 0.5))
+
+
+def test_binary_report_matches_scikit_learn_and_counts() -> None:
+    truth = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1, 1])
+    scores = np.array([0.1, 0.2, 0.3, 0.4, 0.6, 0.2, 0.7, 0.8, 0.4, 0.9])
+    report = binary_report(truth, scores, threshold=0.5, rounds=200)
+    # by hand: TN 5, FP 1 (0.6), FN 1 (0.4), TP 3
+    assert report.confusion == ((5, 1), (1, 3))
+    assert report.accuracy.value == pytest.approx(0.8)
+    assert report.precision.value == pytest.approx(0.75)
+    assert report.recall.value == pytest.approx(0.75)
+    assert report.specificity.value == pytest.approx(5 / 6)
+    assert report.f1.value == pytest.approx(0.75)
+    assert report.roc_auc.value == pytest.approx(skm.roc_auc_score(truth, scores))
+    assert report.pr_auc.value == pytest.approx(skm.average_precision_score(truth, scores))
+    for estimate in (report.accuracy, report.roc_auc, report.f1):
+        assert estimate.low <= estimate.value <= estimate.high
+        assert estimate.high - estimate.low > 0  # ten cases: the interval is wide, not a point
+    assert (report.cases, report.positives) == (10, 4)
+
+
+def test_sensitivity_at_specificity() -> None:
+    truth = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    scores = np.array([0.1, 0.2, 0.3, 0.8, 0.4, 0.7, 0.9, 0.95])
+    # specificity 1.0 allows no false positive: threshold above 0.8 catches 0.9 and 0.95
+    assert sensitivity_at_specificity(truth, scores, 1.0) == pytest.approx(0.5)
+    # specificity 0.75 allows one false positive (the 0.8 negative): at 0.4 every positive
+    assert sensitivity_at_specificity(truth, scores, 0.75) == pytest.approx(1.0)
+
+
+def test_one_class_only_is_refused() -> None:
+    with pytest.raises(ValueError, match="both classes"):
+        binary_report(np.zeros(5), np.linspace(0, 1, 5))
