@@ -129,6 +129,45 @@ def mr_slice(
     return ds
 
 
+def mr_series(
+    folder: Path,
+    patient: SyntheticPatient,
+    study_uid: str,
+    description: str,
+    *,
+    size: int = 48,
+    slices: int = 6,
+    enhancement: float = 0.0,
+    lesion_slices: tuple[int, ...] = (4,),
+    lesion: tuple[slice, slice] = (slice(20, 26), slice(30, 36)),
+    acquisition_time: str | None = None,
+    seed: int = 1,
+) -> list[Path]:
+    """An axial MR series (one file per slice, file names in reverse slice order); an
+    enhancing lesion of ``enhancement`` added at ``lesion`` on ``lesion_slices``."""
+    first = mr_slice(patient, study_uid=study_uid, rows=size, columns=size)
+    paths = []
+    for n in range(1, slices + 1):
+        ds = mr_slice(
+            patient,
+            study_uid=study_uid,
+            series_uid=first.SeriesInstanceUID,
+            rows=size,
+            columns=size,
+            instance_number=n,
+            seed=seed,
+        )
+        ds.SeriesDescription = description
+        if acquisition_time:
+            ds.AcquisitionTime = acquisition_time
+        pixels = ds.pixel_array.astype(np.float32)
+        if n in lesion_slices:
+            pixels[lesion] += enhancement
+        ds.PixelData = pixels.clip(0, 4095).astype(np.uint16).tobytes()
+        paths.append(write(ds, folder, f"slice-{slices + 1 - n}.dcm"))
+    return paths
+
+
 def other_modality(patient: SyntheticPatient | None = None) -> Dataset:
     """A CT slice: a SOP class the node must refuse at the presentation context."""
     ds = _base(patient or SyntheticPatient(), CT_IMAGE, "CT", None, None)

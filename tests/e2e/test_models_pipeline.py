@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -43,13 +42,6 @@ result_destinations = ["orthanc"]
 backoff_base_seconds = 0.5
 backoff_cap_seconds = 2
 """
-
-
-@pytest.fixture
-def orthanc(tmp_path: Path) -> Iterator[Orthanc]:
-    server = Orthanc(tmp_path / "orthanc").start()
-    yield server
-    server.stop()
 
 
 def study_instances(orthanc: Orthanc, study_uid: str) -> list[Dataset]:

@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from pydicom.dataset import Dataset
 
 from tests.conftest import NodeFactory
@@ -31,13 +29,6 @@ backoff_base_seconds = 0.5
 backoff_cap_seconds = 2
 timeout_s = 10
 """
-
-
-@pytest.fixture
-def orthanc(tmp_path: Path) -> Iterator[Orthanc]:
-    server = Orthanc(tmp_path / "orthanc").start()
-    yield server
-    server.stop()
 
 
 def four_views(tmp_path: Path) -> tuple[Dataset, list[Path]]:

@@ -22,18 +22,10 @@ from storage.filestore import FileStore
 from storage.index import InstanceIndex
 from storage.outbox import Outbox
 from storage.queue import JobQueue, JobState
-from storage.records import (
-    InstanceRecord,
-    PatientRecord,
-    ReceivedInstance,
-    Reception,
-    SeriesRecord,
-    StoredFile,
-    StudyRecord,
-)
 from storage.times import utcnow
 from tests.standin_analysis import analyse
-from tests.synthetic import SyntheticPatient, mr_slice, write
+from tests.stored import store_dataset
+from tests.synthetic import SyntheticPatient, mr_slice
 
 SETTINGS = Settings(
     peers=[
@@ -46,19 +38,7 @@ SETTINGS = Settings(
 
 def receive_study(engine: Engine, store: FileStore, calling_ae: str) -> str:
     ds = mr_slice(SyntheticPatient())
-    spooled = write(ds, store.spool_dir)
-    digest = store.digest_and_sync(spooled)
-    relative = store.commit(spooled)
-    InstanceIndex(engine).add(
-        ReceivedInstance(
-            PatientRecord(str(ds.PatientID)),
-            StudyRecord(str(ds.StudyInstanceUID)),
-            SeriesRecord(str(ds.SeriesInstanceUID), "MR"),
-            InstanceRecord(str(ds.SOPInstanceUID), str(ds.SOPClassUID), "1.2.840.10008.1.2.1"),
-            StoredFile(relative, digest.size, digest.sha256),
-            Reception(calling_ae, "127.0.0.1", utcnow() - timedelta(minutes=5)),
-        )
-    )
+    store_dataset(engine, store, ds, calling_ae)
     return str(ds.StudyInstanceUID)
 
 

@@ -21,37 +21,12 @@ from storage.filestore import FileStore
 from storage.index import InstanceIndex
 from storage.outbox import Outbox
 from storage.queue import JobQueue, JobState
-from storage.records import (
-    InstanceRecord,
-    PatientRecord,
-    ReceivedInstance,
-    Reception,
-    SeriesRecord,
-    StoredFile,
-    StudyRecord,
-)
 from storage.times import utcnow
 from tests.model_fixtures import phantom_dicom_study
-from tests.synthetic import SyntheticPatient, mammogram, write
+from tests.stored import store_dataset
+from tests.synthetic import SyntheticPatient, mammogram
 
 COMPREHENSIVE_3D_SR = "1.2.840.10008.5.1.4.1.1.88.34"
-
-
-def store_instance(engine: Engine, store: FileStore, path: Path) -> None:
-    ds = dcmread(path, stop_before_pixels=True)
-    spooled = write(dcmread(path), store.spool_dir)
-    digest = store.digest_and_sync(spooled)
-    relative = store.commit(spooled)
-    InstanceIndex(engine).add(
-        ReceivedInstance(
-            PatientRecord(str(ds.PatientID)),
-            StudyRecord(str(ds.StudyInstanceUID)),
-            SeriesRecord(str(ds.SeriesInstanceUID), str(ds.Modality)),
-            InstanceRecord(str(ds.SOPInstanceUID), str(ds.SOPClassUID), "1.2.840.10008.1.2.1"),
-            StoredFile(relative, digest.size, digest.sha256),
-            Reception("MODALITY", "127.0.0.1", utcnow() - timedelta(minutes=5)),
-        )
-    )
 
 
 def broken_mammogram() -> Dataset:
@@ -69,9 +44,9 @@ def test_queued_studies_are_analysed_together_and_fail_alone(
     cases = [phantom_dicom_study(rng, side, tmp_path / f"in{n}") for n, side in enumerate("LRL")]
     for case in cases:
         for path in case.paths:
-            store_instance(engine, store, path)
+            store_dataset(engine, store, dcmread(path))
     broken = broken_mammogram()
-    store_instance(engine, store, write(broken, tmp_path / "broken"))
+    store_dataset(engine, store, broken)
     assert len(sweep(engine, utcnow(), timedelta(seconds=30))) == 4
 
     settings = Settings(

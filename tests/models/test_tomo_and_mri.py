@@ -24,7 +24,13 @@ from node.config import ResultsSettings
 from node.results.build import build_result_objects
 from tests.models.checkpoints import untrained_checkpoint
 from tests.results_fixtures import shared_groups
-from tests.synthetic import BREAST_TOMOSYNTHESIS, SyntheticPatient, mammogram, mr_slice, write
+from tests.synthetic import (
+    BREAST_TOMOSYNTHESIS,
+    SyntheticPatient,
+    mammogram,
+    mr_series,
+    write,
+)
 
 LESION_FRAMES = (7, 8, 9)
 
@@ -86,26 +92,20 @@ def write_mr_series(
     time: str,
     enhancement: float,
 ) -> list[Path]:
-    first = mr_slice(patient, study_uid=study, rows=64, columns=64)
-    paths = []
-    for n in range(1, 9):
-        ds = mr_slice(
-            patient,
-            study_uid=study,
-            series_uid=first.SeriesInstanceUID,
-            rows=64,
-            columns=64,
-            instance_number=n,
-            seed=3,
-        )
-        ds.SeriesDescription = description
-        ds.AcquisitionTime = time
-        pixels = ds.pixel_array.astype(np.float32)
-        if n in (4, 5):
-            pixels[40:48, 12:20] += enhancement
-        ds.PixelData = pixels.clip(0, 4095).astype(np.uint16).tobytes()
-        paths.append(write(ds, folder))
-    return paths
+    """Eight 64 x 64 slices; the lesion on slices 4-5, at the patient's right (low columns)."""
+    return mr_series(
+        folder,
+        patient,
+        study,
+        description,
+        size=64,
+        slices=8,
+        enhancement=enhancement,
+        lesion_slices=(4, 5),
+        lesion=(slice(40, 48), slice(12, 20)),
+        acquisition_time=time,
+        seed=3,
+    )
 
 
 def test_dce_mri_projection_through_an_mri_checkpoint(tmp_path: Path) -> None:

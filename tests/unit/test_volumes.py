@@ -15,7 +15,7 @@ from models.volumes import (
     read_volume,
     slabs,
 )
-from tests.synthetic import SyntheticPatient, mr_slice, write
+from tests.synthetic import SyntheticPatient, mr_series
 
 
 def test_slabs_cover_every_frame_and_keep_the_brightest() -> None:
@@ -50,34 +50,10 @@ def test_dce_pair_by_description_and_time() -> None:
     assert fallback is not None and fallback.description == "T1 AX"
 
 
-def write_series(
-    folder: Path, patient: SyntheticPatient, study: str, description: str, enhancement: float
-) -> tuple[list[Path], str]:
-    first = mr_slice(patient, study_uid=study, rows=48, columns=48, instance_number=1)
-    paths = []
-    for n in range(1, 7):
-        ds = mr_slice(
-            patient,
-            study_uid=study,
-            series_uid=first.SeriesInstanceUID,
-            rows=48,
-            columns=48,
-            instance_number=n,
-            seed=1,
-        )
-        ds.SeriesDescription = description
-        pixels = ds.pixel_array.astype(np.float32)
-        if n == 4:
-            pixels[20:26, 30:36] += enhancement  # an enhancing lesion on slice 4
-        ds.PixelData = pixels.clip(0, 4095).astype(np.uint16).tobytes()
-        paths.append(write(ds, folder, f"slice-{7 - n}.dcm"))  # file order reversed
-    return paths, str(first.SeriesInstanceUID)
-
-
 def test_dce_projection_shows_the_enhancing_lesion(tmp_path: Path) -> None:
     patient = SyntheticPatient()
-    pre_paths, _ = write_series(tmp_path / "pre", patient, "1.2.3", "SYN T1 PRE", 0)
-    post_paths, _ = write_series(tmp_path / "post", patient, "1.2.3", "SYN T1 POST 1", 800)
+    pre_paths = mr_series(tmp_path / "pre", patient, "1.2.3", "SYN T1 PRE")
+    post_paths = mr_series(tmp_path / "post", patient, "1.2.3", "SYN T1 POST 1", enhancement=800)
     pre, post = read_volume(pre_paths), read_volume(post_paths)
     assert pre.shape == (6, 48, 48)
     assert post[3, 22, 32] > pre[3, 22, 32] + 500  # ordered along the normal: slice 4 is [3]

@@ -1,0 +1,47 @@
+"""Put a synthetic data set into a store and its index as the SCP would (spool, fsync,
+commit, index row), for tests of what comes after reception."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydicom.dataset import Dataset
+from sqlalchemy import Engine
+
+from storage.filestore import FileStore
+from storage.index import InstanceIndex
+from storage.records import (
+    InstanceRecord,
+    PatientRecord,
+    ReceivedInstance,
+    Reception,
+    SeriesRecord,
+    StoredFile,
+    StudyRecord,
+)
+from storage.times import utcnow
+from tests.synthetic import write
+
+
+def store_dataset(
+    engine: Engine,
+    store: FileStore,
+    ds: Dataset,
+    calling_ae: str = "MODALITY",
+    received_at: datetime | None = None,
+) -> str:
+    """Store ``ds`` (received five minutes ago by default); its relative path."""
+    spooled = write(ds, store.spool_dir)
+    digest = store.digest_and_sync(spooled)
+    relative = store.commit(spooled)
+    InstanceIndex(engine).add(
+        ReceivedInstance(
+            PatientRecord(str(ds.PatientID)),
+            StudyRecord(str(ds.StudyInstanceUID)),
+            SeriesRecord(str(ds.SeriesInstanceUID), str(ds.Modality)),
+            InstanceRecord(str(ds.SOPInstanceUID), str(ds.SOPClassUID), "1.2.840.10008.1.2.1"),
+            StoredFile(relative, digest.size, digest.sha256),
+            Reception(calling_ae, "127.0.0.1", received_at or utcnow() - timedelta(minutes=5)),
+        )
+    )
+    return relative
