@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +42,7 @@ MAMMOGRAPHY_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.13.1.4",  # Breast Projection X-Ray For Presentation
     "1.2.840.10008.5.1.4.1.1.13.1.5",  # Breast Projection X-Ray For Processing
 }
+DEFERRED_BYTES = 64 * 1024  # larger elements (pixel data) are read from the file when used
 MR_CLASSES = {"1.2.840.10008.5.1.4.1.1.4", "1.2.840.10008.5.1.4.1.1.4.1"}
 VIEW_CODES = {  # SNOMED CT view codes (CID 4014) -> ACR MQCM abbreviations
     "399162004": "CC",
@@ -74,6 +75,9 @@ class StudySources:
     kind: str  # "mammography" or "mri"
     images: tuple[AnalysisImage, ...]
     skipped: int  # instances left out (not images the networks use)
+    # the source data sets the images name (SOP Instance UID -> data set), read once here
+    # and handed on to whatever builds objects from them
+    datasets: Mapping[str, Dataset] = field(default_factory=dict)
 
 
 def laterality_of(ds: Dataset) -> str | None:
@@ -189,25 +193,29 @@ def _right_on_low_columns(ds: Dataset) -> bool | None:
 
 
 def study_sources(paths: Sequence[Path], options: SourceOptions = SourceOptions()) -> StudySources:
-    """Sort a study's files into what the networks analyse."""
+    """Sort a study's files into what the networks analyse. Each file is read once; pixel
+    data is read from it only when an image is made from it."""
     mammography: list[Dataset] = []
     mr_headers: list[tuple[Path, Dataset]] = []
     skipped = 0
     for path in paths:
         try:
-            header = dcmread(path, stop_before_pixels=True)
+            ds = dcmread(path, defer_size=DEFERRED_BYTES)
         except (InvalidDicomError, OSError) as exc:
             raise SourceError(f"a stored instance cannot be read: {type(exc).__name__}") from exc
-        sop_class = str(header.get("SOPClassUID", ""))
+        sop_class = str(ds.get("SOPClassUID", ""))
         if sop_class in MAMMOGRAPHY_CLASSES:
-            mammography.append(dcmread(path))
+            mammography.append(ds)
         elif sop_class in MR_CLASSES:
-            mr_headers.append((path, header))
+            mr_headers.append((path, ds))
         else:
             skipped += 1
     if mammography:
         images = [image for ds in mammography for image in mammography_images(ds, options)]
-        return StudySources("mammography", tuple(images), skipped + len(mr_headers))
+        datasets = {str(ds.SOPInstanceUID): ds for ds in mammography}
+        return StudySources("mammography", tuple(images), skipped + len(mr_headers), datasets)
     if mr_headers:
-        return StudySources("mri", (mri_image(mr_headers, options),), skipped)
+        image = mri_image(mr_headers, options)
+        [reference] = [ds for _, ds in mr_headers if ds.SOPInstanceUID == image.sop_instance_uid]
+        return StudySources("mri", (image,), skipped, {image.sop_instance_uid: reference})
     raise NothingToAnalyse("the study has no mammography or breast MRI image")

@@ -92,54 +92,36 @@ def _show(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _analyse(settings: Settings, args: argparse.Namespace) -> int:
-    from node.pipeline.analysis import InputInstance, StudyInput
+    from node.pipeline.analysis import StudyInput
     from node.pipeline.model_analysis import ModelAnalysis
-    from node.results.build import build_result_objects
+    from node.pipeline.worker import stored_instances
     from node.service import open_index
     from storage.filestore import FileStore
 
-    engine, index = open_index(settings)
-    try:
-        stored = [i for i in index.instances(args.study_uid) if i.purged_at is None]
-    finally:
-        engine.dispose()
-    if not stored:
-        raise NodeError(f"no stored instances for study {args.study_uid}")
-    store = FileStore(settings.storage_root)
-    study = StudyInput(
-        args.study_uid,
-        0,
-        tuple(
-            InputInstance(
-                i.sop_instance_uid,
-                i.sop_class_uid,
-                i.series_instance_uid,
-                store.path_of(i.file_path),
-            )
-            for i in stored
-        ),
-        (),
-    )
     if settings.pipeline.analysis not in {"", "models"}:
         raise ConfigError("`analyse` runs the node's own models ([pipeline] analysis = 'models')")
+    engine, index = open_index(settings)
+    try:
+        instances = stored_instances(index, FileStore(settings.storage_root), args.study_uid)
+    finally:
+        engine.dispose()
+    if not instances:
+        raise NodeError(f"no stored instances for study {args.study_uid}")
+    study = StudyInput(args.study_uid, 1, instances, ())
     analysis = ModelAnalysis(settings)
     started = time.monotonic()
-    result = analysis.result(study)
+    analysed = analysis.result(study)
     elapsed = time.monotonic() - started
-    if result is None:
+    if analysed is None:
         print("no configured model applies to this study", file=sys.stderr)
         return 1
     if args.json:
-        json.dump(_as_dict(result, elapsed), sys.stdout, indent=2)
+        json.dump(_as_dict(analysed.result, elapsed), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        _print(result, elapsed)
+        _print(analysed.result, elapsed)
     if args.save:
-        from pydicom import dcmread
-
-        paths = {i.sop_instance_uid: i.path for i in study.instances}
-        sources = {i.sop_instance_uid: dcmread(paths[i.sop_instance_uid]) for i in result.images}
-        objects = build_result_objects(sources, result, settings.results, settings.node.ae_title, 1)
+        objects = analysis.objects(study, analysed)
         args.save.mkdir(parents=True, exist_ok=True)
         for number, ds in enumerate(objects, start=1):
             ds.save_as(

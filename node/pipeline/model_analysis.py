@@ -8,7 +8,8 @@ torch is imported here, lazily, never by the receivers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,6 +60,12 @@ def load_engine(weights: Path, settings: Settings) -> Engine:
         raise ConfigError(f"[models] {exc}{hint}") from exc
 
 
+@dataclass(frozen=True)
+class Analysed:
+    result: StudyResult
+    sources: Mapping[str, Dataset]  # the analysed source data sets, by SOP Instance UID
+
+
 class ModelAnalysis:
     """Warm engines for mammography and (when configured) MRI."""
 
@@ -94,12 +101,12 @@ class ModelAnalysis:
             return None
         return sources
 
-    def results(self, studies: Sequence[StudyInput]) -> list[StudyResult | Exception | None]:
+    def results(self, studies: Sequence[StudyInput]) -> list[Analysed | Exception | None]:
         """Typed results (None: no configured model applies; an exception: that study
         failed), the studies of one kind sharing the network's batches."""
         from models.study import analyse_studies
 
-        outcomes: list[StudyResult | Exception | None] = [None] * len(studies)
+        outcomes: list[Analysed | Exception | None] = [None] * len(studies)
         by_kind: dict[str, list[tuple[int, StudySources]]] = {}
         for number, study in enumerate(studies):
             try:
@@ -117,11 +124,11 @@ class ModelAnalysis:
                 for number, _ in members:
                     outcomes[number] = exc
                 continue
-            for (number, _), result in zip(members, analysed, strict=True):
-                outcomes[number] = result
+            for (number, sources), result in zip(members, analysed, strict=True):
+                outcomes[number] = Analysed(result, sources.datasets)
         return outcomes
 
-    def result(self, study: StudyInput) -> StudyResult | None:
+    def result(self, study: StudyInput) -> Analysed | None:
         """The typed result of a study, or None when no configured model applies."""
         [outcome] = self.results([study])
         if isinstance(outcome, Exception):
@@ -136,23 +143,22 @@ class ModelAnalysis:
                 outcomes.append(outcome)
                 continue
             try:
-                outcomes.append(self._objects(study, outcome))
+                outcomes.append(self.objects(study, outcome))
             except Exception as exc:
                 outcomes.append(exc)
         return outcomes
 
     def __call__(self, study: StudyInput) -> Sequence[Dataset]:
-        return self._objects(study, self.result(study))
+        return self.objects(study, self.result(study))
 
-    def _objects(self, study: StudyInput, result: StudyResult | None) -> Sequence[Dataset]:
-        if result is None:
+    def objects(self, study: StudyInput, analysed: Analysed | None) -> list[Dataset]:
+        """The DICOM result objects of an analysed study (none when it was not analysed)."""
+        if analysed is None:
             return []
-        paths = {i.sop_instance_uid: i.path for i in study.instances}
-        sources = {i.sop_instance_uid: dcmread(paths[i.sop_instance_uid]) for i in result.images}
         previous = [dcmread(p.path) for p in study.previous_results]
         return build_result_objects(
-            sources,
-            result,
+            analysed.sources,
+            analysed.result,
             self.settings.results,
             self.settings.node.ae_title,
             study.version,

@@ -53,6 +53,22 @@ def destinations_for(settings: Settings, index: InstanceIndex, study_uid: str) -
     return []
 
 
+def stored_instances(
+    index: InstanceIndex, store: FileStore, study_uid: str
+) -> tuple[InputInstance, ...]:
+    """A study's instances still in the store (not purged), as an analysis receives them."""
+    return tuple(
+        InputInstance(
+            i.sop_instance_uid,
+            i.sop_class_uid,
+            i.series_instance_uid,
+            store.path_of(i.file_path),
+        )
+        for i in index.instances(study_uid)
+        if i.purged_at is None
+    )
+
+
 class AnalysisWorker:
     def __init__(
         self,
@@ -190,16 +206,7 @@ class AnalysisWorker:
         )
 
     def _input(self, job: JobView) -> StudyInput:
-        instances = tuple(
-            InputInstance(
-                i.sop_instance_uid,
-                i.sop_class_uid,
-                i.series_instance_uid,
-                self.store.path_of(i.file_path),
-            )
-            for i in self.index.instances(job.study_instance_uid)
-            if i.purged_at is None
-        )
+        instances = stored_instances(self.index, self.store, job.study_instance_uid)
         previous = tuple(
             PreviousResult(uid, sop_class, version, self.store.path_of(path))
             for uid, sop_class, version, path in self.outbox.results_of(job.study_instance_uid)

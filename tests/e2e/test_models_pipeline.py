@@ -115,3 +115,8 @@ def test_phantom_study_in_located_findings_out(
     assert scores["L"] > scores["R"]
     text = node.cli("analyse", case.study_uid)
     assert "NOT FOR CLINICAL USE" in text.stdout
+    saved = node.cli("analyse", case.study_uid, "--save", str(tmp_path / "saved"))
+    assert saved.returncode == 0, saved.stderr
+    written = sorted((tmp_path / "saved").iterdir())
+    assert len(written) == 6
+    assert {str(dcmread(p).SOPClassUID) for p in written} == set(classes)
