@@ -1,15 +1,21 @@
 """Put a synthetic data set into a store and its index as the SCP would (spool, fsync,
-commit, index row), for tests of what comes after reception."""
+commit, index row), and a worker over them, for tests of what comes after reception."""
 
 from __future__ import annotations
 
+import random
 from datetime import datetime, timedelta
 
 from pydicom.dataset import Dataset
 from sqlalchemy import Engine
 
+from node.config import Settings
+from node.pipeline.analysis import Analysis
+from node.pipeline.worker import AnalysisWorker
 from storage.filestore import FileStore
 from storage.index import InstanceIndex
+from storage.outbox import Outbox
+from storage.queue import JobQueue
 from storage.records import (
     InstanceRecord,
     PatientRecord,
@@ -45,3 +51,19 @@ def store_dataset(
         )
     )
     return relative
+
+
+def analysis_worker(
+    engine: Engine, store: FileStore, analysis: Analysis, settings: Settings
+) -> AnalysisWorker:
+    """A worker on the real queue, index and outbox, with a seeded retry jitter."""
+    return AnalysisWorker(
+        settings,
+        JobQueue(engine),
+        InstanceIndex(engine),
+        Outbox(engine),
+        store,
+        analysis,
+        "w1",
+        random.Random(0),
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 import time
 from collections.abc import Sequence
 from datetime import timedelta
@@ -14,7 +13,7 @@ from pydicom.dataset import Dataset
 from sqlalchemy import Engine
 
 from node.config import Settings
-from node.pipeline.analysis import StudyInput
+from node.pipeline.analysis import Analysis, StudyInput
 from node.pipeline.completion import sweep
 from node.pipeline.scheduler import sweep_stale_spool
 from node.pipeline.worker import AnalysisWorker, destinations_for
@@ -24,7 +23,7 @@ from storage.outbox import Outbox
 from storage.queue import JobQueue, JobState
 from storage.times import utcnow
 from tests.standin_analysis import analyse
-from tests.stored import store_dataset
+from tests.stored import analysis_worker, store_dataset
 from tests.synthetic import SyntheticPatient, mr_slice
 
 SETTINGS = Settings(
@@ -42,6 +41,12 @@ def receive_study(engine: Engine, store: FileStore, calling_ae: str) -> str:
     return str(ds.StudyInstanceUID)
 
 
+def worker(
+    engine: Engine, store: FileStore, analysis: Analysis, settings: Settings = SETTINGS
+) -> AnalysisWorker:
+    return analysis_worker(engine, store, analysis, settings)
+
+
 class RecordingAnalysis:
     """The stand-in, recording its inputs; optionally failing on its first call."""
 
@@ -54,21 +59,6 @@ class RecordingAnalysis:
         if self.fail_first and len(self.calls) == 1:
             raise RuntimeError("first call fails")
         return analyse(study)
-
-
-def worker(
-    engine: Engine, store: FileStore, analysis: RecordingAnalysis, settings: Settings = SETTINGS
-) -> AnalysisWorker:
-    return AnalysisWorker(
-        settings,
-        JobQueue(engine),
-        InstanceIndex(engine),
-        Outbox(engine),
-        store,
-        analysis,
-        "w1",
-        random.Random(0),
-    )
 
 
 def test_failure_retries_then_results_reach_the_outbox(engine: Engine, tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ fails alone (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-import random
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,14 +15,12 @@ from sqlalchemy import Engine
 from node.config import Settings
 from node.pipeline.completion import sweep
 from node.pipeline.model_analysis import ModelAnalysis
-from node.pipeline.worker import AnalysisWorker
 from storage.filestore import FileStore
-from storage.index import InstanceIndex
 from storage.outbox import Outbox
 from storage.queue import JobQueue, JobState
 from storage.times import utcnow
 from tests.model_fixtures import phantom_dicom_study
-from tests.stored import store_dataset
+from tests.stored import analysis_worker, store_dataset
 from tests.synthetic import SyntheticPatient, mammogram
 
 COMPREHENSIVE_3D_SR = "1.2.840.10008.5.1.4.1.1.88.34"
@@ -55,16 +52,7 @@ def test_queued_studies_are_analysed_together_and_fail_alone(
         models={"mammography": str(demo_weights), "device": "cpu", "studies_per_batch": 8},
     )
     analysis = ModelAnalysis(settings)
-    worker = AnalysisWorker(
-        settings,
-        JobQueue(engine),
-        InstanceIndex(engine),
-        Outbox(engine),
-        store,
-        analysis,
-        "w1",
-        random.Random(0),
-    )
+    worker = analysis_worker(engine, store, analysis, settings)
     assert worker.run_once() is not None
     assert worker.run_once() is None  # one call took every queued study
 
