@@ -16,6 +16,8 @@ from typing import Any
 
 TASKS: dict[str, tuple[str, ...]] = {
     "lesion": ("no lesion", "lesion"),
+    "normal_abnormal": ("normal", "abnormal"),
+    "benign_malignant": ("benign", "malignant"),
     "normal_benign_malignant": ("normal", "benign", "malignant"),
     "birads": ("BI-RADS 1", "BI-RADS 2", "BI-RADS 3", "BI-RADS 4", "BI-RADS 5"),
     "mri_benign_malignant": ("benign", "malignant"),

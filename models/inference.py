@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 POSITIVE_LABELS: dict[str, tuple[str, ...]] = {
     "lesion": ("lesion",),
+    "normal_abnormal": ("abnormal",),
+    "benign_malignant": ("malignant",),
     "normal_benign_malignant": ("malignant",),
     "birads": ("BI-RADS 4", "BI-RADS 5"),
     "mri_benign_malignant": ("malignant",),
