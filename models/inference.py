@@ -64,6 +64,7 @@ def build_network(manifest: Manifest) -> BreastClassifier:
     return BreastClassifier(
         manifest.backbone,
         classes=len(manifest.labels),
+        hidden=int(manifest.extra.get("hidden", 256)),
         saliency_head=manifest.heatmap == "saliency",
         saliency_tap=int(tap) if tap is not None else None,
     )

@@ -122,3 +122,97 @@ def binary_report(
         cases=int(truth.size),
         positives=int(truth.sum()),
     )
+
+
+@dataclass(frozen=True)
+class ClassFigures:
+    """One class against the rest."""
+
+    label: str
+    precision: float
+    recall: float
+    f1: float
+    support: int  # cases of this class
+    roc_auc: Estimate | None  # None when the class is absent from the cases
+    pr_auc: Estimate | None
+
+
+@dataclass(frozen=True)
+class MulticlassReport:
+    labels: tuple[str, ...]
+    accuracy: Estimate
+    macro_f1: Estimate
+    per_class: tuple[ClassFigures, ...]
+    confusion: tuple[tuple[int, ...], ...]  # rows: truth, columns: predicted
+    cases: int
+
+
+def multiclass_report(
+    truth: np.ndarray,
+    probabilities: np.ndarray,
+    labels: tuple[str, ...],
+    rounds: int = 1000,
+    seed: int = 0,
+) -> MulticlassReport:
+    """Figures per class (one against the rest) and overall, for argmax predictions;
+    ``probabilities`` is (cases, classes) in the order of ``labels``."""
+    truth = np.asarray(truth, dtype=int)
+    probabilities = np.asarray(probabilities, dtype=float)
+    if probabilities.shape != (truth.size, len(labels)):
+        raise ValueError("one row of class probabilities per case")
+    rng = np.random.default_rng(seed)
+    predicted = probabilities.argmax(axis=1)
+    classes = list(range(len(labels)))
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        truth, predicted, labels=classes, zero_division=0
+    )
+    per_class = []
+    for k, label in enumerate(labels):
+        members = (truth == k).astype(int)
+        present = 0 < members.sum() < members.size
+        per_class.append(
+            ClassFigures(
+                label=label,
+                precision=float(precision[k]),
+                recall=float(recall[k]),
+                f1=float(f1[k]),
+                support=int(support[k]),
+                roc_auc=_bootstrap(
+                    members,
+                    probabilities[:, k],
+                    lambda t, s: float(skm.roc_auc_score(t, s)),
+                    rounds,
+                    rng,
+                )
+                if present
+                else None,
+                pr_auc=_bootstrap(
+                    members,
+                    probabilities[:, k],
+                    lambda t, s: float(skm.average_precision_score(t, s)),
+                    rounds,
+                    rng,
+                )
+                if present
+                else None,
+            )
+        )
+    matrix = skm.confusion_matrix(truth, predicted, labels=classes)
+    return MulticlassReport(
+        labels=labels,
+        accuracy=_bootstrap(
+            truth, predicted, lambda t, p: float(skm.accuracy_score(t, p)), rounds, rng
+        ),
+        macro_f1=_bootstrap(
+            truth,
+            predicted,
+            lambda t, p: float(
+                skm.f1_score(t, p, labels=classes, average="macro", zero_division=0)
+            ),
+            rounds,
+            rng,
+        ),
+        per_class=tuple(per_class),
+        confusion=tuple(tuple(int(v) for v in line) for line in matrix),
+        cases=int(truth.size),
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import cast
 
 import torch
@@ -27,15 +28,21 @@ BACKBONES: dict[str, tuple[Callable[..., nn.Module], int]] = {
 }
 
 
-def feature_extractor(backbone: str) -> tuple[nn.Sequential, int]:
-    """The convolutional part of a torchvision classifier, ending at its last stage."""
+def torchvision_classifier(backbone: str) -> nn.Module:
+    """The whole torchvision classifier, untrained (the form pretrained files are saved in)."""
     if backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {backbone!r}; one of {', '.join(BACKBONES)}")
-    constructor, channels = BACKBONES[backbone]
+    constructor, _ = BACKBONES[backbone]
     if backbone == "inception_v3":
-        model = constructor(weights=None, aux_logits=False, init_weights=True)
-    else:
-        model = constructor(weights=None)
+        return constructor(weights=None, aux_logits=False, init_weights=True)
+    return constructor(weights=None)
+
+
+def feature_extractor(backbone: str, model: nn.Module | None = None) -> tuple[nn.Sequential, int]:
+    """The convolutional part of a torchvision classifier (``model``, or a new untrained
+    one), ending at its last stage; the layers are shared with ``model``."""
+    model = model if model is not None else torchvision_classifier(backbone)
+    channels = BACKBONES[backbone][1]
     if backbone.startswith("resnet") or backbone == "inception_v3":
         layers = [
             m
@@ -155,3 +162,52 @@ def grad_cam_and_logits(
     )[:, 0]
     peak = cam.amax(dim=(1, 2), keepdim=True).clamp_min(1e-8)
     return cam / peak, logits.detach()
+
+
+# parameters of the torchvision classifiers' own heads, which a pretrained file carries and
+# the node's networks replace
+_CLASSIFIER_PREFIXES = ("fc.", "classifier.", "AuxLogits.")
+
+
+def load_pretrained_backbone(network: BreastClassifier, backbone: str, weights: Path) -> str:
+    """Load a local pretrained weights file into the network's backbone (nothing is ever
+    downloaded). Two forms are understood: a torchvision classifier's state dict (as
+    torchvision publishes them, e.g. ImageNet weights) and a BreastNode checkpoint (its
+    ``backbone.*`` part). Returns which form it was; anything else is a clear error."""
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise ValueError(f"pretrained weights {weights.name} cannot be read: {exc}") from exc
+    if not isinstance(state, dict) or not state:
+        raise ValueError(f"pretrained weights {weights.name} are not a state dict")
+    if "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if all(str(key).startswith(("backbone.", "head.", "saliency.")) for key in state):
+        part = {
+            k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")
+        }
+        _load_exactly(network.backbone, part, weights.name)
+        return "breastnode checkpoint"
+    model = torchvision_classifier(backbone)
+    wanted = {k: v for k, v in state.items() if not str(k).startswith(_CLASSIFIER_PREFIXES)}
+    own = {k for k in model.state_dict() if not k.startswith(_CLASSIFIER_PREFIXES)}
+    if set(wanted) != own:
+        missing, unexpected = sorted(own - set(wanted)), sorted(set(wanted) - own)
+        raise ValueError(
+            f"pretrained weights {weights.name} are not a {backbone} state dict "
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
+    try:
+        model.load_state_dict(wanted, strict=False)
+    except RuntimeError as exc:  # shapes differ
+        raise ValueError(f"pretrained weights {weights.name} do not fit {backbone}: {exc}") from exc
+    extractor, _ = feature_extractor(backbone, model)
+    _load_exactly(network.backbone, extractor.state_dict(), weights.name)
+    return "torchvision state dict"
+
+
+def _load_exactly(module: nn.Module, state: dict[str, torch.Tensor], name: str) -> None:
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ValueError(f"pretrained weights {name} do not fit the backbone: {exc}") from exc

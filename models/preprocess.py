@@ -29,14 +29,20 @@ def display_values(ds: Dataset, pixels: np.ndarray) -> np.ndarray:
     values = apply_modality_lut(pixels, ds)
     if "WindowCenter" in ds or "VOILUTSequence" in ds:
         values = apply_voi_lut(values, ds)
+    scaled = scale_display(values)
+    if ds.get("PhotometricInterpretation") == "MONOCHROME1":
+        scaled = 1.0 - scaled
+    return scaled.astype(np.float32)
+
+
+def scale_display(values: np.ndarray) -> np.ndarray:
+    """Values (after any LUTs) to [0, 1]: the darkest 0.5% to 0, the maximum to 1. Images
+    that are not DICOM (PNG training data) go through this too, so they look alike."""
     values = values.astype(np.float32)
     # the top is the maximum, never a percentile: the brightest few pixels of a mammogram are
     # where calcifications are, and clipping them would erase exactly what matters
     low, high = (float(np.percentile(values, 0.5)), float(values.max())) if values.size else (0, 1)
-    scaled = np.clip((values - low) / max(float(high - low), 1e-6), 0.0, 1.0)
-    if ds.get("PhotometricInterpretation") == "MONOCHROME1":
-        scaled = 1.0 - scaled
-    return scaled.astype(np.float32)
+    return np.clip((values - low) / max(float(high - low), 1e-6), 0.0, 1.0).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -167,14 +173,20 @@ def prepare(
     """Display values in [0, 1] -> model input (working_size, standardised) and geometry,
     on the host (training uses this; the engine does the same on its device)."""
     geometry = plan(image, laterality, working_size, crop)
+    return standardise(place(image, geometry)), geometry
+
+
+def place(image: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """The image in the model grid (flipped, cropped, resized, padded), before
+    standardisation: training augments it here, in display values."""
     top, left, bottom, right = geometry.crop
     oriented = image[:, ::-1] if geometry.flipped else image
     inner = geometry.inner_shape
     resized = _resize(oriented[top:bottom, left:right], inner)
-    model = np.zeros(working_size, dtype=np.float32)
+    model = np.zeros(geometry.model_shape, dtype=np.float32)
     pad = geometry.pad
     model[pad[0] : pad[0] + inner[0], pad[1] : pad[1] + inner[1]] = resized
-    return standardise(model), geometry
+    return model
 
 
 def standardise(model_input: np.ndarray) -> np.ndarray:

@@ -1,0 +1,391 @@
+"""Transfer learning on a site's labelled images: a torchvision backbone (from a local
+pretrained file when given), a dense head with batch normalisation and dropout, trained
+first with the backbone frozen and then fine-tuned, stopped early on the validation AUC.
+
+What it writes is an ordinary node checkpoint (weights + manifest), so ``config.toml`` can
+point at it directly; the manifest also carries the epoch log, the split and the settings,
+and always says it is not validated for clinical use: that takes a site's own validation.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn import metrics as skm
+from torch import nn
+from tqdm import tqdm
+
+from models.checkpoint import TASKS, Manifest, file_sha256, write_manifest
+from models.inference import POSITIVE_LABELS, pick_device
+from models.networks import BreastClassifier, load_pretrained_backbone
+from models.training_data import Augmentation, PlacedSet, TrainingImages
+
+logger = logging.getLogger(__name__)
+
+BALANCING = ("loss", "sampler", "none")
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    task: str
+    backbone: str = "resnet18"
+    working_size: tuple[int, int] = (256, 208)  # rows, columns
+    pretrained: Path | None = None  # local weights file; None trains from scratch
+    frozen_epochs: int = 3  # head only, backbone frozen (only with pretrained weights)
+    epochs: int = 30  # most fine-tuning epochs
+    patience: int = 6  # epochs without a better validation AUC before stopping
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    backbone_learning_rate: float = 1e-4  # fine-tuning rate of pretrained layers
+    weight_decay: float = 1e-4
+    hidden: int = 256
+    dropout: float = 0.3
+    balance: str = "loss"  # "loss" weights, "sampler" draws, "none"
+    augment: bool = True
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 0  # DataLoader worker processes
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"unknown task {self.task!r}; one of {', '.join(TASKS)}")
+        if self.balance not in BALANCING:
+            raise ValueError(f"balance must be one of {', '.join(BALANCING)}")
+        if self.epochs < 1 or self.batch_size < 2 or self.patience < 1:
+            raise ValueError("epochs and patience at least 1, batch_size at least 2")
+
+
+@dataclass(frozen=True)
+class EpochLog:
+    epoch: int
+    phase: str  # "frozen" or "fine-tune"
+    train_loss: float
+    train_accuracy: float
+    validation_loss: float
+    validation_accuracy: float
+    validation_auc: float
+    seconds: float
+
+
+@dataclass
+class Trained:
+    network: BreastClassifier
+    history: list[EpochLog]
+    best_epoch: int
+    threshold: float  # operating threshold chosen on the validation set
+    pretrained: str | None = None  # which form of pretrained file was loaded
+    stopped_early: bool = False
+    device: str = "cpu"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def positive_score(task: str, probabilities: np.ndarray) -> np.ndarray:
+    """The node's score for a view: the summed probability of the task's positive classes."""
+    positive = [TASKS[task].index(label) for label in POSITIVE_LABELS[task]]
+    return np.asarray(probabilities[:, positive].sum(axis=1))
+
+
+def validation_auc(task: str, labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """ROC AUC of the node's score (positive classes vs the rest); NaN with one class."""
+    positive = np.isin(labels, [TASKS[task].index(x) for x in POSITIVE_LABELS[task]])
+    if positive.all() or not positive.any():
+        return float("nan")
+    return float(skm.roc_auc_score(positive, positive_score(task, probabilities)))
+
+
+def youden_threshold(task: str, labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """The score threshold that maximises sensitivity + specificity on the validation set."""
+    positive = np.isin(labels, [TASKS[task].index(x) for x in POSITIVE_LABELS[task]])
+    if positive.all() or not positive.any():
+        return 0.5
+    false_positive, true_positive, thresholds = skm.roc_curve(
+        positive, positive_score(task, probabilities)
+    )
+    best = int(np.argmax(true_positive - false_positive))
+    return float(np.clip(thresholds[best], 0.0, 1.0))
+
+
+def class_weights(labels: np.ndarray, classes: int) -> np.ndarray:
+    """Inverse class frequency, scaled so a balanced set gets weight 1 everywhere."""
+    counts = np.bincount(labels, minlength=classes).astype(np.float64)
+    weights = np.where(counts > 0, len(labels) / (classes * np.maximum(counts, 1)), 0.0)
+    return weights.astype(np.float32)
+
+
+def _seed_worker(worker: int) -> None:
+    info = torch.utils.data.get_worker_info()
+    if info is not None and isinstance(info.dataset, TrainingImages):
+        info.dataset.generator.manual_seed(info.seed % 2**63)
+
+
+def train(
+    settings: TrainingSettings,
+    training: PlacedSet,
+    validation: PlacedSet,
+    progress: bool = False,
+    on_epoch: Callable[[EpochLog], None] | None = None,
+) -> Trained:
+    """Train on ``training``, choose the epoch by ``validation`` AUC; the best network back."""
+    classes = len(TASKS[settings.task])
+    if len(np.unique(validation.labels)) < 2:
+        raise ValueError("the validation set needs both positive and negative cases")
+    torch.manual_seed(settings.seed)
+    np.random.seed(settings.seed % 2**32)  # libraries that draw from numpy's global state
+    device = pick_device(settings.device)
+    network = BreastClassifier(
+        settings.backbone, classes=classes, hidden=settings.hidden, dropout=settings.dropout
+    )
+    pretrained = (
+        load_pretrained_backbone(network, settings.backbone, settings.pretrained)
+        if settings.pretrained is not None
+        else None
+    )
+    network.to(device)
+    weights = class_weights(training.labels, classes)
+    loss_weights = torch.from_numpy(weights) if settings.balance == "loss" else None
+    criterion = nn.CrossEntropyLoss(
+        weight=loss_weights.to(device) if loss_weights is not None else None
+    )
+    loader = _training_loader(settings, training, weights)
+    phases = ([("frozen", settings.frozen_epochs)] if pretrained else []) + [
+        ("fine-tune", settings.epochs)
+    ]
+    history: list[EpochLog] = []
+    best_auc, best_loss, best_state, best_epoch, best_probabilities = -1.0, 0.0, None, 0, None
+    stopped_early = False
+    epochs_total = sum(n for _, n in phases)
+    bar = tqdm(total=epochs_total, desc="epochs", unit="epoch", disable=not progress)
+    for phase, epochs in phases:
+        optimiser, schedule = _optimiser(settings, network, phase, epochs, pretrained is not None)
+        since_best = 0
+        for _ in range(epochs):
+            started = time.monotonic()
+            train_loss, train_accuracy = _train_epoch(
+                network, loader, criterion, optimiser, device, phase, progress
+            )
+            schedule.step()
+            probabilities, validation_loss = predict_placed(network, validation, device, criterion)
+            auc = validation_auc(settings.task, validation.labels, probabilities)
+            accuracy = float((probabilities.argmax(axis=1) == validation.labels).mean())
+            log = EpochLog(
+                len(history) + 1,
+                phase,
+                round(train_loss, 5),
+                round(train_accuracy, 4),
+                round(validation_loss, 5),
+                round(accuracy, 4),
+                round(auc, 4),
+                round(time.monotonic() - started, 1),
+            )
+            history.append(log)
+            logger.info(
+                "epoch %d (%s): loss %.4f, accuracy %.3f; validation loss %.4f, accuracy %.3f, "
+                "AUC %.3f",
+                log.epoch,
+                phase,
+                log.train_loss,
+                log.train_accuracy,
+                log.validation_loss,
+                log.validation_accuracy,
+                log.validation_auc,
+            )
+            if on_epoch is not None:
+                on_epoch(log)
+            bar.update(1)
+            bar.set_postfix(loss=f"{train_loss:.3f}", val_auc=f"{auc:.3f}")
+            # the best AUC; among equal AUCs, the lower validation loss
+            ranked = -1.0 if np.isnan(auc) else auc  # one class in validation: loss decides
+            if best_state is None or (ranked, -validation_loss) > (best_auc, -best_loss):
+                best_auc, best_loss, best_epoch = ranked, validation_loss, log.epoch
+                best_state = copy.deepcopy(network.state_dict())
+                best_probabilities = probabilities
+                since_best = 0
+            else:
+                since_best += 1
+                if phase == "fine-tune" and since_best >= settings.patience:
+                    stopped_early = True
+                    break
+    bar.close()
+    assert best_state is not None and best_probabilities is not None
+    network.load_state_dict(best_state)
+    network.eval()
+    return Trained(
+        network=network,
+        history=history,
+        best_epoch=best_epoch,
+        threshold=youden_threshold(settings.task, validation.labels, best_probabilities),
+        pretrained=pretrained,
+        stopped_early=stopped_early,
+        device=str(device),
+    )
+
+
+def _training_loader(
+    settings: TrainingSettings, training: PlacedSet, weights: np.ndarray
+) -> torch.utils.data.DataLoader[tuple[torch.Tensor, int]]:
+    images = TrainingImages(
+        training, Augmentation() if settings.augment else None, seed=settings.seed
+    )
+    generator = torch.Generator().manual_seed(settings.seed)
+    sampler = None
+    if settings.balance == "sampler":
+        sampler = torch.utils.data.WeightedRandomSampler(
+            weights[training.labels].astype(float).tolist(),
+            num_samples=len(training.labels),
+            replacement=True,
+            generator=generator,
+        )
+    return torch.utils.data.DataLoader(
+        images,
+        batch_size=settings.batch_size,
+        shuffle=sampler is None,
+        sampler=sampler,
+        generator=generator,
+        num_workers=settings.workers,
+        worker_init_fn=_seed_worker,
+        drop_last=len(training.labels) > settings.batch_size,  # batch norm needs two
+    )
+
+
+def _optimiser(
+    settings: TrainingSettings,
+    network: BreastClassifier,
+    phase: str,
+    epochs: int,
+    pretrained: bool,
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    frozen = phase == "frozen"
+    for parameter in network.backbone.parameters():
+        parameter.requires_grad_(not frozen)
+    groups: list[dict[str, Any]] = [
+        {"params": [p for n, p in network.named_parameters() if not n.startswith("backbone.")]}
+    ]
+    if not frozen:
+        rate = settings.backbone_learning_rate if pretrained else settings.learning_rate
+        groups.append({"params": list(network.backbone.parameters()), "lr": rate})
+    optimiser = torch.optim.AdamW(
+        groups, lr=settings.learning_rate, weight_decay=settings.weight_decay
+    )
+    return optimiser, torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(epochs, 1))
+
+
+def _autocast(device: torch.device) -> AbstractContextManager[object]:
+    if device.type != "cuda":
+        return nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast(device_type="cuda", dtype=dtype)
+
+
+def _train_epoch(
+    network: BreastClassifier,
+    loader: torch.utils.data.DataLoader[tuple[torch.Tensor, int]],
+    criterion: nn.Module,
+    optimiser: torch.optim.Optimizer,
+    device: torch.device,
+    phase: str,
+    progress: bool,
+) -> tuple[float, float]:
+    network.train()
+    if phase == "frozen":  # a frozen backbone keeps its batch-norm statistics too
+        network.backbone.eval()
+    scaler = torch.amp.GradScaler(
+        "cuda", enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported()
+    )
+    total, correct, seen = 0.0, 0, 0
+    for images, labels in tqdm(loader, desc=phase, unit="batch", leave=False, disable=not progress):
+        images, labels = images.to(device), labels.to(device)
+        with _autocast(device):
+            logits = network(images).logits
+            loss = criterion(logits.float(), labels)
+        optimiser.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimiser)
+        scaler.update()
+        total += float(loss.detach()) * len(labels)
+        correct += int((logits.argmax(dim=1) == labels).sum())
+        seen += len(labels)
+    return total / max(seen, 1), correct / max(seen, 1)
+
+
+def predict_placed(
+    network: BreastClassifier,
+    placed: PlacedSet,
+    device: torch.device,
+    criterion: nn.Module | None = None,
+    batch_size: int = 32,
+) -> tuple[np.ndarray, float]:
+    """Class probabilities (n, classes) for placed images, and the mean loss when asked."""
+    network.eval()
+    outputs, total = [], 0.0
+    with torch.no_grad():
+        for start in range(0, len(placed.labels), batch_size):
+            indices = range(start, min(start + batch_size, len(placed.labels)))
+            images = torch.stack([torch.from_numpy(placed.standardised(n)) for n in indices])
+            images = images[:, None].to(device)
+            with _autocast(device):
+                logits = network(images).logits.float()
+            if criterion is not None:
+                labels = torch.from_numpy(placed.labels[start : start + len(indices)]).to(device)
+                total += float(criterion(logits, labels)) * len(indices)
+            outputs.append(torch.softmax(logits, dim=1).cpu().numpy())
+    return np.concatenate(outputs), total / max(len(placed.labels), 1)
+
+
+def save_checkpoint(
+    trained: Trained,
+    settings: TrainingSettings,
+    weights: Path,
+    name: str,
+    version: str,
+    training_data: str,
+    extra: dict[str, Any] | None = None,
+) -> Manifest:
+    """Write the weights and a manifest in the node's inference format."""
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    partial = weights.with_name(weights.name + ".partial")
+    torch.save(trained.network.cpu().state_dict(), partial)
+    partial.replace(weights)
+    settings_record = {  # the pretrained file by name only: no local paths in a manifest
+        k: (v.name if isinstance(v, Path) else v) for k, v in asdict(settings).items()
+    }
+    manifest = Manifest(
+        name=name,
+        version=version,
+        task=settings.task,
+        labels=TASKS[settings.task],
+        backbone=settings.backbone,
+        input_size=settings.working_size,
+        operating_threshold=round(trained.threshold, 6),
+        sha256=file_sha256(weights),
+        validated_for_clinical_use=False,
+        training_data=training_data,
+        heatmap="gradcam",
+        extra={
+            "trained_with": "breastnode models train",
+            "hidden": settings.hidden,
+            "pretrained": trained.pretrained or "none (trained from scratch)",
+            "best_epoch": trained.best_epoch,
+            "stopped_early": trained.stopped_early,
+            "threshold_rule": "Youden's J on the validation split",
+            "device": trained.device,
+            "settings": settings_record,
+            "history": [asdict(log) for log in trained.history],
+            **(extra or {}),
+        },
+    )
+    write_manifest(weights, manifest)
+    return manifest
+
+
+def write_epoch_log(path: Path, history: Sequence[EpochLog]) -> None:
+    path.write_text("".join(json.dumps(asdict(log)) + "\n" for log in history), encoding="utf-8")

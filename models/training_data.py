@@ -1,0 +1,167 @@
+"""Manifest rows to model inputs for training and evaluation, through the inference path.
+
+A DICOM row is read by :func:`models.sources.study_sources`, exactly as the node reads a
+stored study (LUTs, MONOCHROME1, tomosynthesis slabs, the DCE MRI projection of a folder);
+a PNG or JPEG goes through the same display scaling. Then :func:`models.preprocess.plan`
+and :func:`~models.preprocess.place` put it in the model grid as the engine does, so a
+checkpoint sees in the node what it saw in training.
+
+Placed images are kept in a float16 array (a memory-mapped file when a cache folder is
+given, so a large dataset is decoded once and need not fit in memory). Augmentation works
+on them in display values, before standardisation, as a contrast change must.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torchvision.transforms.v2 import functional as tvf
+from tqdm import tqdm
+
+from models.dataset import DatasetError, Row
+from models.preprocess import Geometry, place, plan, scale_display, standardise
+from models.sources import SourceError, SourceOptions, study_sources
+from models.study import AnalysisImage
+
+PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".pgm"}
+
+
+def load_image(row: Row) -> AnalysisImage:
+    """The row's image in display values on its source grid. A DICOM file that gives
+    several images (tomosynthesis slabs) is refused: its label is the breast's, not a slab's."""
+    path = row.path
+    if not path.exists():
+        raise DatasetError(f"{path}: not found")
+    if path.suffix.lower() in PICTURE_SUFFIXES:
+        try:
+            with Image.open(path) as picture:
+                values = np.asarray(picture)
+        except (OSError, UnidentifiedImageError) as exc:
+            raise DatasetError(f"{path}: unreadable picture ({exc})") from exc
+        if values.ndim == 3:  # colour export of a grey image
+            values = values[..., :3].mean(axis=2)
+        return AnalysisImage(path.name, scale_display(values), row.laterality, row.view)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    try:
+        sources = study_sources(files, SourceOptions())
+    except SourceError as exc:
+        raise DatasetError(f"{path}: {exc}") from exc
+    if len(sources.images) != 1:
+        raise DatasetError(
+            f"{path}: gives {len(sources.images)} images (tomosynthesis or several series); "
+            "a manifest row must be one image or one MR study"
+        )
+    image = sources.images[0]
+    if image.laterality is None and row.laterality in {"L", "R"}:
+        image = AnalysisImage(image.sop_instance_uid, image.image, row.laterality, image.view)
+    return image
+
+
+@dataclass(frozen=True)
+class PlacedSet:
+    """The rows' images in the model grid (display values, float16) and their labels."""
+
+    images: np.ndarray  # (n, rows, columns)
+    labels: np.ndarray  # (n,) class indices
+    geometries: tuple[Geometry, ...]
+
+    def standardised(self, index: int) -> np.ndarray:
+        return standardise(self.images[index].astype(np.float32))
+
+
+def place_rows(
+    rows: Sequence[Row],
+    labels: Sequence[int],
+    working_size: tuple[int, int],
+    cache: Path | None = None,
+    progress: bool = False,
+    description: str = "preparing",
+) -> PlacedSet:
+    """Decode and place every row once (into ``cache`` as a memory-mapped file when given)."""
+    shape = (len(rows), *working_size)
+    images: np.ndarray
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        images = np.lib.format.open_memmap(cache, mode="w+", dtype=np.float16, shape=shape)
+    else:
+        images = np.zeros(shape, dtype=np.float16)
+    geometries = []
+    for n, row in enumerate(tqdm(rows, desc=description, unit="image", disable=not progress)):
+        image = load_image(row)
+        geometry = plan(image.image, image.laterality, working_size, crop=image.crop)
+        images[n] = place(image.image, geometry)
+        geometries.append(geometry)
+    if isinstance(images, np.memmap):
+        images.flush()
+    return PlacedSet(images, np.asarray(labels, dtype=np.int64), tuple(geometries))
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Random changes a mammogram could show without changing its label. No left-right
+    flip by default: preprocessing puts every breast's chest wall on the left, and a flip
+    would show the network orientations it never meets in use."""
+
+    rotation_degrees: float = 10.0
+    scale: tuple[float, float] = (0.9, 1.1)  # whole-image scaling about the centre
+    zoom: tuple[float, float] = (0.8, 1.0)  # fraction of the grid kept, then enlarged
+    vertical_flip: float = 0.5  # probability (cranial-caudal mirror)
+    horizontal_flip: float = 0.0
+    gamma: tuple[float, float] = (0.8, 1.25)
+    contrast: tuple[float, float] = (0.8, 1.2)
+
+    def __call__(self, image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """``image``: (1, rows, columns) in display values; the same shape back."""
+
+        def uniform(bounds: tuple[float, float]) -> float:
+            low, high = bounds
+            return low + (high - low) * float(torch.rand((), generator=generator))
+
+        rows, columns = image.shape[-2:]
+        keep = math.sqrt(uniform(self.zoom))
+        height, width = max(1, round(rows * keep)), max(1, round(columns * keep))
+        top = int(torch.randint(0, rows - height + 1, (), generator=generator))
+        left = int(torch.randint(0, columns - width + 1, (), generator=generator))
+        image = tvf.resized_crop(image, top, left, height, width, [rows, columns], antialias=True)
+        image = tvf.affine(
+            image,
+            angle=uniform((-self.rotation_degrees, self.rotation_degrees)),
+            translate=[0, 0],
+            scale=uniform(self.scale),
+            shear=[0.0, 0.0],
+            interpolation=tvf.InterpolationMode.BILINEAR,
+        )
+        if float(torch.rand((), generator=generator)) < self.vertical_flip:
+            image = tvf.vertical_flip(image)
+        if float(torch.rand((), generator=generator)) < self.horizontal_flip:
+            image = tvf.horizontal_flip(image)
+        image = image.clamp(0, 1) ** uniform(self.gamma)
+        mean = image.mean()
+        return ((image - mean) * uniform(self.contrast) + mean).clamp(0, 1)
+
+
+class TrainingImages(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
+    """Standardised (1, rows, columns) inputs with their labels, augmented when asked."""
+
+    def __init__(
+        self, placed: PlacedSet, augmentation: Augmentation | None = None, seed: int = 0
+    ) -> None:
+        self.placed = placed
+        self.augmentation = augmentation
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return len(self.placed.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        image = torch.from_numpy(self.placed.images[index].astype(np.float32))[None]
+        if self.augmentation is not None:
+            image = self.augmentation(image, self.generator)
+        spread = image.std(unbiased=False).clamp_min(1e-6)
+        return (image - image.mean()) / spread, int(self.placed.labels[index])
