@@ -59,7 +59,9 @@ def _bootstrap(
         pick = rng.integers(0, len(truth), len(truth))
         if truth[pick].min() == truth[pick].max():  # one class only: undefined, skip
             continue
-        samples.append(metric(truth[pick], scores[pick]))
+        sample = metric(truth[pick], scores[pick])
+        if not np.isnan(sample):  # undefined in this resample (no predicted positive)
+            samples.append(sample)
     if not samples:
         return Estimate(value, value, value)
     low, high = np.percentile(samples, [2.5, 97.5])
@@ -95,8 +97,8 @@ def binary_report(
     return BinaryReport(
         threshold=threshold,
         accuracy=_bootstrap(truth, scores, at_threshold(skm.accuracy_score), rounds, rng),
-        precision=_bootstrap(
-            truth, scores, at_threshold(skm.precision_score, zero_division=0), rounds, rng
+        precision=_bootstrap(  # undefined (NaN) with no positive call
+            truth, scores, at_threshold(skm.precision_score, zero_division=np.nan), rounds, rng
         ),
         recall=_bootstrap(
             truth, scores, at_threshold(skm.recall_score, zero_division=0), rounds, rng

@@ -77,7 +77,7 @@ class PlacedSet:
 
 def place_rows(
     rows: Sequence[Row],
-    labels: Sequence[int],
+    labels: Sequence[int] | np.ndarray,
     working_size: tuple[int, int],
     cache: Path | None = None,
     progress: bool = False,

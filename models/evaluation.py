@@ -1,0 +1,201 @@
+"""Evaluate a checkpoint on labelled test images: the node's own engine scores them (the
+checkpoint is loaded and verified exactly as in service), then the figures a site needs to
+judge it: binary figures for the node's score (the task's positive classes against the
+rest) at the checkpoint's operating threshold, per-class figures, baselines on the CNN's
+pooled features, and a few example heatmaps.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.baselines import BaselineScores, fit_baselines
+from models.checkpoint import TASKS, Manifest
+from models.dataset import Row, label_index
+from models.inference import POSITIVE_LABELS, Engine
+from models.metrics import BinaryReport, MulticlassReport, binary_report, multiclass_report
+from models.networks import BreastClassifier
+from models.training_data import PlacedSet, place_rows
+
+logger = logging.getLogger(__name__)
+
+EXAMPLES = 8  # heatmaps shown: the highest- and lowest-scoring positive and negative cases
+
+
+@dataclass(frozen=True)
+class Example:
+    image: np.ndarray  # model grid, display values
+    heatmap: np.ndarray  # model grid, [0, 1]
+    truth: str
+    score: float
+
+
+@dataclass(frozen=True)
+class BaselineFigures:
+    name: str
+    smote: bool
+    binary: BinaryReport
+    multiclass: MulticlassReport
+    scores: np.ndarray
+
+
+@dataclass
+class Evaluation:
+    manifest: Manifest
+    truth: np.ndarray  # class indices
+    probabilities: np.ndarray  # (cases, classes)
+    scores: np.ndarray  # the node's score per case
+    binary: BinaryReport
+    multiclass: MulticlassReport
+    patients: int
+    examples: list[Example] = field(default_factory=list)
+    baselines: list[BaselineFigures] = field(default_factory=list)
+
+    @property
+    def positive_truth(self) -> np.ndarray:
+        return positive_cases(self.manifest.task, self.truth)
+
+
+def positive_cases(task: str, truth: np.ndarray) -> np.ndarray:
+    """1 where the case's class is one of the task's positive classes (the node's score)."""
+    labels = TASKS[task]
+    return np.isin(truth, [labels.index(x) for x in POSITIVE_LABELS[task]]).astype(int)
+
+
+def evaluate(
+    weights: Path,
+    test_rows: Sequence[Row],
+    train_rows: Sequence[Row] = (),
+    device: str = "auto",
+    target_specificity: float = 0.9,
+    rounds: int = 1000,
+    smote: bool = False,
+    seed: int = 0,
+    cache: Path | None = None,
+    progress: bool = False,
+) -> Evaluation:
+    """Score ``test_rows`` with the checkpoint; baselines when ``train_rows`` are given."""
+    engine = Engine(weights, device=device, batch_size=16)
+    task = engine.manifest.task
+    truth = np.asarray(label_index(task, test_rows))
+    test = place_rows(
+        test_rows,
+        truth,
+        engine.working_size,
+        cache / "test.npy" if cache else None,
+        progress,
+        "test images",
+    )
+    probabilities, scores, heatmaps = _predict(engine, test)
+    positives = positive_cases(task, truth)
+    if positives.min() == positives.max():
+        raise ValueError("the test cases need both positive and negative cases")
+    evaluation = Evaluation(
+        manifest=engine.manifest,
+        truth=truth,
+        probabilities=probabilities,
+        scores=scores,
+        binary=binary_report(
+            positives, scores, engine.manifest.operating_threshold, target_specificity, rounds, seed
+        ),
+        multiclass=multiclass_report(truth, probabilities, engine.manifest.labels, rounds, seed),
+        patients=len({row.patient_id for row in test_rows}),
+        examples=[
+            Example(test.images[n].astype(np.float32), heatmaps[n], test_rows[n].label, scores[n])
+            for n in _example_indices(positives, scores)
+        ],
+    )
+    if train_rows:
+        train_truth = np.asarray(label_index(task, train_rows))
+        train = place_rows(
+            train_rows,
+            train_truth,
+            engine.working_size,
+            cache / "train.npy" if cache else None,
+            progress,
+            "training images",
+        )
+        network, on = engine.network, engine.device
+        found = fit_baselines(
+            pooled_features(network, train, on),
+            train_truth,
+            pooled_features(network, test, on),
+            len(engine.manifest.labels),
+            smote=smote,
+            seed=seed,
+        )
+        evaluation.baselines = [
+            _baseline_figures(b, task, evaluation, target_specificity, rounds, seed) for b in found
+        ]
+    return evaluation
+
+
+def _predict(engine: Engine, placed: PlacedSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Probabilities, scores and (model-grid, float16) heatmaps through the engine."""
+    probabilities, scores, heatmaps = [], [], []
+    for start in range(0, len(placed.labels), engine.batch_size):
+        indices = range(start, min(start + engine.batch_size, len(placed.labels)))
+        for prediction in engine.predict([placed.standardised(n) for n in indices]):
+            probabilities.append(prediction.probabilities)
+            scores.append(prediction.score)
+            heatmaps.append(prediction.heatmap.astype(np.float16))
+    return np.asarray(probabilities), np.asarray(scores), np.stack(heatmaps)
+
+
+def pooled_features(
+    network: BreastClassifier, placed: PlacedSet, device: torch.device, batch_size: int = 32
+) -> np.ndarray:
+    """The backbone's globally averaged last stage per image: what the head reads."""
+    network.eval()
+    features = []
+    with torch.no_grad():
+        for start in range(0, len(placed.labels), batch_size):
+            indices = range(start, min(start + batch_size, len(placed.labels)))
+            images = torch.stack([torch.from_numpy(placed.standardised(n)) for n in indices])
+            images = images[:, None].expand(-1, 3, -1, -1).to(device)
+            features.append(network.backbone(images).float().mean(dim=(2, 3)).cpu().numpy())
+    return np.concatenate(features)
+
+
+def _example_indices(positives: np.ndarray, scores: np.ndarray) -> list[int]:
+    """The best- and worst-scored cases of each kind: true and missed positives, true and
+    false alarms among negatives, so the grid shows both what works and what fails."""
+    chosen: list[int] = []
+    quarter = EXAMPLES // 4
+    for kind in (1, 0):
+        members = np.flatnonzero(positives == kind)
+        ranked = members[np.argsort(-scores[members], kind="stable")]
+        for n in [*ranked[:quarter], *ranked[::-1][:quarter]]:
+            if int(n) not in chosen:
+                chosen.append(int(n))
+    return chosen
+
+
+def _baseline_figures(
+    baseline: BaselineScores,
+    task: str,
+    evaluation: Evaluation,
+    target_specificity: float,
+    rounds: int,
+    seed: int,
+) -> BaselineFigures:
+    labels = evaluation.manifest.labels
+    positive = [labels.index(x) for x in POSITIVE_LABELS[task]]
+    scores = baseline.probabilities[:, positive].sum(axis=1)
+    return BaselineFigures(
+        name=baseline.name,
+        smote=baseline.smote,
+        binary=binary_report(
+            evaluation.positive_truth, scores, 0.5, target_specificity, rounds, seed
+        ),
+        multiclass=multiclass_report(
+            evaluation.truth, baseline.probabilities, labels, rounds, seed
+        ),
+        scores=scores,
+    )

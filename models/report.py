@@ -1,0 +1,296 @@
+"""The evaluation report: PNG plots (ROC, precision-recall, confusion matrix, training curves,
+example heatmaps), the raw figures as JSON, and a Markdown or HTML page that shows them.
+
+Every page and plot of a checkpoint not validated for clinical use says so.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure  # object API: no pyplot state, no display backend
+from sklearn import metrics as skm
+
+from models.evaluation import Evaluation
+from models.inference import POSITIVE_LABELS
+from models.metrics import Estimate
+
+NOT_VALIDATED = "NOT VALIDATED - NOT FOR CLINICAL USE"
+
+
+def caveat(evaluation: Evaluation) -> str:
+    manifest = evaluation.manifest
+    if manifest.extra.get("demo"):
+        return "DEMO MODEL (synthetic phantoms) - " + NOT_VALIDATED
+    return "" if manifest.validated_for_clinical_use else NOT_VALIDATED
+
+
+def figures_json(evaluation: Evaluation) -> dict[str, Any]:
+    """Everything the report shows, as numbers."""
+    manifest = evaluation.manifest
+    return {
+        "model": {
+            "name": manifest.name,
+            "version": manifest.version,
+            "task": manifest.task,
+            "labels": list(manifest.labels),
+            "backbone": manifest.backbone,
+            "input_size": list(manifest.input_size),
+            "operating_threshold": manifest.operating_threshold,
+            "validated_for_clinical_use": manifest.validated_for_clinical_use,
+            "sha256": manifest.sha256,
+        },
+        "caveat": caveat(evaluation),
+        "cases": int(evaluation.truth.size),
+        "patients": evaluation.patients,
+        "binary": asdict(evaluation.binary),
+        "per_class": asdict(evaluation.multiclass),
+        "baselines": [
+            {
+                "name": b.name,
+                "smote": b.smote,
+                "binary": asdict(b.binary),
+                "per_class": asdict(b.multiclass),
+            }
+            for b in evaluation.baselines
+        ],
+        "training_history": evaluation.manifest.extra.get("history", []),
+    }
+
+
+def write_report(evaluation: Evaluation, folder: Path, style: str = "html") -> Path:
+    """Write the plots, ``figures.json`` and ``report.html`` (or ``report.md``)."""
+    if style not in {"html", "md"}:
+        raise ValueError("style is 'html' or 'md'")
+    folder.mkdir(parents=True, exist_ok=True)
+    title = caveat(evaluation)
+    plots = {
+        "roc.png": _roc(evaluation, title),
+        "precision-recall.png": _precision_recall(evaluation, title),
+        "confusion.png": _confusion(evaluation, title),
+    }
+    if evaluation.manifest.extra.get("history"):
+        plots["training.png"] = _training(evaluation, title)
+    if evaluation.examples:
+        plots["heatmaps.png"] = _heatmaps(evaluation, title)
+    for name, figure in plots.items():
+        figure.savefig(folder / name, dpi=110, bbox_inches="tight")
+    (folder / "figures.json").write_text(
+        json.dumps(figures_json(evaluation), indent=2) + "\n", encoding="utf-8"
+    )
+    markdown = _markdown(evaluation, list(plots))
+    if style == "md":
+        path = folder / "report.md"
+        path.write_text(markdown, encoding="utf-8")
+        return path
+    path = folder / "report.html"
+    path.write_text(_html(evaluation, folder, list(plots)), encoding="utf-8")
+    return path
+
+
+def _figure(title: str, caption: str, size: tuple[float, float] = (5.5, 5)) -> Figure:
+    figure = Figure(figsize=size)
+    figure.suptitle(f"{caption}\n{title}" if title else caption, fontsize=9, color="black")
+    return figure
+
+
+def _roc(evaluation: Evaluation, title: str) -> Figure:
+    figure = _figure(title, "ROC: positive classes against the rest")
+    axes = figure.add_subplot(1, 1, 1)
+    truth = evaluation.positive_truth
+    curves = [("CNN", evaluation.scores)] + [(b.name, b.scores) for b in evaluation.baselines]
+    for name, scores in curves:
+        fpr, tpr, _ = skm.roc_curve(truth, scores)
+        axes.plot(fpr, tpr, label=f"{name} (AUC {skm.roc_auc_score(truth, scores):.3f})")
+    axes.plot([0, 1], [0, 1], linestyle=":", color="grey")
+    axes.set_xlabel("1 - specificity")
+    axes.set_ylabel("sensitivity")
+    axes.legend(fontsize=7, loc="lower right")
+    return figure
+
+
+def _precision_recall(evaluation: Evaluation, title: str) -> Figure:
+    figure = _figure(title, "Precision-recall: positive classes")
+    axes = figure.add_subplot(1, 1, 1)
+    truth = evaluation.positive_truth
+    curves = [("CNN", evaluation.scores)] + [(b.name, b.scores) for b in evaluation.baselines]
+    for name, scores in curves:
+        precision, recall, _ = skm.precision_recall_curve(truth, scores)
+        ap = skm.average_precision_score(truth, scores)
+        axes.plot(recall, precision, label=f"{name} (AP {ap:.3f})")
+    axes.axhline(truth.mean(), linestyle=":", color="grey", label="prevalence")
+    axes.set_xlabel("recall (sensitivity)")
+    axes.set_ylabel("precision")
+    axes.legend(fontsize=7, loc="lower left")
+    return figure
+
+
+def _confusion(evaluation: Evaluation, title: str) -> Figure:
+    figure = _figure(title, "Confusion matrix (CNN, most probable class)")
+    axes = figure.add_subplot(1, 1, 1)
+    matrix = np.asarray(evaluation.multiclass.confusion)
+    labels = evaluation.manifest.labels
+    axes.imshow(matrix, cmap="Blues")
+    for (row, column), value in np.ndenumerate(matrix):
+        colour = "white" if value > matrix.max() / 2 else "black"
+        axes.text(column, row, str(value), ha="center", va="center", color=colour)
+    axes.set_xticks(range(len(labels)), labels, rotation=30, fontsize=8)
+    axes.set_yticks(range(len(labels)), labels, fontsize=8)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("truth")
+    return figure
+
+
+def _training(evaluation: Evaluation, title: str) -> Figure:
+    history = evaluation.manifest.extra["history"]
+    epochs = [h["epoch"] for h in history]
+    figure = _figure(title, "Training curves", size=(9, 4))
+    loss, score = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
+    loss.plot(epochs, [h["train_loss"] for h in history], label="training loss")
+    loss.plot(epochs, [h["validation_loss"] for h in history], label="validation loss")
+    score.plot(epochs, [h["train_accuracy"] for h in history], label="training accuracy")
+    score.plot(epochs, [h["validation_accuracy"] for h in history], label="validation accuracy")
+    score.plot(epochs, [h["validation_auc"] for h in history], label="validation AUC")
+    best = evaluation.manifest.extra.get("best_epoch")
+    for axes in (loss, score):
+        if best:
+            axes.axvline(best, linestyle=":", color="grey", label="kept epoch")
+        axes.set_xlabel("epoch")
+        axes.legend(fontsize=7)
+    return figure
+
+
+def _heatmaps(evaluation: Evaluation, title: str) -> Figure:
+    examples = evaluation.examples
+    columns = 4
+    rows = -(-len(examples) // columns)
+    figure = _figure(
+        title, "Example heatmaps (Grad-CAM / saliency on the model grid)", (10, 3.4 * rows)
+    )
+    for n, example in enumerate(examples):
+        axes = figure.add_subplot(rows, columns, n + 1)
+        axes.imshow(example.image, cmap="gray", vmin=0, vmax=1)
+        axes.imshow(example.heatmap.astype(np.float32), cmap="jet", alpha=0.35, vmin=0, vmax=1)
+        axes.set_title(f"truth {example.truth}\nscore {example.score:.3f}", fontsize=8)
+        axes.axis("off")
+    return figure
+
+
+def _estimate(value: Estimate | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value.value:.3f} ({value.low:.3f}-{value.high:.3f})"
+
+
+def _markdown(evaluation: Evaluation, plots: list[str]) -> str:
+    manifest, binary = evaluation.manifest, evaluation.binary
+    lines = [f"# Evaluation: {manifest.name} {manifest.version}", ""]
+    if caveat(evaluation):
+        lines += [f"**{caveat(evaluation)}**", ""]
+    lines += [
+        f"- Task {manifest.task} ({', '.join(manifest.labels)}), {manifest.backbone} at "
+        f"{manifest.input_size[0]}x{manifest.input_size[1]}, checkpoint SHA-256 "
+        f"{manifest.sha256[:12]}...",
+        f"- {evaluation.truth.size} test images of {evaluation.patients} patients; "
+        f"{binary.positives} positive ({', '.join(_positive_names(evaluation))})",
+        f"- Operating threshold {binary.threshold:.3f}; 95% bootstrap confidence intervals "
+        "over images in brackets",
+        "",
+        "## The node's score: positive classes against the rest",
+        "",
+        "| model | accuracy | precision | recall | specificity | F1 | ROC AUC | PR AUC | "
+        f"sensitivity at {binary.target_specificity:.0%} specificity |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        _binary_line("CNN", binary),
+    ]
+    for b in evaluation.baselines:
+        name = f"{b.name} on CNN features" + (" (SMOTE)" if b.smote else "")
+        lines.append(_binary_line(name, b.binary))
+    (tn, fp), (fn, tp) = binary.confusion
+    lines += [
+        "",
+        f"CNN at the operating threshold: TP {tp}, FP {fp}, FN {fn}, TN {tn}.",
+        "",
+        "## Per class (CNN, most probable class)",
+        "",
+        f"Accuracy {_estimate(evaluation.multiclass.accuracy)}, macro F1 "
+        f"{_estimate(evaluation.multiclass.macro_f1)}.",
+        "",
+        "| class | cases | precision | recall | F1 | ROC AUC (one vs rest) | PR AUC |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in evaluation.multiclass.per_class:
+        lines.append(
+            f"| {c.label} | {c.support} | {c.precision:.3f} | {c.recall:.3f} | {c.f1:.3f} | "
+            f"{_estimate(c.roc_auc)} | {_estimate(c.pr_auc)} |"
+        )
+    lines += ["", "## Figures", ""]
+    lines += [f"![{name}]({name})" for name in plots]
+    lines += ["", "Raw figures: `figures.json`.", ""]
+    return "\n".join(lines)
+
+
+def _binary_line(name: str, report: Any) -> str:
+    cells = [
+        report.accuracy,
+        report.precision,
+        report.recall,
+        report.specificity,
+        report.f1,
+        report.roc_auc,
+        report.pr_auc,
+        report.sensitivity_at_specificity,
+    ]
+    return f"| {name} | " + " | ".join(_estimate(c) for c in cells) + " |"
+
+
+def _positive_names(evaluation: Evaluation) -> list[str]:
+    return list(POSITIVE_LABELS[evaluation.manifest.task])
+
+
+def _html(evaluation: Evaluation, folder: Path, plots: list[str]) -> str:
+    """The Markdown's content as one self-contained page (plots embedded)."""
+    body = []
+    table: list[str] = []
+    for line in _markdown(evaluation, []).splitlines():
+        if line.startswith("|"):
+            if not line.startswith("| ---"):
+                cells = [html.escape(c.strip()) for c in line.strip("|").split("|")]
+                tag = "th" if not table else "td"
+                table.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
+            continue
+        if table:
+            body.append("<table>" + "".join(table) + "</table>")
+            table = []
+        text = html.escape(line).replace("**", "")
+        if line.startswith("# "):
+            body.append(f"<h1>{text[2:]}</h1>")
+        elif line.startswith("## "):
+            body.append(f"<h2>{text[3:]}</h2>")
+        elif line.startswith("- "):
+            body.append(f"<p>&bull; {text[2:]}</p>")
+        elif line.startswith("**"):
+            body.append(f'<p class="caveat">{text}</p>')
+        elif line:
+            body.append(f"<p>{text}</p>")
+    if table:
+        body.append("<table>" + "".join(table) + "</table>")
+    for name in plots:
+        data = base64.b64encode((folder / name).read_bytes()).decode("ascii")
+        body.append(f'<p><img alt="{name}" src="data:image/png;base64,{data}"></p>')
+    style = (
+        "body{font-family:sans-serif;max-width:70em;margin:2em auto}"
+        "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:.3em .6em}"
+        ".caveat{color:#b00;font-weight:bold}img{max-width:100%}"
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(evaluation.manifest.name)} evaluation</title>"
+        f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
