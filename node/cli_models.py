@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from node.cli_training import add_training_commands
 from node.config import Settings
 from node.errors import ConfigError, NodeError
 
@@ -36,6 +37,7 @@ def add_model_commands(commands: Any) -> None:
     show = actions.add_parser("show", help="verify checkpoints and print their manifests")
     show.add_argument("weights", type=Path, nargs="*", help="default: the configured ones")
     show.set_defaults(run=_show)
+    add_training_commands(actions)
 
     analyse = commands.add_parser(
         "analyse", help="analyse one stored study now and print the result (nothing is sent)"
