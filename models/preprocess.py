@@ -29,10 +29,11 @@ def display_values(ds: Dataset, pixels: np.ndarray) -> np.ndarray:
     values = apply_modality_lut(pixels, ds)
     if "WindowCenter" in ds or "VOILUTSequence" in ds:
         values = apply_voi_lut(values, ds)
-    scaled = scale_display(values)
     if ds.get("PhotometricInterpretation") == "MONOCHROME1":
-        scaled = 1.0 - scaled
-    return scaled.astype(np.float32)
+        # inverted before scaling, so the percentile trims the background, never the
+        # brightest tissue (in MONOCHROME1 that is the lowest stored values)
+        values = -values.astype(np.float32)
+    return scale_display(values)
 
 
 def scale_display(values: np.ndarray) -> np.ndarray:

@@ -133,7 +133,7 @@ def train(
     training: PlacedSet,
     validation: PlacedSet,
     progress: bool = False,
-    on_epoch: Callable[[EpochLog], None] | None = None,
+    on_epoch: Callable[[EpochLog, BreastClassifier], None] | None = None,
 ) -> Trained:
     """Train on ``training``, choose the epoch by ``validation`` AUC; the best network back."""
     classes = len(TASKS[settings.task])
@@ -200,7 +200,7 @@ def train(
                 log.validation_auc,
             )
             if on_epoch is not None:
-                on_epoch(log)
+                on_epoch(log, network)
             bar.update(1)
             bar.set_postfix(loss=f"{train_loss:.3f}", val_auc=f"{auc:.3f}")
             # the best AUC; among equal AUCs, the lower validation loss
@@ -356,7 +356,8 @@ def save_checkpoint(
     torch.save(trained.network.cpu().state_dict(), partial)
     partial.replace(weights)
     settings_record = {  # the pretrained file by name only: no local paths in a manifest
-        k: (v.name if isinstance(v, Path) else v) for k, v in asdict(settings).items()
+        k: (v.name if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
+        for k, v in asdict(settings).items()
     }
     manifest = Manifest(
         name=name,
