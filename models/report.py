@@ -61,6 +61,17 @@ def figures_json(evaluation: Evaluation) -> dict[str, Any]:
             for b in evaluation.baselines
         ],
         "training_history": evaluation.manifest.extra.get("history", []),
+        # per test image, in manifest order (no identifiers): to recompute any figure
+        "predictions": [
+            {
+                "truth": manifest.labels[int(t)],
+                "score": round(float(s), 6),
+                "probabilities": [round(float(p), 6) for p in row],
+            }
+            for t, s, row in zip(
+                evaluation.truth, evaluation.scores, evaluation.probabilities, strict=True
+            )
+        ],
     }
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from models.metrics import binary_report, sensitivity_at_specificity
+from models.metrics import binary_report, multiclass_report, sensitivity_at_specificity
 from models.splits import split_by_patient
 
 
@@ -76,3 +76,37 @@ def test_sensitivity_at_specificity() -> None:
 def test_one_class_only_is_refused() -> None:
     with pytest.raises(ValueError, match="both classes"):
         binary_report(np.zeros(5), np.linspace(0, 1, 5))
+
+
+def test_multiclass_figures_match_scikit_learn_on_fixed_predictions() -> None:
+    rng = np.random.default_rng(9)
+    truth = rng.integers(0, 3, 120)
+    logits = rng.normal(size=(120, 3)) + 1.5 * np.eye(3)[truth]
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = ("BI-RADS 1", "BI-RADS 2", "BI-RADS 3")
+    report = multiclass_report(truth, probabilities, labels, rounds=200, seed=1)
+    predicted = probabilities.argmax(axis=1)
+    assert report.accuracy.value == pytest.approx(skm.accuracy_score(truth, predicted))
+    assert report.macro_f1.value == pytest.approx(skm.f1_score(truth, predicted, average="macro"))
+    assert report.confusion == tuple(map(tuple, skm.confusion_matrix(truth, predicted).tolist()))
+    precision, recall, f1, support = skm.precision_recall_fscore_support(truth, predicted)
+    for k, figures in enumerate(report.per_class):
+        assert figures.label == labels[k] and figures.support == support[k]
+        assert (figures.precision, figures.recall, figures.f1) == pytest.approx(
+            (precision[k], recall[k], f1[k])
+        )
+        assert figures.roc_auc is not None and figures.pr_auc is not None
+        assert figures.roc_auc.value == pytest.approx(
+            skm.roc_auc_score(truth == k, probabilities[:, k])
+        )
+        assert figures.pr_auc.value == pytest.approx(
+            skm.average_precision_score(truth == k, probabilities[:, k])
+        )
+        assert figures.roc_auc.low <= figures.roc_auc.value <= figures.roc_auc.high
+
+
+def test_a_class_absent_from_the_cases_has_no_auc_rather_than_a_made_up_one() -> None:
+    truth = np.array([0, 0, 1, 1, 0, 1])
+    probabilities = np.tile([0.5, 0.3, 0.2], (6, 1))
+    report = multiclass_report(truth, probabilities, ("a", "b", "c"), rounds=50)
+    assert report.per_class[2].support == 0 and report.per_class[2].roc_auc is None
