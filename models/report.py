@@ -82,8 +82,8 @@ def write_report(evaluation: Evaluation, folder: Path, style: str = "html") -> P
     folder.mkdir(parents=True, exist_ok=True)
     title = caveat(evaluation)
     plots = {
-        "roc.png": _roc(evaluation, title),
-        "precision-recall.png": _precision_recall(evaluation, title),
+        "roc.png": _curves(evaluation, title, "roc"),
+        "precision-recall.png": _curves(evaluation, title, "pr"),
         "confusion.png": _confusion(evaluation, title),
     }
     if evaluation.manifest.extra.get("history"):
@@ -111,34 +111,30 @@ def _figure(title: str, caption: str, size: tuple[float, float] = (5.5, 5)) -> F
     return figure
 
 
-def _roc(evaluation: Evaluation, title: str) -> Figure:
-    figure = _figure(title, "ROC: positive classes against the rest")
+def _curves(evaluation: Evaluation, title: str, kind: str) -> Figure:
+    """ROC (``kind`` "roc") or precision-recall curves of the CNN and the baselines."""
+    caption = "ROC" if kind == "roc" else "Precision-recall"
+    figure = _figure(title, f"{caption}: positive classes against the rest")
     axes = figure.add_subplot(1, 1, 1)
     truth = evaluation.positive_truth
     curves = [("CNN", evaluation.scores)] + [(b.name, b.scores) for b in evaluation.baselines]
     for name, scores in curves:
-        fpr, tpr, _ = skm.roc_curve(truth, scores)
-        axes.plot(fpr, tpr, label=f"{name} (AUC {skm.roc_auc_score(truth, scores):.3f})")
-    axes.plot([0, 1], [0, 1], linestyle=":", color="grey")
-    axes.set_xlabel("1 - specificity")
-    axes.set_ylabel("sensitivity")
-    axes.legend(fontsize=7, loc="lower right")
-    return figure
-
-
-def _precision_recall(evaluation: Evaluation, title: str) -> Figure:
-    figure = _figure(title, "Precision-recall: positive classes")
-    axes = figure.add_subplot(1, 1, 1)
-    truth = evaluation.positive_truth
-    curves = [("CNN", evaluation.scores)] + [(b.name, b.scores) for b in evaluation.baselines]
-    for name, scores in curves:
-        precision, recall, _ = skm.precision_recall_curve(truth, scores)
-        ap = skm.average_precision_score(truth, scores)
-        axes.plot(recall, precision, label=f"{name} (AP {ap:.3f})")
-    axes.axhline(truth.mean(), linestyle=":", color="grey", label="prevalence")
-    axes.set_xlabel("recall (sensitivity)")
-    axes.set_ylabel("precision")
-    axes.legend(fontsize=7, loc="lower left")
+        if kind == "roc":
+            fpr, tpr, _ = skm.roc_curve(truth, scores)
+            axes.plot(fpr, tpr, label=f"{name} (AUC {skm.roc_auc_score(truth, scores):.3f})")
+        else:
+            precision, recall, _ = skm.precision_recall_curve(truth, scores)
+            ap = skm.average_precision_score(truth, scores)
+            axes.plot(recall, precision, label=f"{name} (AP {ap:.3f})")
+    if kind == "roc":
+        axes.plot([0, 1], [0, 1], linestyle=":", color="grey")
+        axes.set_xlabel("1 - specificity")
+        axes.set_ylabel("sensitivity")
+    else:
+        axes.axhline(truth.mean(), linestyle=":", color="grey", label="prevalence")
+        axes.set_xlabel("recall (sensitivity)")
+        axes.set_ylabel("precision")
+    axes.legend(fontsize=7, loc="lower right" if kind == "roc" else "lower left")
     return figure
 
 
