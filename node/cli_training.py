@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +39,7 @@ def add_training_commands(actions: Any) -> None:
     dataset.add_argument("--images", type=Path, help="the dataset's image folder")
     dataset.add_argument("--task", required=True, choices=TASK_NAMES)
     dataset.add_argument("--output", type=Path, required=True, help="manifest CSV to write")
-    dataset.set_defaults(run=_dataset)
+    dataset.set_defaults(run=_clear_errors(_dataset))
 
     train = actions.add_parser("train", help="train a checkpoint on a labelled manifest")
     train.add_argument("manifest", type=Path)
@@ -63,7 +64,7 @@ def add_training_commands(actions: Any) -> None:
     train.add_argument("--device", default="auto")
     train.add_argument("--workers", type=int, default=0, help="data loader processes")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
-    train.set_defaults(run=_train)
+    train.set_defaults(run=_clear_errors(_train))
 
     evaluate = actions.add_parser("evaluate", help="evaluate a checkpoint on a manifest")
     evaluate.add_argument("weights", type=Path)
@@ -82,7 +83,26 @@ def add_training_commands(actions: Any) -> None:
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--no-progress", action="store_true")
-    evaluate.set_defaults(run=_evaluate)
+    evaluate.set_defaults(run=_clear_errors(_evaluate))
+
+
+Command = Callable[[Settings, argparse.Namespace], int]
+
+
+def _clear_errors(command: Command) -> Command:
+    """Bad manifests, images, checkpoints and settings end as one clear line (NodeError),
+    not a traceback."""
+
+    def run(settings: Settings, args: argparse.Namespace) -> int:
+        from models.checkpoint import CheckpointError
+        from models.dataset import DatasetError
+
+        try:
+            return command(settings, args)
+        except (DatasetError, CheckpointError, ValueError) as exc:
+            raise NodeError(str(exc)) from exc
+
+    return run
 
 
 def _dataset(settings: Settings, args: argparse.Namespace) -> int:
@@ -164,6 +184,7 @@ def _train(settings: Settings, args: argparse.Namespace) -> int:
     }
     started = time.monotonic()
     trained = train(training, placed["train"], placed["validation"], progress=progress)
+    shutil.rmtree(output / "cache", ignore_errors=True)  # placed images: large, not needed now
     weights = output / "model.pt"
     write_epoch_log(output / "training-log.jsonl", trained.history)
     manifest = save_checkpoint(
@@ -253,6 +274,7 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise NodeError(str(exc)) from exc
+    shutil.rmtree(args.output / "cache", ignore_errors=True)
     report = write_report(evaluation, args.output, args.format)
     binary = evaluation.binary
     print(

@@ -187,3 +187,26 @@ def test_a_manifest_s_own_test_split_is_kept_and_the_rest_split_by_patient() -> 
     for row in assigned:
         by_patient.setdefault(row.patient_id, set()).add(row.split)
     assert all(len(splits) == 1 for splits in by_patient.values())
+
+
+def test_a_bad_manifest_is_one_clear_line_not_a_traceback(tmp_path: Path) -> None:
+    config = models_config(tmp_path)
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("path,patient_id,label\na.png,P1,normal\nb.png,P2,suspicious\n")
+    trained = breastnode(
+        config, "models", "train", str(manifest), "--task", "normal_abnormal",
+        "--output", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert trained.returncode == 1
+    assert "row 3: label 'suspicious' is not a class of task 'normal_abnormal'" in trained.stderr
+    assert "Traceback" not in trained.stderr
+    missing = tmp_path / "images.csv"
+    missing.write_text("path,patient_id,label\n" + "".join(
+        f"gone-{n}.png,P{n},{'abnormal' if n % 2 else 'normal'}\n" for n in range(12)
+    ))  # fmt: skip
+    trained = breastnode(
+        config, "models", "train", str(missing), "--task", "normal_abnormal",
+        "--output", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert trained.returncode == 1 and "gone-" in trained.stderr and "not found" in trained.stderr
+    assert "Traceback" not in trained.stderr
