@@ -48,7 +48,7 @@ class Row:
     split: str | None = None
 
     def as_csv(self, base: Path | None = None) -> dict[str, str]:
-        path = self.path
+        path = self.path.resolve()
         if base is not None and path.is_relative_to(base):
             path = path.relative_to(base)
         return {

@@ -137,8 +137,14 @@ def train(
 ) -> Trained:
     """Train on ``training``, choose the epoch by ``validation`` AUC; the best network back."""
     classes = len(TASKS[settings.task])
-    if len(np.unique(validation.labels)) < 2:
-        raise ValueError("the validation set needs both positive and negative cases")
+    positive = [TASKS[settings.task].index(x) for x in POSITIVE_LABELS[settings.task]]
+    in_validation = np.isin(validation.labels, positive)
+    if in_validation.all() or not in_validation.any():
+        raise ValueError(
+            "the validation split needs positive and negative cases "
+            f"({', '.join(POSITIVE_LABELS[settings.task])} and the rest): more patients, "
+            "or other --fractions"
+        )
     torch.manual_seed(settings.seed)
     np.random.seed(settings.seed % 2**32)  # libraries that draw from numpy's global state
     device = pick_device(settings.device)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,11 +41,10 @@ def load_image(row: Row) -> AnalysisImage:
     if path.suffix.lower() in PICTURE_SUFFIXES:
         try:
             with Image.open(path) as picture:
-                values = np.asarray(picture)
+                grey = picture.mode in {"L", "I", "I;16", "F"}
+                values = np.asarray(picture if grey else picture.convert("L"))  # palette, colour
         except (OSError, UnidentifiedImageError) as exc:
             raise DatasetError(f"{path}: unreadable picture ({exc})") from exc
-        if values.ndim == 3:  # colour export of a grey image
-            values = values[..., :3].mean(axis=2)
         return AnalysisImage(path.name, scale_display(values), row.laterality, row.view)
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     try:
@@ -59,7 +58,7 @@ def load_image(row: Row) -> AnalysisImage:
         )
     image = sources.images[0]
     if image.laterality is None and row.laterality in {"L", "R"}:
-        image = AnalysisImage(image.sop_instance_uid, image.image, row.laterality, image.view)
+        image = replace(image, laterality=row.laterality)
     return image
 
 

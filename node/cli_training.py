@@ -71,7 +71,9 @@ def add_training_commands(actions: Any) -> None:
     evaluate.add_argument("manifest", type=Path, help="a manifest (the split.csv of train)")
     evaluate.add_argument("--output", type=Path, required=True, help="report folder")
     evaluate.add_argument(
-        "--split", default="test", help="rows of this split (all rows when it has none)"
+        "--split",
+        default="test",
+        help="rows of this split; 'all' for a manifest none of whose images were trained on",
     )
     evaluate.add_argument(
         "--no-baselines", action="store_true", help="skip the feature-classifier baselines"
@@ -171,20 +173,22 @@ def _train(settings: Settings, args: argparse.Namespace) -> int:
     for name, part in parts.items():
         print(f"{name}: {describe(part)}")
     progress = not args.no_progress
-    placed = {
-        name: place_rows(
-            part,
-            label_index(args.task, part),
-            training.working_size,
-            output / "cache" / f"{name}.npy",
-            progress,
-            f"{name} images",
-        )
-        for name, part in parts.items()
-    }
     started = time.monotonic()
-    trained = train(training, placed["train"], placed["validation"], progress=progress)
-    shutil.rmtree(output / "cache", ignore_errors=True)  # placed images: large, not needed now
+    try:
+        placed = {
+            name: place_rows(
+                part,
+                label_index(args.task, part),
+                training.working_size,
+                output / "cache" / f"{name}.npy",
+                progress,
+                f"{name} images",
+            )
+            for name, part in parts.items()
+        }
+        trained = train(training, placed["train"], placed["validation"], progress=progress)
+    finally:  # the placed images: large, and copies of patient images
+        shutil.rmtree(output / "cache", ignore_errors=True)
     weights = output / "model.pt"
     write_epoch_log(output / "training-log.jsonl", trained.history)
     manifest = save_checkpoint(
@@ -216,31 +220,31 @@ def _train(settings: Settings, args: argparse.Namespace) -> int:
 def assign_splits(
     rows: Sequence[Row], task: str, fractions: tuple[float, float, float], seed: int
 ) -> list[Row]:
-    """Rows with their split: a manifest's own test split is kept; the other rows are split
-    by patient (stratified), into train/validation/test, or train/validation when the
-    manifest fixes the test rows (then the test fraction goes to validation and training
-    in proportion)."""
+    """Rows with their split. Splits set in the manifest are kept (one per patient; her
+    unsplit rows follow it); the other patients are split by patient (stratified) into
+    train/validation/test, or into train/validation when the manifest fixes test rows (the
+    fractions renormalised)."""
     from models.dataset import label_index, with_splits
     from models.splits import split_by_patient
 
-    fixed_test = {r.patient_id for r in rows if r.split == "test"}
-    free = [n for n, r in enumerate(rows) if r.patient_id not in fixed_test]
-    shared = {r.patient_id for r in rows if r.split in {"train", "validation"}} & fixed_test
-    if shared:
-        raise NodeError(f"{len(shared)} patient(s) are in the test split and in another split")
-    if fixed_test:
+    fixed: dict[str, str] = {}
+    for row in rows:
+        if row.split is not None and fixed.setdefault(row.patient_id, row.split) != row.split:
+            raise NodeError("a patient is in two splits of the manifest; one split per patient")
+    free = [n for n, r in enumerate(rows) if r.patient_id not in fixed]
+    if "test" in fixed.values():
         keep = fractions[0] + fractions[1]
         fractions = (fractions[0] / keep, fractions[1] / keep, 0.0)
-    labels = label_index(task, rows)
-    split = split_by_patient(
-        [rows[n].patient_id for n in free], [labels[n] for n in free], fractions, seed
-    )
-    assigned = ["test" if r.patient_id in fixed_test else "" for r in rows]
-    for name, members in zip(
-        ("train", "validation", "test"), (split.train, split.validation, split.test), strict=True
-    ):
-        for m in members:
-            assigned[free[m]] = name
+    assigned = [fixed.get(r.patient_id, "") for r in rows]
+    if free:
+        labels = label_index(task, rows)
+        split = split_by_patient(
+            [rows[n].patient_id for n in free], [labels[n] for n in free], fractions, seed
+        )
+        parts = (split.train, split.validation, split.test)
+        for name, members in zip(("train", "validation", "test"), parts, strict=True):
+            for m in members:
+                assigned[free[m]] = name
     return with_splits(rows, assigned)
 
 
@@ -252,9 +256,12 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
 
     task = read_verified(args.weights).task
     rows = read_manifest(args.manifest, task)
-    test = [r for r in rows if r.split == args.split] or [r for r in rows if r.split is None]
+    test = list(rows) if args.split == "all" else [r for r in rows if r.split == args.split]
     if not test:
-        raise NodeError(f"no rows of split {args.split!r} (nor rows without a split)")
+        raise NodeError(
+            f"no rows of split {args.split!r}; give the split.csv that train wrote, or "
+            "--split all for a manifest held out from training"
+        )
     train = [] if args.no_baselines else [r for r in rows if r.split == "train"]
     if not args.no_baselines and not train:
         print("no 'train' rows in the manifest: the baselines are left out", file=sys.stderr)
@@ -272,9 +279,8 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
             cache=args.output / "cache",
             progress=not args.no_progress,
         )
-    except ValueError as exc:
-        raise NodeError(str(exc)) from exc
-    shutil.rmtree(args.output / "cache", ignore_errors=True)
+    finally:
+        shutil.rmtree(args.output / "cache", ignore_errors=True)
     report = write_report(evaluation, args.output, args.format)
     binary = evaluation.binary
     print(

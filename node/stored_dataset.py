@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import secrets
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -54,9 +55,13 @@ def stored_rows(settings: Settings, labels: Path, task: str, folder: Path) -> Co
             study = f"study-{number:05d}"
             mr = [i for i in instances if i.sop_class_uid in MR_CLASSES]
             mammograms = [i for i in instances if i.sop_class_uid in MAMMOGRAPHY_CLASSES]
-            if task == "mri_benign_malignant" and mr:
+            if task == "mri_benign_malignant":
+                if not mr:
+                    skipped[NO_IMAGES] += 1
+                    continue
                 links = folder / "stored-studies" / study
-                links.mkdir(parents=True, exist_ok=True)
+                shutil.rmtree(links, ignore_errors=True)  # links of an earlier manifest
+                links.mkdir(parents=True)
                 for n, instance in enumerate(mr, start=1):
                     link = links / f"{n:05d}.dcm"
                     link.unlink(missing_ok=True)

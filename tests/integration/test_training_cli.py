@@ -14,11 +14,12 @@ import pytest
 from PIL import Image
 from sklearn import metrics as skm
 
-from models.dataset import Row, read_manifest
+from models.dataset import Row, read_manifest, write_manifest
 from models.phantoms import phantom_view
 from models.training_data import load_image
 from node.cli_training import assign_splits
 from node.config import load_settings
+from node.errors import NodeError
 from node.service import open_index
 from storage.filestore import FileStore
 from tests.integration.test_models_cli import breastnode, models_config
@@ -210,3 +211,28 @@ def test_a_bad_manifest_is_one_clear_line_not_a_traceback(tmp_path: Path) -> Non
     )  # fmt: skip
     assert trained.returncode == 1 and "gone-" in trained.stderr and "not found" in trained.stderr
     assert "Traceback" not in trained.stderr
+
+
+def test_hand_set_train_and_validation_splits_are_kept() -> None:
+    rows = [
+        Row(Path(f"{n}.png"), f"P{n // 2}", f"S{n // 2}", "L", "CC",
+            "abnormal" if n % 4 == 0 else "normal", ("train", "validation")[n // 2 % 2])
+        for n in range(8)
+    ] + [Row(Path("x.png"), "P0", "S0", "R", "CC", "normal", None)]  # fmt: skip
+    assigned = assign_splits(rows, "normal_abnormal", (0.7, 0.15, 0.15), seed=4)
+    assert [r.split for r in assigned] == [r.split for r in rows[:8]] + ["train"]
+    clash = [*rows, Row(Path("y.png"), "P0", "S0", "R", "MLO", "normal", "test")]
+    with pytest.raises(NodeError, match="two splits"):
+        assign_splits(clash, "normal_abnormal", (0.7, 0.15, 0.15), seed=4)
+
+
+def test_relative_image_paths_survive_a_manifest_written_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.png").write_bytes(b"")
+    rows = [Row(Path("data/a.png"), "P1", "S1", "L", "CC", "normal")]
+    write_manifest(tmp_path / "run" / "split.csv", rows)
+    again = read_manifest(tmp_path / "run" / "split.csv", "normal_abnormal")
+    assert again[0].path.resolve() == (tmp_path / "data" / "a.png").resolve()
