@@ -32,7 +32,7 @@ from models.training import (
 )
 from models.training_data import Augmentation, PlacedSet, load_image, place_rows
 from tests.labelled import phantom_dataset
-from tests.synthetic import SyntheticPatient, mammogram, write
+from tests.synthetic import SyntheticPatient, mammogram, mr_series, write
 
 SIZE = (64, 48)
 TASK = "normal_abnormal"
@@ -227,3 +227,27 @@ def test_settings_refuse_what_cannot_train() -> None:
     with pytest.raises(ValueError, match="balance"):
         TrainingSettings(task=TASK, balance="smote")
     assert math.isclose(TrainingSettings(task=TASK).learning_rate, 1e-3)
+
+
+def test_an_mr_study_folder_is_one_training_image_made_as_the_node_makes_it(
+    tmp_path: Path,
+) -> None:
+    """A breast MRI row names a folder holding the study: the DCE pre/post pair is found by
+    the node's own rules and projected to one image, left uncropped as in inference."""
+    from pydicom.uid import generate_uid as uid
+
+    from models.sources import SourceOptions, study_sources
+
+    patient, study = SyntheticPatient(), uid()
+    folder = tmp_path / "mr-study"
+    pre = mr_series(folder / "pre", patient, study, "SYN T1 PRE", acquisition_time="101000")
+    post = mr_series(
+        folder / "post", patient, study, "SYN T1 POST 1", enhancement=800,
+        acquisition_time="102000",
+    )  # fmt: skip
+    image = load_image(Row(folder, "P1", "S1", None, None, "malignant"))
+    expected = study_sources([*pre, *post], SourceOptions()).images[0]
+    assert image.crop is False and image.crop == expected.crop
+    assert np.array_equal(image.image, expected.image)
+    placed = place_rows([Row(folder, "P1", "S1", None, None, "malignant")], [1], SIZE)
+    assert placed.geometries[0] == plan(expected.image, expected.laterality, SIZE, crop=False)
