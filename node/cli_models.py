@@ -39,6 +39,15 @@ def add_model_commands(commands: Any) -> None:
     show.set_defaults(run=_show)
     add_training_commands(actions)
 
+    sample = commands.add_parser(
+        "sample-study", help="write a SYNTHETIC four-view mammography study to try the node"
+    )
+    sample.add_argument("folder", type=Path, metavar="DIR")
+    sample.add_argument("--lesion", choices=("L", "R"), default="L", help="breast with a lesion")
+    sample.add_argument("--size", default="1024x832", help="ROWSxCOLUMNS of each view")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.set_defaults(run=_sample_study)
+
     analyse = commands.add_parser(
         "analyse", help="analyse one stored study now and print the result (nothing is sent)"
     )
@@ -69,6 +78,22 @@ def _init_demo(settings: Settings, args: argparse.Namespace) -> int:
         f"wrote {weights} ({manifest.name} {manifest.version}, {manifest.backbone}, "
         f"{time.monotonic() - started:.0f} s); {NOT_CLINICAL}"
     )
+    return 0
+
+
+def _sample_study(settings: Settings, args: argparse.Namespace) -> int:
+    from node.sample_study import MARK, write_sample_study
+
+    try:
+        rows, columns = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise NodeError(f"--size {args.size!r} is not ROWSxCOLUMNS") from None
+    if min(rows, columns) < 64:
+        raise NodeError("--size: at least 64 pixels each way")
+    paths = write_sample_study(args.folder, args.lesion, (rows, columns), args.seed)
+    for path in paths:
+        print(path)
+    print(f"{len(paths)} views, lesion in the {args.lesion} breast; {MARK}")
     return 0
 
 

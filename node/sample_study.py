@@ -1,0 +1,99 @@
+"""``breastnode sample-study DIR``: a SYNTHETIC four-view screening mammography study to try
+the node with (upload it to a PACS or Orthanc, push it to the node, see the results).
+
+The images are the demo model's phantoms (a lesion in one breast), stored as MG For
+Presentation with 14 bits in 16; every identifier says SYNTHETIC and no attribute comes from
+a person.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+
+from models.phantoms import phantom_study, to_stored_values
+
+MG_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.2"
+MARK = "SYNTHETIC SAMPLE - NOT A PATIENT - NOT FOR CLINICAL USE"
+VIEWS = {"CC": ("399162004", "cranio-caudal"), "MLO": ("399368009", "medio-lateral oblique")}
+
+
+def write_sample_study(
+    folder: Path, lesion_side: str = "L", size: tuple[int, int] = (1024, 832), seed: int = 0
+) -> list[Path]:
+    """Write the four views (R CC, R MLO, L CC, L MLO) into ``folder``; their paths."""
+    rng = np.random.default_rng(seed)
+    study_uid, series_uid = generate_uid(), generate_uid()
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for number, phantom in enumerate(phantom_study(rng, lesion_side, size), start=1):
+        ds = _view(study_uid, series_uid, number, phantom.laterality, phantom.view)
+        pixels = to_stored_values(phantom.image)
+        ds.Rows, ds.Columns = pixels.shape
+        ds.PixelSpacing = ds.ImagerPixelSpacing = [phantom.pixel_spacing_mm] * 2
+        ds.PixelData = pixels.tobytes()
+        path = folder / f"sample-{number}-{phantom.laterality}-{phantom.view}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+def _view(study_uid: str, series_uid: str, number: int, laterality: str, view: str) -> Dataset:
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = UID(MG_FOR_PRESENTATION)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.PatientName, ds.PatientID, ds.PatientSex = "SYNTHETIC^SAMPLE", "SYNTHETIC-SAMPLE", "F"
+    ds.PatientBirthDate = ""
+    ds.StudyDate, ds.StudyTime, ds.AccessionNumber, ds.StudyID = "20260101", "090000", "", "1"
+    ds.ReferringPhysicianName = ""
+    ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "MG", 1, number
+    ds.Manufacturer, ds.InstitutionName = "BreastNode sample-study", "SYNTHETIC"
+    ds.ImageComments = ds.StudyDescription = MARK
+    ds.ImageLaterality = laterality
+    ds.ViewPosition = view
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = (
+        *VIEWS[view][:1],
+        "SCT",
+        VIEWS[view][1],
+    )
+    ds.ViewCodeSequence = Sequence([item])
+    # columns run toward the nipple on left views (A), away from it on right views (P)
+    across = "R" if laterality == "L" else "L"
+    ds.PatientOrientation = [
+        "A" if laterality == "L" else "P",
+        across if view == "CC" else f"F{across}",
+    ]
+    ds.BodyPartExamined = "BREAST"
+    ds.PresentationIntentType = "FOR PRESENTATION"
+    ds.ImageType = ["DERIVED", "PRIMARY"]
+    ds.BurnedInAnnotation = "NO"
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 14, 13, 0
+    ds.WindowCenter, ds.WindowWidth = 8192, 16384
+    # DX and MG image modules: Type 1 and 2 attributes dciodvfy checks
+    region = Dataset()
+    region.CodeValue, region.CodingSchemeDesignator, region.CodeMeaning = (
+        "76752008",
+        "SCT",
+        "Breast",
+    )
+    ds.AnatomicRegionSequence = Sequence([region])
+    ds.PixelIntensityRelationship, ds.PixelIntensityRelationshipSign = "LOG", -1
+    ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = 0, 1, "US"
+    ds.PresentationLUTShape, ds.LossyImageCompression = "IDENTITY", "00"
+    ds.DetectorType, ds.PositionerType = "DIRECT", "MAMMOGRAPHIC"
+    ds.BreastImplantPresent, ds.OrganExposed = "NO", "BREAST"
+    item.ViewModifierCodeSequence = Sequence()  # Type 2: present, empty
+    ds.AcquisitionContextSequence = Sequence()
+    ds.ContentDate, ds.ContentTime = "20260101", "090100"
+    ds.AcquisitionDate, ds.AcquisitionTime = "20260101", "090100"
+    return ds
