@@ -26,12 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from pydicom import dcmread
-from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from models.checkpoint import TASKS
 from models.dataset import DatasetError, Row, class_name
-from models.sources import VIEW_CODES  # SNOMED CT view codes, for headers without ViewPosition
+from models.sources import laterality_of, view_of
 
 MIAS_CLASSES = ("CALC", "CIRC", "SPIC", "MISC", "ARCH", "ASYM", "NORM")
 MIAS_NAME = re.compile(r"mdb(\d{3})")
@@ -347,30 +346,20 @@ def read_cmmd(label_file: Path, images: Path, task: str) -> Converted:
             except (InvalidDicomError, OSError, ValueError, EOFError):
                 skipped[UNREADABLE] += 1
                 continue
-            side = str(ds.get("ImageLaterality") or ds.get("Laterality") or "").strip().upper()
-            if side not in {"L", "R"}:
+            found = laterality_of(ds)
+            if found is None:
                 skipped[NO_LATERALITY] += 1
                 continue
+            side = found
             if (patient, side) not in labels:
                 skipped[NO_CLINICAL_ROW] += 1
                 continue
             used.add((patient, side))
             study = str(ds.get("StudyInstanceUID") or "").strip() or patient
             label = labels[(patient, side)][1]
-            rows.append(Row(path, patient, study, side, _dicom_view(ds), label))
+            rows.append(Row(path, patient, study, side, view_of(ds), label))
     skipped[NO_IMAGES] += len(labels.keys() - used)
     return Converted(tuple(rows), {reason: n for reason, n in skipped.items() if n})
-
-
-def _dicom_view(ds: Dataset) -> str | None:
-    position = str(getattr(ds, "ViewPosition", "") or "").strip().upper()
-    if position:
-        return position
-    for item in getattr(ds, "ViewCodeSequence", None) or ():
-        view = VIEW_CODES.get(str(getattr(item, "CodeValue", "")).strip())
-        if view:
-            return view
-    return None
 
 
 # --- VinDr-Mammo -------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from pydicom.errors import InvalidDicomError
 
 from models.dataset import DatasetError, Row, class_name
 from models.dataset_readers import Converted
-from models.sources import MAMMOGRAPHY_CLASSES, MR_CLASSES, VIEW_CODES
+from models.sources import MAMMOGRAPHY_CLASSES, MR_CLASSES, laterality_of, view_of
 from node.config import Settings
 from node.errors import NodeError
 from node.pipeline.worker import stored_instances
@@ -108,8 +108,4 @@ def _laterality_and_view(path: Path) -> tuple[str | None, str | None]:
         ds = dcmread(path, stop_before_pixels=True)
     except (InvalidDicomError, OSError):
         return None, None
-    side = str(ds.get("ImageLaterality") or ds.get("Laterality") or "").upper() or None
-    view = str(ds.get("ViewPosition") or "").upper() or None
-    if view is None and ds.get("ViewCodeSequence"):
-        view = VIEW_CODES.get(str(ds.ViewCodeSequence[0].get("CodeValue", "")))
-    return side, view
+    return laterality_of(ds), view_of(ds)
