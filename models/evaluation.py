@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from models.baselines import BaselineScores, fit_baselines
-from models.checkpoint import TASKS, Manifest
+from models.checkpoint import Manifest
 from models.dataset import Row, label_index
-from models.inference import POSITIVE_LABELS, Engine
+from models.inference import Engine, positive_cases, positive_score
 from models.metrics import BinaryReport, MulticlassReport, binary_report, multiclass_report
 from models.networks import BreastClassifier
 from models.training_data import PlacedSet, place_rows
@@ -62,12 +62,6 @@ class Evaluation:
         return positive_cases(self.manifest.task, self.truth)
 
 
-def positive_cases(task: str, truth: np.ndarray) -> np.ndarray:
-    """1 where the case's class is one of the task's positive classes (the node's score)."""
-    labels = TASKS[task]
-    return np.isin(truth, [labels.index(x) for x in POSITIVE_LABELS[task]]).astype(int)
-
-
 def evaluate(
     weights: Path,
     test_rows: Sequence[Row],
@@ -84,15 +78,13 @@ def evaluate(
     engine = Engine(weights, device=device, batch_size=16)
     task = engine.manifest.task
     truth = np.asarray(label_index(task, test_rows))
-    test = place_rows(
-        test_rows,
-        truth,
-        engine.working_size,
-        cache / "test.npy" if cache else None,
-        progress,
-        "test images",
-    )
-    probabilities, scores, heatmaps = _predict(engine, test)
+
+    def placed(rows: Sequence[Row], labels: np.ndarray, name: str) -> PlacedSet:
+        where = cache / f"{name}.npy" if cache else None
+        return place_rows(rows, labels, engine.working_size, where, progress, f"{name} images")
+
+    test = placed(test_rows, truth, "test")
+    probabilities, scores = _predict(engine, test)
     positives = positive_cases(task, truth)
     if positives.min() == positives.max():
         raise ValueError("the test cases need both positive and negative cases")
@@ -106,21 +98,11 @@ def evaluate(
         ),
         multiclass=multiclass_report(truth, probabilities, engine.manifest.labels, rounds, seed),
         patients=len({row.patient_id for row in test_rows}),
-        examples=[
-            Example(test.images[n].astype(np.float32), heatmaps[n], test_rows[n].label, scores[n])
-            for n in _example_indices(positives, scores)
-        ],
+        examples=_examples(engine, test, test_rows, positives, scores),
     )
     if train_rows:
         train_truth = np.asarray(label_index(task, train_rows))
-        train = place_rows(
-            train_rows,
-            train_truth,
-            engine.working_size,
-            cache / "train.npy" if cache else None,
-            progress,
-            "training images",
-        )
+        train = placed(train_rows, train_truth, "train")
         network, on = engine.network, engine.device
         found = fit_baselines(
             pooled_features(network, train, on),
@@ -136,16 +118,30 @@ def evaluate(
     return evaluation
 
 
-def _predict(engine: Engine, placed: PlacedSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Probabilities, scores and (model-grid, float16) heatmaps through the engine."""
-    probabilities, scores, heatmaps = [], [], []
-    for start in range(0, len(placed.labels), engine.batch_size):
-        indices = range(start, min(start + engine.batch_size, len(placed.labels)))
-        for prediction in engine.predict([placed.standardised(n) for n in indices]):
+def _predict(engine: Engine, placed: PlacedSet) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities and the node's scores through the engine (heatmaps are not kept:
+    a few thousand working-size maps would take gigabytes; the examples are run again)."""
+    probabilities, scores = [], []
+    for _, batch in placed.batches(engine.batch_size):
+        for prediction in engine.predict(list(batch)):
             probabilities.append(prediction.probabilities)
             scores.append(prediction.score)
-            heatmaps.append(prediction.heatmap.astype(np.float16))
-    return np.asarray(probabilities), np.asarray(scores), np.stack(heatmaps)
+    return np.asarray(probabilities), np.asarray(scores)
+
+
+def _examples(
+    engine: Engine,
+    placed: PlacedSet,
+    rows: Sequence[Row],
+    positives: np.ndarray,
+    scores: np.ndarray,
+) -> list[Example]:
+    chosen = _example_indices(positives, scores)
+    predictions = engine.predict([placed.standardised(n) for n in chosen])
+    return [
+        Example(placed.images[n].astype(np.float32), p.heatmap, rows[n].label, float(scores[n]))
+        for n, p in zip(chosen, predictions, strict=True)
+    ]
 
 
 def pooled_features(
@@ -155,10 +151,8 @@ def pooled_features(
     network.eval()
     features = []
     with torch.no_grad():
-        for start in range(0, len(placed.labels), batch_size):
-            indices = range(start, min(start + batch_size, len(placed.labels)))
-            images = torch.stack([torch.from_numpy(placed.standardised(n)) for n in indices])
-            images = images[:, None].expand(-1, 3, -1, -1).to(device)
+        for _, batch in placed.batches(batch_size):
+            images = torch.from_numpy(batch)[:, None].expand(-1, 3, -1, -1).to(device)
             features.append(network.backbone(images).float().mean(dim=(2, 3)).cpu().numpy())
     return np.concatenate(features)
 
@@ -186,8 +180,7 @@ def _baseline_figures(
     seed: int,
 ) -> BaselineFigures:
     labels = evaluation.manifest.labels
-    positive = [labels.index(x) for x in POSITIVE_LABELS[task]]
-    scores = baseline.probabilities[:, positive].sum(axis=1)
+    scores = positive_score(task, baseline.probabilities)
     return BaselineFigures(
         name=baseline.name,
         smote=baseline.smote,

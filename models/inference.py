@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.checkpoint import CheckpointError, Manifest, read_verified
+from models.checkpoint import TASKS, CheckpointError, Manifest, read_verified
 from models.networks import BreastClassifier, grad_cam_and_logits
 from models.preprocess import Geometry
 
@@ -40,6 +40,31 @@ POSITIVE_LABELS: dict[str, tuple[str, ...]] = {
     "birads": ("BI-RADS 4", "BI-RADS 5"),
     "mri_benign_malignant": ("malignant",),
 }
+
+
+def positive_indices(task: str) -> list[int]:
+    """Indices of the task's positive classes among its labels."""
+    return [TASKS[task].index(label) for label in POSITIVE_LABELS[task]]
+
+
+def positive_score(task: str, probabilities: np.ndarray) -> np.ndarray:
+    """The node's score from class probabilities (cases, classes): the positive classes'
+    summed probability (without a saliency head, this is a view's score)."""
+    return np.asarray(probabilities[:, positive_indices(task)].sum(axis=1))
+
+
+def positive_cases(task: str, truth: np.ndarray) -> np.ndarray:
+    """1 where a case's class (index) is one of the task's positive classes, else 0."""
+    return np.isin(truth, positive_indices(task)).astype(int)
+
+
+def autocast_for(device: torch.device) -> AbstractContextManager[object]:
+    """bfloat16 autocast on CUDA (float16 where bfloat16 is not supported); nothing on the
+    CPU, which runs float32."""
+    if device.type != "cuda":
+        return nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast(device_type="cuda", dtype=dtype)
 
 
 @dataclass(frozen=True)
@@ -90,8 +115,7 @@ class Engine:
         except (RuntimeError, ValueError, OSError) as exc:
             raise CheckpointError(f"checkpoint {weights.name} cannot be loaded: {exc}") from exc
         self.network: BreastClassifier = network.to(self.device).eval()
-        labels = self.manifest.labels
-        self.positive = [labels.index(label) for label in POSITIVE_LABELS[self.manifest.task]]
+        self.positive = positive_indices(self.manifest.task)  # the manifest's labels are TASKS'
         logger.info(
             "model %s %s (%s, %s) loaded on %s",
             self.manifest.name,
@@ -104,12 +128,6 @@ class Engine:
     @property
     def working_size(self) -> tuple[int, int]:
         return self.manifest.input_size
-
-    def _autocast(self) -> AbstractContextManager[object]:
-        if self.device.type != "cuda":
-            return nullcontext()
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast(device_type="cuda", dtype=dtype)
 
     def _to_device(self, inputs: Sequence[np.ndarray]) -> torch.Tensor:
         batch = torch.from_numpy(np.stack(inputs).astype(np.float32, copy=False))[:, None]
@@ -175,7 +193,7 @@ class Engine:
         return torch.stack(prepared)[:, None]
 
     def _run(self, images: torch.Tensor) -> Iterator[ViewPrediction]:
-        with self._autocast():
+        with autocast_for(self.device):
             if self.network.saliency is not None:
                 with torch.no_grad():
                     outputs = self.network(images)

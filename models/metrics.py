@@ -46,6 +46,14 @@ def sensitivity_at_specificity(truth: np.ndarray, scores: np.ndarray, specificit
     return float(allowed.max()) if allowed.size else 0.0
 
 
+def _roc_auc(truth: np.ndarray, scores: np.ndarray) -> float:
+    return float(skm.roc_auc_score(truth, scores))
+
+
+def _pr_auc(truth: np.ndarray, scores: np.ndarray) -> float:
+    return float(skm.average_precision_score(truth, scores))
+
+
 def _bootstrap(
     truth: np.ndarray,
     scores: np.ndarray,
@@ -105,10 +113,8 @@ def binary_report(
         ),
         specificity=_bootstrap(truth, scores, specificity, rounds, rng),
         f1=_bootstrap(truth, scores, at_threshold(skm.f1_score, zero_division=0), rounds, rng),
-        roc_auc=_bootstrap(truth, scores, lambda t, s: float(skm.roc_auc_score(t, s)), rounds, rng),
-        pr_auc=_bootstrap(
-            truth, scores, lambda t, s: float(skm.average_precision_score(t, s)), rounds, rng
-        ),
+        roc_auc=_bootstrap(truth, scores, _roc_auc, rounds, rng),
+        pr_auc=_bootstrap(truth, scores, _pr_auc, rounds, rng),
         sensitivity_at_specificity=_bootstrap(
             truth,
             scores,
@@ -179,22 +185,10 @@ def multiclass_report(
                 recall=float(recall[k]),
                 f1=float(f1[k]),
                 support=int(support[k]),
-                roc_auc=_bootstrap(
-                    members,
-                    probabilities[:, k],
-                    lambda t, s: float(skm.roc_auc_score(t, s)),
-                    rounds,
-                    rng,
-                )
+                roc_auc=_bootstrap(members, probabilities[:, k], _roc_auc, rounds, rng)
                 if present
                 else None,
-                pr_auc=_bootstrap(
-                    members,
-                    probabilities[:, k],
-                    lambda t, s: float(skm.average_precision_score(t, s)),
-                    rounds,
-                    rng,
-                )
+                pr_auc=_bootstrap(members, probabilities[:, k], _pr_auc, rounds, rng)
                 if present
                 else None,
             )

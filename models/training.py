@@ -14,7 +14,6 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,13 @@ from torch import nn
 from tqdm import tqdm
 
 from models.checkpoint import TASKS, Manifest, file_sha256, write_manifest
-from models.inference import POSITIVE_LABELS, pick_device
+from models.inference import (
+    POSITIVE_LABELS,
+    autocast_for,
+    pick_device,
+    positive_cases,
+    positive_score,
+)
 from models.networks import BreastClassifier, load_pretrained_backbone
 from models.training_data import Augmentation, PlacedSet, TrainingImages
 
@@ -89,24 +94,18 @@ class Trained:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def positive_score(task: str, probabilities: np.ndarray) -> np.ndarray:
-    """The node's score for a view: the summed probability of the task's positive classes."""
-    positive = [TASKS[task].index(label) for label in POSITIVE_LABELS[task]]
-    return np.asarray(probabilities[:, positive].sum(axis=1))
-
-
 def validation_auc(task: str, labels: np.ndarray, probabilities: np.ndarray) -> float:
     """ROC AUC of the node's score (positive classes vs the rest); NaN with one class."""
-    positive = np.isin(labels, [TASKS[task].index(x) for x in POSITIVE_LABELS[task]])
-    if positive.all() or not positive.any():
+    positive = positive_cases(task, labels)
+    if positive.min() == positive.max():
         return float("nan")
     return float(skm.roc_auc_score(positive, positive_score(task, probabilities)))
 
 
 def youden_threshold(task: str, labels: np.ndarray, probabilities: np.ndarray) -> float:
     """The score threshold that maximises sensitivity + specificity on the validation set."""
-    positive = np.isin(labels, [TASKS[task].index(x) for x in POSITIVE_LABELS[task]])
-    if positive.all() or not positive.any():
+    positive = positive_cases(task, labels)
+    if positive.min() == positive.max():
         return 0.5
     false_positive, true_positive, thresholds = skm.roc_curve(
         positive, positive_score(task, probabilities)
@@ -137,9 +136,8 @@ def train(
 ) -> Trained:
     """Train on ``training``, choose the epoch by ``validation`` AUC; the best network back."""
     classes = len(TASKS[settings.task])
-    positive = [TASKS[settings.task].index(x) for x in POSITIVE_LABELS[settings.task]]
-    in_validation = np.isin(validation.labels, positive)
-    if in_validation.all() or not in_validation.any():
+    in_validation = positive_cases(settings.task, validation.labels)
+    if in_validation.min() == in_validation.max():
         raise ValueError(
             "the validation split needs positive and negative cases "
             f"({', '.join(POSITIVE_LABELS[settings.task])} and the rest): more patients, "
@@ -285,13 +283,6 @@ def _optimiser(
     return optimiser, torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(epochs, 1))
 
 
-def _autocast(device: torch.device) -> AbstractContextManager[object]:
-    if device.type != "cuda":
-        return nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast(device_type="cuda", dtype=dtype)
-
-
 def _train_epoch(
     network: BreastClassifier,
     loader: torch.utils.data.DataLoader[tuple[torch.Tensor, int]],
@@ -310,7 +301,7 @@ def _train_epoch(
     total, correct, seen = 0.0, 0, 0
     for images, labels in tqdm(loader, desc=phase, unit="batch", leave=False, disable=not progress):
         images, labels = images.to(device), labels.to(device)
-        with _autocast(device):
+        with autocast_for(device):
             logits = network(images).logits
             loss = criterion(logits.float(), labels)
         optimiser.zero_grad(set_to_none=True)
@@ -334,15 +325,13 @@ def predict_placed(
     network.eval()
     outputs, total = [], 0.0
     with torch.no_grad():
-        for start in range(0, len(placed.labels), batch_size):
-            indices = range(start, min(start + batch_size, len(placed.labels)))
-            images = torch.stack([torch.from_numpy(placed.standardised(n)) for n in indices])
-            images = images[:, None].to(device)
-            with _autocast(device):
+        for part, batch in placed.batches(batch_size):
+            images = torch.from_numpy(batch)[:, None].to(device)
+            with autocast_for(device):
                 logits = network(images).logits.float()
             if criterion is not None:
-                labels = torch.from_numpy(placed.labels[start : start + len(indices)]).to(device)
-                total += float(criterion(logits, labels)) * len(indices)
+                labels = torch.from_numpy(placed.labels[part]).to(device)
+                total += float(criterion(logits, labels)) * len(labels)
             outputs.append(torch.softmax(logits, dim=1).cpu().numpy())
     return np.concatenate(outputs), total / max(len(placed.labels), 1)
 

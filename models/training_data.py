@@ -14,7 +14,7 @@ on them in display values, before standardisation, as a contrast change must.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -72,6 +72,12 @@ class PlacedSet:
 
     def standardised(self, index: int) -> np.ndarray:
         return standardise(self.images[index].astype(np.float32))
+
+    def batches(self, size: int) -> Iterator[tuple[slice, np.ndarray]]:
+        """Standardised inputs ``size`` at a time: (rows of the set, (b, rows, columns))."""
+        for start in range(0, len(self.labels), size):
+            part = slice(start, min(start + size, len(self.labels)))
+            yield part, np.stack([self.standardised(n) for n in range(part.start, part.stop)])
 
 
 def place_rows(
