@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from node.cli_training import add_training_commands
+from node.cli_training import add_training_commands, parse_size
 from node.config import Settings
 from node.errors import ConfigError, NodeError
 
@@ -84,10 +84,7 @@ def _init_demo(settings: Settings, args: argparse.Namespace) -> int:
 def _sample_study(settings: Settings, args: argparse.Namespace) -> int:
     from node.sample_study import MARK, write_sample_study
 
-    try:
-        rows, columns = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        raise NodeError(f"--size {args.size!r} is not ROWSxCOLUMNS") from None
+    rows, columns = parse_size(args.size)
     if min(rows, columns) < 64:
         raise NodeError("--size: at least 64 pixels each way")
     paths = write_sample_study(args.folder, args.lesion, (rows, columns), args.seed)

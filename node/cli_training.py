@@ -127,7 +127,8 @@ def _dataset(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if count else 1
 
 
-def _size(text: str) -> tuple[int, int]:
+def parse_size(text: str) -> tuple[int, int]:
+    """``--size ROWSxCOLUMNS`` as two integers."""
     try:
         rows, columns = (int(v) for v in text.lower().split("x"))
     except ValueError:
@@ -146,7 +147,7 @@ def _train(settings: Settings, args: argparse.Namespace) -> int:
         training = TrainingSettings(
             task=args.task,
             backbone=args.backbone,
-            working_size=_size(args.size),
+            working_size=parse_size(args.size),
             pretrained=args.pretrained,
             frozen_epochs=args.frozen_epochs,
             epochs=args.epochs,
