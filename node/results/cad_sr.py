@@ -29,10 +29,10 @@ from collections.abc import Mapping
 import highdicom as hd
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.uid import UID, ExplicitVRLittleEndian
+from pydicom.uid import UID
 
 from models.result import Finding, ImageResult, Shape, StudyResult
-from node.results.common import ResultContext, contributing_equipment, series_description
+from node.results.common import ResultContext, label_like_sources, sr_arguments
 from node.results.sr import FINDING_TYPES, graphic_data
 
 MAMMOGRAPHY_CAD_SR = UID("1.2.840.10008.5.1.4.1.1.88.50")
@@ -223,22 +223,12 @@ def cad_report(
         ]
     )
     sr = hd.sr.ComprehensiveSR(
-        evidence=list(sources.values()),
         content=root,
-        series_instance_uid=series_instance_uid,
-        series_number=context.series_number(1),
-        sop_instance_uid=context.new_uid(),
-        instance_number=1,
-        manufacturer=result.model.manufacturer,
-        is_complete=True,
-        previous_versions=previous_reports or None,
-        contributing_equipment=[contributing_equipment(result.model, context.device_uid)],
-        transfer_syntax_uid=ExplicitVRLittleEndian,
+        **sr_arguments(
+            sources.values(), result.model, context, series_instance_uid, 1, previous_reports
+        ),
     )
     sr.SOPClassUID = MAMMOGRAPHY_CAD_SR
     sr.file_meta.MediaStorageSOPClassUID = MAMMOGRAPHY_CAD_SR
-    sr.SeriesDescription = series_description(result.model, "CAD")
-    first = next(iter(sources.values()))
-    if "SpecificCharacterSet" in first:
-        sr.SpecificCharacterSet = first.SpecificCharacterSet
+    label_like_sources(sr, result.model, "CAD", next(iter(sources.values())))
     return sr

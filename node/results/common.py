@@ -4,11 +4,14 @@ Contributing Equipment item (IHE AIR provenance) and the clinical-use label."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import highdicom as hd
+from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
-from pydicom.uid import generate_uid
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from models.result import ModelInfo
 
@@ -48,6 +51,38 @@ def contributing_equipment(model: ModelInfo, device_uid: str) -> hd.Contributing
     )
     equipment.DeviceUID = device_uid
     return equipment
+
+
+def sr_arguments(
+    evidence: Iterable[Dataset],
+    model: ModelInfo,
+    context: ResultContext,
+    series_instance_uid: str,
+    series_offset: int,
+    previous_reports: Iterable[Dataset] | None,
+) -> dict[str, Any]:
+    """What every SR the node makes is built with: the evidence, its own UIDs and number,
+    the node as contributing equipment, and the versions it replaces."""
+    return {
+        "evidence": list(evidence),
+        "series_instance_uid": series_instance_uid,
+        "series_number": context.series_number(series_offset),
+        "sop_instance_uid": context.new_uid(),
+        "instance_number": 1,
+        "manufacturer": model.manufacturer,
+        "is_complete": True,
+        "previous_versions": list(previous_reports or ()) or None,
+        "contributing_equipment": [contributing_equipment(model, context.device_uid)],
+        "transfer_syntax_uid": ExplicitVRLittleEndian,
+    }
+
+
+def label_like_sources(ds: Dataset, model: ModelInfo, what: str, source: Dataset) -> None:
+    """The series description (saying NOT FOR CLINICAL USE where it applies) and the
+    sources' character set, which names and texts copied from them need."""
+    ds.SeriesDescription = series_description(model, what)
+    if "SpecificCharacterSet" in source:
+        ds.SpecificCharacterSet = source.SpecificCharacterSet
 
 
 def series_description(model: ModelInfo, what: str) -> str:

@@ -14,10 +14,9 @@ import highdicom as hd
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
-from pydicom.uid import ExplicitVRLittleEndian
 
 from models.result import BreastResult, Category, Finding, ImageResult, Shape, StudyResult
-from node.results.common import ResultContext, contributing_equipment, series_description
+from node.results.common import ResultContext, label_like_sources, sr_arguments
 
 PROBABILITY_OF_CANCER = codes.DCM.ProbabilityOfCancer
 NO_UNITS = hd.sr.CodedConcept("1", "UCUM", "no units")
@@ -152,19 +151,8 @@ def measurement_report(
         imaging_measurements=groups,
     )
     sr = hd.sr.Comprehensive3DSR(
-        evidence=list(sources.values()),
         content=report,
-        series_instance_uid=series_instance_uid,
-        series_number=context.series_number(0),
-        sop_instance_uid=context.new_uid(),
-        instance_number=1,
-        manufacturer=model.manufacturer,
-        is_complete=True,
-        previous_versions=list(previous_reports) or None,
-        contributing_equipment=[contributing_equipment(model, context.device_uid)],
-        transfer_syntax_uid=ExplicitVRLittleEndian,
+        **sr_arguments(sources.values(), model, context, series_instance_uid, 0, previous_reports),
     )
-    sr.SeriesDescription = series_description(model, "AI REPORT")
-    if "SpecificCharacterSet" in first:
-        sr.SpecificCharacterSet = first.SpecificCharacterSet
+    label_like_sources(sr, model, "AI REPORT", first)
     return sr
