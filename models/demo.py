@@ -25,6 +25,7 @@ from models.checkpoint import TASKS, Manifest, file_sha256, write_manifest
 from models.networks import BreastClassifier
 from models.phantoms import phantom_view
 from models.preprocess import prepare
+from models.result import Point
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +57,6 @@ class TrainingSet:
 def phantom_training_set(rng: np.random.Generator, count: int) -> TrainingSet:
     """``count`` phantom views, alternately with and without a lesion, both sides and views."""
     inputs, labels, targets = [], [], []
-    rows, columns = DEMO_WORKING_SIZE
-    y, x = np.mgrid[0:rows, 0:columns].astype(np.float32)
     for n in range(count):
         side, view = ("L", "R")[n % 2], ("CC", "MLO")[(n // 2) % 2]
         with_lesion = (n // 4) % 2 == 0
@@ -67,7 +66,7 @@ def phantom_training_set(rng: np.random.Generator, count: int) -> TrainingSet:
         if phantom.lesion is not None:
             centre = geometry.to_model(phantom.lesion.center)
             sigma = max(phantom.lesion.radius_px * geometry.scale[1], 3.0)
-            target = np.exp(-((x - centre.column) ** 2 + (y - centre.row) ** 2) / (2 * sigma**2))
+            target = lesion_target(centre, sigma, DEMO_WORKING_SIZE)
         inputs.append(model_input)
         labels.append(int(with_lesion))
         targets.append(target.astype(np.float32))
@@ -121,12 +120,43 @@ def train(network: BreastClassifier, data: TrainingSet, settings: DemoTraining) 
     return history
 
 
+def lesion_target(centre: Point, sigma: float, size: tuple[int, int]) -> np.ndarray:
+    """The wanted saliency: a Gaussian of ``sigma`` model pixels at ``centre``."""
+    y, x = np.mgrid[0 : size[0], 0 : size[1]].astype(np.float32)
+    target = np.exp(-((x - centre.column) ** 2 + (y - centre.row) ** 2) / (2 * sigma**2))
+    return np.asarray(target, dtype=np.float32)
+
+
 def make_demo_checkpoint(weights: Path, settings: DemoTraining = DemoTraining()) -> Manifest:
     """Train the demo network and write ``weights`` with its manifest beside it."""
     started = time.monotonic()
     torch.manual_seed(settings.seed)
-    rng = np.random.default_rng(settings.seed)
-    data = phantom_training_set(rng, settings.views)
+    data = phantom_training_set(np.random.default_rng(settings.seed), settings.views)
+    return train_and_save(
+        weights,
+        data,
+        settings,
+        name=DEMO_NAME,
+        input_size=DEMO_WORKING_SIZE,
+        training_data=(
+            f"DEMO ONLY: {settings.views} synthetic phantom views (models.phantoms, seed "
+            f"{settings.seed}), half with an inserted lesion; no patient data"
+        ),
+        started=started,
+    )
+
+
+def train_and_save(
+    weights: Path,
+    data: TrainingSet,
+    settings: DemoTraining,
+    *,
+    name: str,
+    input_size: tuple[int, int],
+    training_data: str,
+    started: float,
+) -> Manifest:
+    """Train a demo network on ``data``; write the weights and a not-validated manifest."""
     network = demo_network()
     history = train(network, data, settings)
     weights.parent.mkdir(parents=True, exist_ok=True)
@@ -134,19 +164,16 @@ def make_demo_checkpoint(weights: Path, settings: DemoTraining = DemoTraining())
     torch.save(network.state_dict(), partial)
     partial.replace(weights)
     manifest = Manifest(
-        name=DEMO_NAME,
+        name=name,
         version=DEMO_VERSION,
         task="lesion",
         labels=TASKS["lesion"],
         backbone=DEMO_BACKBONE,
-        input_size=DEMO_WORKING_SIZE,
+        input_size=input_size,
         operating_threshold=DEMO_THRESHOLD,
         sha256=file_sha256(weights),
         validated_for_clinical_use=False,
-        training_data=(
-            f"DEMO ONLY: {settings.views} synthetic phantom views (models.phantoms, seed "
-            f"{settings.seed}), half with an inserted lesion; no patient data"
-        ),
+        training_data=training_data,
         heatmap="saliency",
         extra={
             "saliency_tap": DEMO_SALIENCY_TAP,

@@ -32,7 +32,7 @@ class PhantomView:
     pixel_spacing_mm: float
 
 
-def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale: int) -> np.ndarray:
+def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale: int) -> np.ndarray:
     coarse = rng.standard_normal((max(2, shape[0] // scale + 2), max(2, shape[1] // scale + 2)))
     rows = np.linspace(0, coarse.shape[0] - 1.001, shape[0])
     columns = np.linspace(0, coarse.shape[1] - 1.001, shape[1])
@@ -64,7 +64,7 @@ def phantom_view(
     pixel_spacing_mm: float = 0.4,
 ) -> PhantomView:
     mask = breast_mask(shape, rng, view)
-    tissue = 0.35 + 0.12 * _smooth_noise(rng, shape, 24) + 0.05 * _smooth_noise(rng, shape, 6)
+    tissue = 0.35 + 0.12 * smooth_noise(rng, shape, 24) + 0.05 * smooth_noise(rng, shape, 6)
     image = np.where(mask, tissue, 0.02).astype(np.float32)
     lesion = None
     if with_lesion:

@@ -123,7 +123,9 @@ def _seconds(ds: Dataset) -> float | None:
     return int(text[:2]) * 3600 + int(text[2:4]) * 60 + float(text[4:] or 0)
 
 
-def _normalised(image: np.ndarray) -> np.ndarray:
+def percentile_scaled(image: np.ndarray) -> np.ndarray:
+    """An MR projection in [0, 1]: its 0.5th to 99.8th percentile (robust to a few hot
+    voxels); the demo MRI model is trained on the same scaling."""
     low, high = np.percentile(image, [0.5, 99.8])
     scaled = np.clip((image - low) / max(float(high - low), 1e-6), 0.0, 1.0)
     return np.asarray(scaled, dtype=np.float32)
@@ -166,7 +168,7 @@ def mri_image(headers: Sequence[tuple[Path, Dataset]], options: SourceOptions) -
         key=lambda ds: int(ds.get("InstanceNumber", 0) or 0),
     )
     reference = slices[len(slices) // 2]
-    image = _normalised(projection)
+    image = percentile_scaled(projection)
     return AnalysisImage(
         str(reference.SOPInstanceUID),
         image,

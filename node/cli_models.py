@@ -26,10 +26,15 @@ def add_model_commands(commands: Any) -> None:
     actions = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     demo = actions.add_parser(
         "init-demo",
-        help="train the demo checkpoint on synthetic phantoms (CPU, about a minute)",
+        help="train the demo mammography and MRI checkpoints on synthetic phantoms "
+        "(CPU, about a minute each)",
     )
-    demo.add_argument("--output", type=Path, help="weights file (default: the demo checkpoint)")
-    demo.add_argument("--if-missing", action="store_true", help="do nothing if it exists")
+    demo.add_argument(
+        "--output", type=Path, help="mammography weights file (default: the demo one)"
+    )
+    demo.add_argument("--mri-output", type=Path, help="MRI weights file (default: the demo one)")
+    demo.add_argument("--only", choices=("mammography", "mri"), help="train only this one")
+    demo.add_argument("--if-missing", action="store_true", help="skip those that exist")
     demo.add_argument("--views", type=int, default=None, help="training views")
     demo.add_argument("--epochs", type=int, default=None, help="training epochs")
     demo.add_argument("--seed", type=int, default=None, help="random seed")
@@ -40,11 +45,20 @@ def add_model_commands(commands: Any) -> None:
     add_training_commands(actions)
 
     sample = commands.add_parser(
-        "sample-study", help="write a SYNTHETIC four-view mammography study to try the node"
+        "sample-study",
+        help="write a SYNTHETIC four-view mammography (or DCE breast MRI) study to try the node",
     )
     sample.add_argument("folder", type=Path, metavar="DIR")
-    sample.add_argument("--lesion", choices=("L", "R"), default="L", help="breast with a lesion")
-    sample.add_argument("--size", default="1024x832", help="ROWSxCOLUMNS of each view")
+    sample.add_argument(
+        "--lesion", choices=("L", "R", "none"), default="L", help="breast with a lesion"
+    )
+    sample.add_argument(
+        "--mri", action="store_true", help="a DCE breast MRI study (pre, post 1, post 2)"
+    )
+    sample.add_argument(
+        "--size", help="ROWSxCOLUMNS of each view or slice (default 1024x832; MRI 256x256)"
+    )
+    sample.add_argument("--slices", type=int, default=32, help="MRI slices per series")
     sample.add_argument("--seed", type=int, default=0)
     sample.set_defaults(run=_sample_study)
 
@@ -63,34 +77,50 @@ def _init_demo(settings: Settings, args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from models.demo import DemoTraining, make_demo_checkpoint
+    from models.demo_mri import DEMO_MRI_TRAINING, make_demo_mri_checkpoint
 
-    weights: Path = args.output or settings.demo_checkpoint
-    if args.if_missing and weights.is_file():
-        print(f"demo checkpoint present: {weights}")
-        return 0
-    training = DemoTraining()
+    wanted = [
+        ("mammography", args.output or settings.demo_checkpoint, DemoTraining(), "phantom views"),
+        ("mri", args.mri_output or settings.demo_mri_checkpoint, DEMO_MRI_TRAINING, "DCE phantoms"),
+    ]
     chosen = {k: getattr(args, k) for k in ("views", "epochs", "seed") if getattr(args, k)}
-    training = replace(training, **chosen)
-    print(f"training the demo model on {training.views} synthetic phantom views ...")
-    started = time.monotonic()
-    manifest = make_demo_checkpoint(weights, training)
-    print(
-        f"wrote {weights} ({manifest.name} {manifest.version}, {manifest.backbone}, "
-        f"{time.monotonic() - started:.0f} s); {NOT_CLINICAL}"
-    )
+    for kind, weights, defaults, what in wanted:
+        if args.only not in (None, kind):
+            continue
+        if args.if_missing and weights.is_file():
+            print(f"demo {kind} checkpoint present: {weights}")
+            continue
+        training = replace(defaults, **chosen)
+        print(f"training the demo {kind} model on {training.views} synthetic {what} ...")
+        started = time.monotonic()
+        make = make_demo_checkpoint if kind == "mammography" else make_demo_mri_checkpoint
+        manifest = make(weights, training)
+        print(
+            f"wrote {weights} ({manifest.name} {manifest.version}, {manifest.backbone}, "
+            f"{time.monotonic() - started:.0f} s); {NOT_CLINICAL}"
+        )
     return 0
 
 
 def _sample_study(settings: Settings, args: argparse.Namespace) -> int:
+    from node.sample_mri import write_sample_mri_study
     from node.sample_study import MARK, write_sample_study
 
-    rows, columns = parse_size(args.size)
+    rows, columns = parse_size(args.size or ("256x256" if args.mri else "1024x832"))
+    side = None if args.lesion == "none" else args.lesion
     if min(rows, columns) < 64:
         raise NodeError("--size: at least 64 pixels each way")
-    paths = write_sample_study(args.folder, args.lesion, (rows, columns), args.seed)
+    if args.mri:
+        if not 8 <= args.slices <= 512:
+            raise NodeError("--slices: 8 to 512")
+        paths = write_sample_mri_study(args.folder, side, (rows, columns), args.slices, args.seed)
+        made, lesion = f"3 DCE series of {args.slices} slices", "an enhancing lesion"
+    else:
+        paths = write_sample_study(args.folder, side, (rows, columns), args.seed)
+        made, lesion = f"{len(paths)} views", "a lesion"
     for path in paths:
         print(path)
-    print(f"{len(paths)} views, lesion in the {args.lesion} breast; {MARK}")
+    print(f"{made}, {'no lesion' if side is None else f'{lesion} in the {side} breast'}; {MARK}")
     return 0
 
 

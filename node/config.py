@@ -96,7 +96,8 @@ class ModelsSettings(_Section):
     # Mammography and tomosynthesis checkpoint (a .pt file with its .json manifest beside
     # it); empty: the demo checkpoint under the storage root (`breastnode models init-demo`).
     mammography: str = ""
-    # Breast MRI checkpoint; empty: MRI studies are not analysed (their jobs end with none).
+    # Breast MRI checkpoint; empty: the demo MRI checkpoint under the storage root (made by
+    # `breastnode models init-demo` too); "none": MRI studies are not analysed.
     mri: str = ""
     device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     batch_size: int = Field(default=8, ge=1, le=512)
@@ -252,8 +253,21 @@ class Settings(BaseSettings):
         return _resolve(self.config_dir, Path(configured)) if configured else self.demo_checkpoint
 
     @property
+    def demo_mri_checkpoint(self) -> Path:
+        return self.storage_root / "models" / "demo-mri.pt"
+
+    @property
+    def demo_checkpoints(self) -> tuple[Path, Path]:
+        return self.demo_checkpoint, self.demo_mri_checkpoint
+
+    @property
     def mri_checkpoint(self) -> Path | None:
-        return _resolve(self.config_dir, Path(self.models.mri)) if self.models.mri else None
+        configured = self.models.mri
+        if configured.lower() == "none":
+            return None
+        return (
+            _resolve(self.config_dir, Path(configured)) if configured else self.demo_mri_checkpoint
+        )
 
     def peer(self, name: str) -> PeerSettings:
         for peer in self.peers:

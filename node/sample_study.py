@@ -23,7 +23,7 @@ VIEWS = {"CC": ("399162004", "cranio-caudal"), "MLO": ("399368009", "medio-later
 
 
 def write_sample_study(
-    folder: Path, lesion_side: str = "L", size: tuple[int, int] = (1024, 832), seed: int = 0
+    folder: Path, lesion_side: str | None = "L", size: tuple[int, int] = (1024, 832), seed: int = 0
 ) -> list[Path]:
     """Write the four views (R CC, R MLO, L CC, L MLO) into ``folder``; their paths."""
     rng = np.random.default_rng(seed)
@@ -42,11 +42,13 @@ def write_sample_study(
     return paths
 
 
-def _view(study_uid: str, series_uid: str, number: int, laterality: str, view: str) -> Dataset:
+def sample_instance(sop_class: str, study_uid: str, series_uid: str) -> Dataset:
+    """A new instance of the SYNTHETIC sample patient and study: file meta, UIDs, the
+    patient and study modules, equipment, and the SYNTHETIC marks."""
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = UID(MG_FOR_PRESENTATION)
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = UID(sop_class)
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
     ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
     ds.SpecificCharacterSet = "ISO_IR 100"
@@ -54,9 +56,14 @@ def _view(study_uid: str, series_uid: str, number: int, laterality: str, view: s
     ds.PatientBirthDate = ""
     ds.StudyDate, ds.StudyTime, ds.AccessionNumber, ds.StudyID = "20260101", "090000", "", "1"
     ds.ReferringPhysicianName = ""
-    ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "MG", 1, number
     ds.Manufacturer, ds.InstitutionName = "BreastNode sample-study", "SYNTHETIC"
     ds.ImageComments = ds.StudyDescription = MARK
+    return ds
+
+
+def _view(study_uid: str, series_uid: str, number: int, laterality: str, view: str) -> Dataset:
+    ds = sample_instance(MG_FOR_PRESENTATION, study_uid, series_uid)
+    ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "MG", 1, number
     ds.ImageLaterality = laterality
     ds.ViewPosition = view
     item = Dataset()

@@ -75,7 +75,7 @@ def check_checkpoints(settings: Settings) -> None:
             manifest = read_verified(weights)
         except CheckpointError as exc:
             hint = ""
-            if weights == settings.demo_checkpoint:
+            if weights in settings.demo_checkpoints:
                 hint = "; make the demo one with `breastnode models init-demo`"
             raise ConfigError(f"[models] {exc}{hint}") from exc
         clinical = "validated" if manifest.validated_for_clinical_use else "NOT FOR CLINICAL USE"

@@ -4,6 +4,7 @@ synthetic phantom studies written as MG DICOM, each with its lesion's known plac
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,33 +16,51 @@ from models.phantoms import PhantomView, phantom_study, to_stored_values
 from tests.helpers import REPO
 from tests.synthetic import SyntheticPatient, mammogram, write
 
-# the demo checkpoint depends on these sources only; a change retrains it
+# the demo checkpoints depend on these sources only; a change retrains them
 DEMO_SOURCES = ("demo.py", "phantoms.py", "networks.py", "preprocess.py", "checkpoint.py")
+DEMO_MRI_SOURCES = (*DEMO_SOURCES, "demo_mri.py", "mri_phantoms.py", "sources.py", "volumes.py")
 
 
-def demo_source_digest() -> str:
+def demo_source_digest(names: tuple[str, ...] = DEMO_SOURCES) -> str:
     digest = hashlib.sha256()
-    for name in DEMO_SOURCES:
+    for name in names:
         digest.update((REPO / "models" / name).read_bytes())
     return digest.hexdigest()[:16]
 
 
-@pytest.fixture(scope="session")
-def demo_weights(request: pytest.FixtureRequest) -> Path:
-    """The demo checkpoint, trained by the product's own code (about a minute on 2 cores)."""
+def cached_checkpoint(
+    request: pytest.FixtureRequest, key: str, name: str, make: Callable[[Path], object]
+) -> Path:
+    """A checkpoint made once and kept in pytest's cache under ``key``."""
     from models.checkpoint import read_verified
-    from models.demo import make_demo_checkpoint
 
-    folder = request.config.cache.mkdir(f"demo-model-{demo_source_digest()}")
-    weights = folder / "demo.pt"
+    weights = request.config.cache.mkdir(key) / name
     if weights.is_file():
         try:
             read_verified(weights)
             return weights
         except Exception:  # a broken cache entry is rebuilt
             weights.unlink()
-    make_demo_checkpoint(weights)
+    make(weights)
     return weights
+
+
+@pytest.fixture(scope="session")
+def demo_weights(request: pytest.FixtureRequest) -> Path:
+    """The demo checkpoint, trained by the product's own code (about a minute on 2 cores)."""
+    from models.demo import make_demo_checkpoint
+
+    key = f"demo-model-{demo_source_digest()}"
+    return cached_checkpoint(request, key, "demo.pt", make_demo_checkpoint)
+
+
+@pytest.fixture(scope="session")
+def demo_mri_weights(request: pytest.FixtureRequest) -> Path:
+    """The demo MRI checkpoint, trained by the product's own code (under a minute)."""
+    from models.demo_mri import make_demo_mri_checkpoint
+
+    key = f"demo-mri-model-{demo_source_digest(DEMO_MRI_SOURCES)}"
+    return cached_checkpoint(request, key, "demo-mri.pt", make_demo_mri_checkpoint)
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ def load_engine(weights: Path, settings: Settings) -> Engine:
         )
     except CheckpointError as exc:
         hint = ""
-        if weights == settings.demo_checkpoint:
+        if weights in settings.demo_checkpoints:
             hint = " (make it with `breastnode models init-demo`)"
         raise ConfigError(f"[models] {exc}{hint}") from exc
 

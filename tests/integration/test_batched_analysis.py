@@ -49,7 +49,12 @@ def test_queued_studies_are_analysed_together_and_fail_alone(
     settings = Settings(
         peers=[{"name": "pacs", "ae_title": "PACS", "host": "127.0.0.1", "port": 104}],
         routing={"result_destinations": ["pacs"]},
-        models={"mammography": str(demo_weights), "device": "cpu", "studies_per_batch": 8},
+        models={
+            "mammography": str(demo_weights),
+            "mri": "none",
+            "device": "cpu",
+            "studies_per_batch": 8,
+        },
     )
     analysis = ModelAnalysis(settings)
     worker = analysis_worker(engine, store, analysis, settings)

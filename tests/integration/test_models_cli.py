@@ -31,7 +31,10 @@ def breastnode(config: Path, *args: str, timeout: float = 300) -> subprocess.Com
 
 def models_config(tmp_path: Path, models: str = "") -> Path:
     config = tmp_path / "config.toml"
-    extra = '[pipeline]\nanalysis = "models"\n' + (f"[models]\n{models}\n" if models else "")
+    if "mri =" not in models:  # no MRI model unless the test names one
+        models += '\nmri = "none"'
+    extra = f'[pipeline]\nanalysis = "models"\n[models]\n{models}\n'
+
     config.write_text(config_toml(tmp_path / "store", free_port(), [Peer("s", "S")], extra=extra))
     return config
 
@@ -58,19 +61,38 @@ def test_serve_refuses_a_checkpoint_that_is_not_its_manifest(
     assert shown.returncode == 1 and "does not match" in shown.stderr
 
 
-def test_init_demo_writes_a_verified_not_validated_checkpoint(tmp_path: Path) -> None:
-    config = models_config(tmp_path)
+def test_init_demo_writes_verified_not_validated_checkpoints(tmp_path: Path) -> None:
+    config = models_config(tmp_path, 'mri = ""')  # both demo checkpoints, the default
     made = breastnode(config, "models", "init-demo", "--views", "16", "--epochs", "1")
     assert made.returncode == 0, made.stderr
-    assert "NOT FOR CLINICAL USE" in made.stdout
-    weights = tmp_path / "store" / "models" / "demo.pt"
-    assert weights.is_file() and weights.with_suffix(".json").is_file()
+    assert made.stdout.count("NOT FOR CLINICAL USE") == 2
+    for name in ("demo.pt", "demo-mri.pt"):
+        weights = tmp_path / "store" / "models" / name
+        assert weights.is_file() and weights.with_suffix(".json").is_file()
     again = breastnode(config, "models", "init-demo", "--if-missing")
-    assert again.returncode == 0 and "present" in again.stdout
+    assert again.returncode == 0 and again.stdout.count("present") == 2
     shown = breastnode(config, "models", "show")
     assert shown.returncode == 0, shown.stderr
-    assert '"validated_for_clinical_use": false' in shown.stdout
+    assert shown.stdout.count('"validated_for_clinical_use": false') == 2
+    assert '"name": "breastnode-demo-mri-phantom"' in shown.stdout
     assert "NOT FOR CLINICAL USE" in shown.stdout
+
+
+def test_serve_wants_the_demo_mri_checkpoint_unless_mri_is_none(tmp_path: Path) -> None:
+    config = models_config(tmp_path, 'mri = ""')
+    made = breastnode(
+        config, "models", "init-demo", "--only", "mammography", "--views", "16", "--epochs", "1"
+    )
+    assert made.returncode == 0, made.stderr
+    assert not (tmp_path / "store" / "models" / "demo-mri.pt").exists()
+    started = breastnode(config, "serve", timeout=60)
+    assert started.returncode != 0
+    assert "demo-mri" in started.stderr and "models init-demo" in started.stderr
+    (tmp_path / "off").mkdir()
+    settings = load_settings(models_config(tmp_path / "off", 'mri = "none"'))
+    assert settings.mri_checkpoint is None
+    settings = load_settings(config)
+    assert settings.mri_checkpoint == settings.storage_root / "models" / "demo-mri.pt"
 
 
 def test_an_mri_study_without_an_mri_model_ends_with_no_results(

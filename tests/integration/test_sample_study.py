@@ -52,3 +52,56 @@ def test_sample_study_is_valid_synthetic_mammography_the_demo_model_reads(
     assert analysed.returncode == 0, analysed.stderr
     scores = {b["laterality"]: b["score"] for b in json.loads(analysed.stdout)["breasts"]}
     assert scores["R"] > scores["L"]
+
+
+def test_sample_mri_study_is_valid_synthetic_dce_mri_the_demo_model_reads(
+    tmp_path: Path, demo_weights: Path, demo_mri_weights: Path
+) -> None:
+    config = models_config(tmp_path, f'mammography = "{demo_weights}"\nmri = "{demo_mri_weights}"')
+    folder = tmp_path / "sample"
+    args = ("--mri", "--lesion", "R", "--size", "128x128", "--slices", "16")
+    made = breastnode(config, "sample-study", str(folder), *args)
+    assert made.returncode == 0, made.stderr
+    assert "3 DCE series of 16 slices, an enhancing lesion in the R breast" in made.stdout
+    datasets = [dcmread(p) for p in sorted(folder.glob("*.dcm"))]
+    assert len(datasets) == 3 * 16
+    assert len({ds.StudyInstanceUID for ds in datasets}) == 1
+    assert len({ds.FrameOfReferenceUID for ds in datasets}) == 1
+    series = {ds.SeriesInstanceUID: ds.SeriesDescription for ds in datasets}
+    assert sorted(series.values()) == [
+        "SYNTHETIC DCE T1 POST 1", "SYNTHETIC DCE T1 POST 2", "SYNTHETIC DCE T1 PRE",
+    ]  # fmt: skip
+    for ds in datasets:
+        assert ds.Modality == "MR" and ds.PatientID == "SYNTHETIC-SAMPLE"
+        assert "SYNTHETIC" in ds.ImageComments and (ds.Rows, ds.Columns) == (128, 128)
+    validator = require_tool("dciodvfy")
+    for ds in datasets[:: len(datasets) // 3]:  # one slice of each series
+        path = tmp_path / "checked.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        checked = subprocess.run([validator, str(path)], capture_output=True, text=True)
+        errors = [line for line in checked.stderr.splitlines() if line.startswith("Error")]
+        assert not errors, errors
+
+    settings = load_settings(config)
+    engine, _ = open_index(settings)
+    for ds in datasets:
+        store_dataset(engine, FileStore(settings.storage_root), ds)
+    engine.dispose()
+    analysed = breastnode(config, "analyse", str(datasets[0].StudyInstanceUID), "--json")
+    assert analysed.returncode == 0, analysed.stderr
+    result = json.loads(analysed.stdout)
+    scores = {b["laterality"]: b["score"] for b in result["breasts"]}
+    assert scores["R"] > 0.5 > scores["L"]
+
+
+def test_sample_study_without_a_lesion_and_bad_sizes(tmp_path: Path) -> None:
+    config = models_config(tmp_path)
+    made = breastnode(
+        config, "sample-study", str(tmp_path / "a"), "--lesion", "none", "--size", "128x104"
+    )
+    assert made.returncode == 0, made.stderr
+    assert "4 views, no lesion" in made.stdout
+    refused = breastnode(config, "sample-study", str(tmp_path / "b"), "--mri", "--slices", "2")
+    assert refused.returncode != 0 and "--slices" in refused.stderr
+    refused = breastnode(config, "sample-study", str(tmp_path / "c"), "--size", "32x32")
+    assert refused.returncode != 0 and "--size" in refused.stderr
