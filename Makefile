@@ -26,10 +26,11 @@ $(BIN)/.installed-test: $(BIN)/.installed pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-# Real peers for the integration tests: Debian's dcmtk, dicom3tools and Orthanc.
+# Real peers for the integration tests: Debian's dcmtk, dicom3tools and Orthanc (and curl, which
+# the README walkthrough uses).
 system-deps:
 	@missing=""; \
-	for tool in storescu:dcmtk dciodvfy:dicom3tools Orthanc:orthanc; do \
+	for tool in storescu:dcmtk dciodvfy:dicom3tools Orthanc:orthanc curl:curl; do \
 	  command -v $${tool%%:*} >/dev/null || [ -x /usr/sbin/$${tool%%:*} ] || missing="$$missing $${tool##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \

@@ -64,6 +64,7 @@ def sample_instance(sop_class: str, study_uid: str, series_uid: str) -> Dataset:
 def _view(study_uid: str, series_uid: str, number: int, laterality: str, view: str) -> Dataset:
     ds = sample_instance(MG_FOR_PRESENTATION, study_uid, series_uid)
     ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "MG", 1, number
+    ds.SeriesDescription = "SYNTHETIC SAMPLE MAMMOGRAPHY"
     ds.ImageLaterality = laterality
     ds.ViewPosition = view
     item = Dataset()
