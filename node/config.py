@@ -8,6 +8,7 @@ of the configuration file, so a node started from any working directory finds it
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -293,6 +294,19 @@ def load_settings(path: Path | None = None) -> Settings:
     elif path is not None:
         raise ConfigError(f"{config_path}: configuration file not found")
     values["config_dir"] = config_path.resolve().parent
+    sections = set(Settings.model_fields) - {"config_dir", "peers"}
+    misspelt = sorted(
+        name
+        for name in os.environ
+        if name.upper().startswith(ENV_PREFIX)
+        and "__" in name
+        and name[len(ENV_PREFIX) :].split("__", 1)[0].lower() not in sections
+    )
+    if misspelt:  # pydantic-settings would ignore them without a word
+        raise ConfigError(
+            f"environment: {', '.join(misspelt)}: no such section "
+            f"(BREASTNODE_<SECTION>__<KEY>; sections: {', '.join(sorted(sections))})"
+        )
     try:
         return Settings(**values)
     except ValidationError as exc:

@@ -51,6 +51,19 @@ def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert settings.peer("pacs").port == 104
 
 
+def test_a_misspelt_environment_section_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, "")
+    monkeypatch.setenv("BREASTNODE_STORAGES__ROOT", "/elsewhere")
+    with pytest.raises(ConfigError, match="BREASTNODE_STORAGES__ROOT: no such section"):
+        load_settings(path)
+    monkeypatch.delenv("BREASTNODE_STORAGES__ROOT")
+    monkeypatch.setenv("BREASTNODE_STORAGE__ROOTS", "/elsewhere")  # a key: pydantic's own check
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_settings(path)
+
+
 def test_every_bad_value_is_reported_with_its_place(tmp_path: Path) -> None:
     path = write(
         tmp_path,
