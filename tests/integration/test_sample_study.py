@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from pydicom import dcmread
+from pydicom.dataset import Dataset
 
 from node.config import load_settings
 from node.service import open_index
@@ -18,6 +19,26 @@ from tests.integration.test_models_cli import breastnode, models_config
 from tests.stored import store_dataset
 
 pytestmark = pytest.mark.timeout(900)
+
+
+def assert_valid(path: Path) -> None:
+    """dciodvfy reports no error (warnings are allowed)."""
+    checked = subprocess.run([require_tool("dciodvfy"), str(path)], capture_output=True, text=True)
+    errors = [line for line in checked.stderr.splitlines() if line.startswith("Error")]
+    assert not errors, errors
+
+
+def stored_and_analysed(config: Path, datasets: list[Dataset]) -> dict[str, float]:
+    """Store the study in the node's index and store, then ``breastnode analyse`` it: the
+    breasts' scores."""
+    settings = load_settings(config)
+    engine, _ = open_index(settings)
+    for ds in datasets:
+        store_dataset(engine, FileStore(settings.storage_root), ds)
+    engine.dispose()
+    analysed = breastnode(config, "analyse", str(datasets[0].StudyInstanceUID), "--json")
+    assert analysed.returncode == 0, analysed.stderr
+    return {b["laterality"]: b["score"] for b in json.loads(analysed.stdout)["breasts"]}
 
 
 def test_sample_study_is_valid_synthetic_mammography_the_demo_model_reads(
@@ -37,20 +58,9 @@ def test_sample_study_is_valid_synthetic_mammography_the_demo_model_reads(
     for ds in datasets:
         assert ds.PatientID == "SYNTHETIC-SAMPLE" and "SYNTHETIC" in ds.ImageComments
         assert (ds.Rows, ds.Columns) == (1024, 832)
-    validator = require_tool("dciodvfy")
     for path in paths:
-        checked = subprocess.run([validator, str(path)], capture_output=True, text=True)
-        errors = [line for line in checked.stderr.splitlines() if line.startswith("Error")]
-        assert not errors, errors
-
-    settings = load_settings(config)
-    engine, _ = open_index(settings)
-    for ds in datasets:
-        store_dataset(engine, FileStore(settings.storage_root), ds)
-    engine.dispose()
-    analysed = breastnode(config, "analyse", str(datasets[0].StudyInstanceUID), "--json")
-    assert analysed.returncode == 0, analysed.stderr
-    scores = {b["laterality"]: b["score"] for b in json.loads(analysed.stdout)["breasts"]}
+        assert_valid(path)
+    scores = stored_and_analysed(config, datasets)
     assert scores["R"] > scores["L"]
 
 
@@ -74,23 +84,11 @@ def test_sample_mri_study_is_valid_synthetic_dce_mri_the_demo_model_reads(
     for ds in datasets:
         assert ds.Modality == "MR" and ds.PatientID == "SYNTHETIC-SAMPLE"
         assert "SYNTHETIC" in ds.ImageComments and (ds.Rows, ds.Columns) == (128, 128)
-    validator = require_tool("dciodvfy")
     for ds in datasets[:: len(datasets) // 3]:  # one slice of each series
         path = tmp_path / "checked.dcm"
         ds.save_as(path, enforce_file_format=True)
-        checked = subprocess.run([validator, str(path)], capture_output=True, text=True)
-        errors = [line for line in checked.stderr.splitlines() if line.startswith("Error")]
-        assert not errors, errors
-
-    settings = load_settings(config)
-    engine, _ = open_index(settings)
-    for ds in datasets:
-        store_dataset(engine, FileStore(settings.storage_root), ds)
-    engine.dispose()
-    analysed = breastnode(config, "analyse", str(datasets[0].StudyInstanceUID), "--json")
-    assert analysed.returncode == 0, analysed.stderr
-    result = json.loads(analysed.stdout)
-    scores = {b["laterality"]: b["score"] for b in result["breasts"]}
+        assert_valid(path)
+    scores = stored_and_analysed(config, datasets)
     assert scores["R"] > 0.5 > scores["L"]
 
 
