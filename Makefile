@@ -62,6 +62,7 @@ test: lint typecheck pytest
 bench: test-deps system-deps
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/infer.py
+	$(BIN)/python bench/e2e.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
