@@ -63,6 +63,7 @@ bench: test-deps system-deps
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/infer.py
 	$(BIN)/python bench/e2e.py
+	$(BIN)/python bench/sweep.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

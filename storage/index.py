@@ -2,14 +2,16 @@
 
 Patient, study and series rows are created with INSERT ... ON CONFLICT DO NOTHING, so
 parallel associations delivering one study never trip over each other; the instance row's
-unique SOP Instance UID is what makes a concurrent duplicate detectable.
+unique SOP Instance UID is what makes a concurrent duplicate detectable. The study's
+instance count and newest reception change in the same transaction as the instance row.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -74,6 +76,7 @@ class InstanceIndex:
                 )
                 session.add(row)
                 session.flush()
+                _count_instance(session, study_fk, received.reception.received_at)
                 return row.id
         except IntegrityError as exc:
             if self.contains(received.instance.sop_instance_uid):
@@ -188,3 +191,17 @@ class InstanceIndex:
         with Session(self.engine) as session:
             query = select(Instance.file_path).where(Instance.purged_at.is_(None))
             return set(session.execute(query).scalars())
+
+
+def _count_instance(session: Session, study_fk: int, received_at: datetime) -> None:
+    """One more instance for the study, newest reception kept; in the database, so parallel
+    receivers (processes or hosts) never lose a count."""
+    newer = or_(Study.last_received_at.is_(None), Study.last_received_at < received_at)
+    session.execute(
+        update(Study)
+        .where(Study.id == study_fk)
+        .values(
+            received_count=Study.received_count + 1,
+            last_received_at=case((newer, received_at), else_=Study.last_received_at),
+        )
+    )

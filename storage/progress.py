@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, func, or_, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from storage.claims import rows_changed
 from storage.queue import enqueue_in
-from storage.tables import Instance, Series, Study
+from storage.tables import PENDING, Instance, Series, Study
 from storage.times import aware, aware_required
 
 
@@ -33,22 +33,20 @@ class StudyProgress:
     analysed_through: datetime | None
     last_received_at: datetime
     instances: tuple[ViewFacts, ...]
+    received_count: int  # what the new version will cover
 
 
 def pending_studies(engine: Engine) -> list[StudyProgress]:
-    """Studies with an instance received after their latest analysis version was opened."""
-    last = func.max(Instance.received_at)
-    query = (
-        select(
-            Study.id, Study.study_instance_uid, Study.analysed_version, Study.analysed_through, last
-        )
-        .join(Series, Series.study_fk == Study.id)
-        .join(Instance, Instance.series_fk == Series.id)
-        .group_by(
-            Study.id, Study.study_instance_uid, Study.analysed_version, Study.analysed_through
-        )
-        .having(or_(Study.analysed_through.is_(None), last > Study.analysed_through))
-    )
+    """Studies with more instances than their latest analysis version covers (through the
+    partial index of pending studies: the cost is what is pending, not the index's size)."""
+    query = select(
+        Study.id,
+        Study.study_instance_uid,
+        Study.analysed_version,
+        Study.analysed_through,
+        Study.last_received_at,
+        Study.received_count,
+    ).where(PENDING)
     facts = select(
         Instance.sop_class_uid,
         Series.modality,
@@ -58,7 +56,9 @@ def pending_studies(engine: Engine) -> list[StudyProgress]:
     ).join(Series, Instance.series_fk == Series.id)
     with Session(engine) as session:
         found = []
-        for study_id, uid, version, through, last_received in session.execute(query).all():
+        for study_id, uid, version, through, last_received, count in session.execute(query):
+            if last_received is None:  # never with instances: both change together
+                continue
             rows = session.execute(facts.where(Series.study_fk == study_id)).all()
             found.append(
                 StudyProgress(
@@ -67,6 +67,7 @@ def pending_studies(engine: Engine) -> list[StudyProgress]:
                     analysed_through=aware(through),
                     last_received_at=aware_required(last_received),
                     instances=tuple(ViewFacts(*row) for row in rows),
+                    received_count=count,
                 )
             )
         return found
@@ -88,7 +89,11 @@ def open_version(engine: Engine, progress: StudyProgress, kind: str, now: dateti
                 Study.study_instance_uid == progress.study_instance_uid,
                 Study.analysed_version == progress.analysed_version,
             )
-            .values(analysed_version=version, analysed_through=progress.last_received_at),
+            .values(
+                analysed_version=version,
+                analysed_count=progress.received_count,
+                analysed_through=progress.last_received_at,
+            ),
         )
         if changed != 1:
             return None

@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -49,10 +50,23 @@ class Study(Base):
     study_time: Mapped[str | None] = mapped_column(String(32))
     study_description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # The latest analysis version enqueued, and the newest reception it covers: an instance
-    # received after ``analysed_through`` re-opens the study for a new version.
+    # How many instances are indexed for the study, and the newest reception among them:
+    # kept by the index in the same transaction as each instance row, so that the
+    # completion sweep reads the pending studies and never scans the instances.
+    received_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The latest analysis version enqueued and what it covers: ``analysed_count`` instances,
+    # the newest received at ``analysed_through``. A study with more instances than its
+    # version covers is pending; a late instance re-opens it whatever its reception time.
     analysed_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    analysed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     analysed_through: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# Only the pending studies are in this index, so a sweep costs what is pending, not what the
+# node has received over the years.
+PENDING = Study.received_count > Study.analysed_count
+Index("ix_studies_pending", Study.id, sqlite_where=PENDING, postgresql_where=PENDING)
 
 
 class Series(Base):

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from node.pipeline.completion import sweep
+from storage.db import open_engine
 from storage.index import InstanceIndex
+from storage.migrate import upgrade
 from storage.queue import JobQueue
 from storage.records import (
     InstanceRecord,
@@ -19,6 +22,7 @@ from storage.records import (
     StoredFile,
     StudyRecord,
 )
+from storage.tables import PENDING, Study
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 QUIET = timedelta(seconds=30)
@@ -99,3 +103,33 @@ def test_concurrent_sweeps_open_each_version_once(engine: Engine) -> None:
     opened = [job for result in results for job in result]
     assert len(opened) == len(set(opened)) == 8
     assert len(JobQueue(engine).jobs()) == 8
+
+
+def test_an_instance_committed_late_with_an_earlier_reception_time_reopens(
+    engine: Engine,
+) -> None:
+    """Two receivers: one takes its reception time, the other stores a later view and the
+    sweep opens version 1 before the first commits. Its instance is newer than the version,
+    though its time is older: the study is pending again, and analysed after the quiet."""
+    index = InstanceIndex(engine)
+    for n, (lat, view) in enumerate([("R", "CC"), ("L", "CC"), ("R", "MLO"), ("L", "MLO")]):
+        receive(index, "1.9.4", n, T0 + timedelta(seconds=2), lat, view)
+    assert len(sweep(engine, T0 + timedelta(seconds=2), QUIET)) == 1
+    receive(index, "1.9.4", 4, T0 + timedelta(seconds=1), "L", "CC")  # committed late
+    assert sweep(engine, T0 + timedelta(seconds=20), QUIET) == []  # not quiet yet
+    assert len(sweep(engine, T0 + timedelta(seconds=32), QUIET)) == 1
+    assert sweep(engine, T0 + timedelta(minutes=5), QUIET) == []
+    assert [j.version for j in JobQueue(engine).jobs()] == [1, 2]
+
+
+def test_the_sweep_reads_only_the_pending_studies_through_their_index(tmp_path: Path) -> None:
+    """The sweep's cost must not grow with what the node received over the years (SQLite's
+    plan is fixed; PostgreSQL's depends on table statistics, see bench/sweep.py)."""
+    engine = open_engine(f"sqlite:///{tmp_path / 'index.sqlite3'}")
+    upgrade(engine)
+    with engine.connect() as connection:
+        compiled = select(Study.id).where(PENDING).compile(engine)
+        plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}").all()
+    engine.dispose()
+    details = " ".join(str(row[-1]) for row in plan)
+    assert "ix_studies_pending" in details, details

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import DateTime, Engine, column, func, insert, select, table, text
 from sqlalchemy.orm import Session
 
 from storage.db import open_engine
 from storage.errors import DuplicateInstanceError
 from storage.index import InstanceIndex
 from storage.migrate import upgrade
+from storage.progress import pending_studies
 from storage.records import (
     InstanceRecord,
     PatientRecord,
@@ -27,6 +28,7 @@ from storage.records import (
 )
 from storage.schema import metadata
 from storage.tables import Instance, Patient, Series, Study
+from storage.times import aware_required
 
 T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 
@@ -99,9 +101,13 @@ def test_parallel_writers_share_patient_study_and_series(engine: Engine) -> None
     index = InstanceIndex(engine)
     uids = [f"1.2.3.1.1.{n}" for n in range(1, 41)]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(lambda uid: index.add(received(uid)), uids))
+        list(pool.map(lambda n: index.add(received(uids[n], seconds=n)), range(len(uids))))
     with Session(engine) as session:
         assert session.scalar(select(func.count(Instance.id))) == 40
+        # the study's count and newest reception, kept by every writer, lose nothing
+        [(count, last)] = session.execute(select(Study.received_count, Study.last_received_at))
+        assert count == 40
+        assert aware_required(last) == T0 + timedelta(seconds=39)
         assert session.scalar(select(func.count(Series.id))) == 1
         assert session.scalar(select(func.count(Study.id))) == 1
         assert session.scalar(select(func.count(Patient.id))) == 1
@@ -121,3 +127,89 @@ def test_concurrent_duplicates_leave_exactly_one_row(engine: Engine) -> None:
         outcomes = list(pool.map(attempt, range(6)))
     assert outcomes.count("stored") == 1
     assert outcomes.count("duplicate") == 5
+
+
+def test_the_upgrade_counts_what_was_indexed_and_keeps_what_was_pending(
+    database_url: str,
+) -> None:
+    """An index made before studies counted their instances: after the upgrade exactly the
+    studies that were pending (an instance newer than the latest version) still are."""
+    engine = open_engine(database_url)
+    upgrade(engine, "0005")
+    moment = DateTime(timezone=True)
+    patients = table("patients", column("id"), column("patient_id"), column("issuer"))
+    studies = table(
+        "studies",
+        column("id"),
+        column("study_instance_uid"),
+        column("patient_fk"),
+        column("created_at", moment),
+        column("analysed_version"),
+        column("analysed_through", moment),
+    )
+    series = table("series", column("id"), column("series_instance_uid"), column("study_fk"))
+    instances = table(
+        "instances",
+        *(column(name) for name in ("sop_instance_uid", "sop_class_uid", "series_fk")),
+        *(column(name) for name in ("transfer_syntax_uid", "file_path", "file_size", "sha256")),
+        column("calling_ae"),
+        column("peer_address"),
+        column("received_at", moment),
+    )
+    at = [T0 + timedelta(seconds=s) for s in range(6)]
+    # study: (version, analysed through, receptions)
+    made = {
+        "1.5.1": (1, at[1], at[:2]),
+        "1.5.2": (1, at[1], at[:2] + at[5:]),
+        "1.5.3": (0, None, at[3:4]),
+    }
+    with engine.begin() as connection:
+        connection.execute(insert(patients).values(id=1, patient_id="SYN", issuer=""))
+        for number, (uid, (version, through, receptions)) in enumerate(made.items(), start=1):
+            connection.execute(
+                insert(studies).values(
+                    id=number,
+                    study_instance_uid=uid,
+                    patient_fk=1,
+                    created_at=T0,
+                    analysed_version=version,
+                    analysed_through=through,
+                )
+            )
+            connection.execute(
+                insert(series).values(id=number, series_instance_uid=f"{uid}.1", study_fk=number)
+            )
+            for k, moment_received in enumerate(receptions):
+                connection.execute(
+                    insert(instances).values(
+                        sop_instance_uid=f"{uid}.1.{k}",
+                        sop_class_uid="1.2.840.10008.5.1.4.1.1.4",
+                        series_fk=number,
+                        transfer_syntax_uid="1.2.840.10008.1.2.1",
+                        file_path=f"objects/20260101/{uid}-{k}.dcm",
+                        file_size=1,
+                        sha256="0" * 64,
+                        calling_ae="SCU",
+                        peer_address="127.0.0.1",
+                        received_at=moment_received,
+                    )
+                )
+    upgrade(engine)
+    with Session(engine) as session:
+        rows = session.execute(
+            select(
+                Study.study_instance_uid,
+                Study.received_count,
+                Study.analysed_count,
+                Study.last_received_at,
+            ).order_by(Study.id)
+        ).all()
+    assert [(uid, count, covered) for uid, count, covered, _ in rows] == [
+        ("1.5.1", 2, 2),
+        ("1.5.2", 3, 2),
+        ("1.5.3", 1, 0),
+    ]
+    assert [aware_required(last) for *_, last in rows] == [at[1], at[5], at[3]]
+    pending = {p.study_instance_uid: p.received_count for p in pending_studies(engine)}
+    assert pending == {"1.5.2": 3, "1.5.3": 1}
+    engine.dispose()

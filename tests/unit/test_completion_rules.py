@@ -22,7 +22,7 @@ def mg(
 
 
 def progress(*instances: ViewFacts, version: int = 0, last: datetime = T0) -> StudyProgress:
-    return StudyProgress("1.2.3", version, None, last, tuple(instances))
+    return StudyProgress("1.2.3", version, None, last, tuple(instances), len(instances))
 
 
 FOUR = (mg("R", "CC"), mg("L", "CC"), mg("R", "MLO"), mg("L", "MLO"))
