@@ -1,6 +1,6 @@
 """Completion sweep benchmark: how long one sweep takes as the index grows.
 
-The scheduler sweeps every ``[pipeline] sweep_interval_seconds`` (5 s by default) for studies
+The scheduler sweeps every ``[pipeline] sweep_interval_seconds`` (1 s by default) for studies
 with instances their latest analysis version does not cover. Fills an index (SQLite in a
 temporary folder, and PostgreSQL at 127.0.0.1:5432 when it answers) with analysed studies of
 ``--per-study`` instances each plus ``--pending`` studies still waiting, then times

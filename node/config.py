@@ -87,7 +87,7 @@ class PipelineSettings(_Section):
     # called with a study; empty: no analysis runs (jobs wait).
     analysis: str = Field(default="", pattern=r"^$|^models$|^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     lease_seconds: float = Field(default=120.0, gt=0)
-    sweep_interval_seconds: float = Field(default=5.0, gt=0)
+    sweep_interval_seconds: float = Field(default=1.0, gt=0)
     poll_seconds: float = Field(default=1.0, gt=0)
 
 
