@@ -115,6 +115,9 @@ class ImageResult:
     # MRI: the maximum intensity projection the model used, in the source pixel grid; the
     # overlay shows it instead of the source slice.
     display_image: np.ndarray | None = field(default=None, compare=False)
+    # 2D images: the display values in [0, 1] the model read, on the source pixel grid (the
+    # models' own display transform), kept so that an overlay need not compute them again.
+    display_values: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.heatmap.ndim != 2:
@@ -123,8 +126,9 @@ class ImageResult:
             raise ValueError("heatmap values must be within [0, 1]")
         if self.laterality not in {None, "L", "R"}:
             raise ValueError("laterality is L, R or None")
-        if self.display_image is not None and self.display_image.shape != self.heatmap.shape:
-            raise ValueError("the display image and the heatmap must have one shape")
+        for shown in (self.display_image, self.display_values):
+            if shown is not None and shown.shape != self.heatmap.shape:
+                raise ValueError("the display image and the heatmap must have one shape")
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,8 @@ def image_result(predicted: ImagePrediction, threshold: float, kind: str) -> Ima
         image.view,
         frame=image.frame,
         display_image=image.display_image,
+        # a 2D image's network input is its display values (a slab's or projection's is not)
+        display_values=image.image if image.frame is None and image.display_image is None else None,
     )
 
 

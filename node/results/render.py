@@ -4,6 +4,7 @@ blended on it, finding outlines and burned-in text. Pure array work (numpy, Pill
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -24,7 +25,15 @@ TEXT = (255, 255, 0)
 
 def windowed(ds: Dataset, pixels: np.ndarray) -> np.ndarray:
     """8-bit grey as a viewer would show it (the models' own display transform)."""
-    return np.asarray((display_values(ds, pixels) * 255).round(), dtype=np.uint8)
+    return to_grey(display_values(ds, pixels))
+
+
+def to_grey(display: np.ndarray) -> np.ndarray:
+    """Display values in [0, 1] as 8-bit grey."""
+    scaled = np.multiply(display, 255, dtype=np.float32)
+    np.rint(scaled, out=scaled)
+    grey: np.ndarray = scaled.astype(np.uint8)
+    return grey
 
 
 def stretch(values: np.ndarray) -> np.ndarray:
@@ -107,28 +116,67 @@ def outline_points(
 
 
 def annotate(rgb: np.ndarray, findings: tuple[Finding, ...], lines: list[str]) -> np.ndarray:
-    image = Image.fromarray(rgb, mode="RGB")
-    draw = ImageDraw.Draw(image)
+    """Finding outlines and the text lines burned into ``rgb``, in place (and returned). Each
+    mark goes through Pillow on the small region it covers: a full-size overlay there and
+    back is two copies of 25 MB."""
     width = max(1, round(min(rgb.shape[:2]) / 300))
     for finding in findings:
         region = finding.region
         if region.shape is Shape.POINT:
             c, r, size = region.points[0].column, region.points[0].row, 6 * width
-            draw.line([(c - size, r), (c + size, r)], fill=OUTLINE, width=width)
-            draw.line([(c, r - size), (c, r + size)], fill=OUTLINE, width=width)
+            strokes = [[(c - size, r), (c + size, r)], [(c, r - size), (c, r + size)]]
         else:
-            draw.line(outline_points(region.shape, region.points), fill=OUTLINE, width=width)
+            strokes = [outline_points(region.shape, region.points)]
+        for stroke in strokes:
+            if stroke:
+                _paint(rgb, _bounds(stroke, width + 1), _line(stroke, width))
     size = max(10, round(rgb.shape[0] / 40))
     font = ImageFont.load_default(size=size)
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    outline = max(1, size // 12)
     y = size // 2
     for line in lines:
-        draw.text(
-            (size // 2, y),
-            line,
-            fill=TEXT,
-            font=font,
-            stroke_width=max(1, size // 12),
-            stroke_fill=(0, 0, 0),
+        at = (size // 2, y)
+        box = measure.textbbox(at, line, font=font, stroke_width=outline)
+        _paint(
+            rgb, (box[0] - 1, box[1] - 1, box[2] + 1, box[3] + 1), _text(at, line, font, outline)
         )
         y += round(size * 1.3)
-    return np.asarray(image)
+    return rgb
+
+
+Painter = Callable[[ImageDraw.ImageDraw, int, int], None]
+Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+
+
+def _bounds(points: list[tuple[float, float]], margin: float) -> tuple[float, ...]:
+    columns, rows = [p[0] for p in points], [p[1] for p in points]
+    return min(columns) - margin, min(rows) - margin, max(columns) + margin, max(rows) + margin
+
+
+def _line(points: list[tuple[float, float]], width: int) -> Painter:
+    def paint(draw: ImageDraw.ImageDraw, left: int, top: int) -> None:
+        draw.line([(c - left, r - top) for c, r in points], fill=OUTLINE, width=width)
+
+    return paint
+
+
+def _text(at: tuple[int, int], line: str, font: Font, outline: int) -> Painter:
+    def paint(draw: ImageDraw.ImageDraw, left: int, top: int) -> None:
+        position = (at[0] - left, at[1] - top)
+        draw.text(position, line, fill=TEXT, font=font, stroke_width=outline, stroke_fill=(0, 0, 0))
+
+    return paint
+
+
+def _paint(rgb: np.ndarray, box: tuple[float, ...], paint: Painter) -> None:
+    """Run ``paint`` on the part of ``rgb`` inside ``box`` (left, top, right, bottom), with
+    coordinates relative to that part, and write the part back."""
+    rows, columns = rgb.shape[:2]
+    left, top = max(0, math.floor(box[0])), max(0, math.floor(box[1]))
+    right, bottom = min(columns, math.ceil(box[2]) + 1), min(rows, math.ceil(box[3]) + 1)
+    if left >= right or top >= bottom:
+        return
+    part = Image.fromarray(np.ascontiguousarray(rgb[top:bottom, left:right]))
+    paint(ImageDraw.Draw(part), left, top)
+    rgb[top:bottom, left:right] = np.asarray(part)

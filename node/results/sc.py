@@ -21,7 +21,7 @@ from node.results.common import (
     contributing_equipment,
     series_description,
 )
-from node.results.render import annotate, blend, stretch, windowed
+from node.results.render import annotate, blend, stretch, to_grey, windowed
 
 
 def source_pixels(source: Dataset, image: ImageResult) -> np.ndarray:
@@ -35,6 +35,20 @@ def source_pixels(source: Dataset, image: ImageResult) -> np.ndarray:
     if pixels.ndim != 2:
         raise ValueError("heatmap overlays are made from greyscale images")
     return pixels
+
+
+def overlay_grey(source: Dataset, image: ImageResult) -> np.ndarray:
+    """The 8-bit grey under the heatmap: the MRI projection stretched, or the image as a
+    viewer shows it, from the display values the model read when the result kept them (a
+    2D image: nothing decoded twice) or from the source's pixels."""
+    if image.display_values is not None and image.display_image is None:
+        if image.display_values.shape != (int(source.Rows), int(source.Columns)):
+            raise ValueError("the heatmap is not in the source image's pixel grid")
+        return to_grey(image.display_values)
+    pixels = source_pixels(source, image)
+    if pixels.shape != image.heatmap.shape:
+        raise ValueError("the heatmap is not in the source image's pixel grid")
+    return windowed(source, pixels) if image.display_image is None else stretch(pixels)
 
 
 def patient_orientation(source: Dataset) -> tuple[str, str]:
@@ -83,10 +97,7 @@ def heatmap_overlay(
     series_instance_uid: str,
     instance_number: int,
 ) -> hd.sc.SCImage:
-    pixels = source_pixels(source, image)
-    if pixels.shape != image.heatmap.shape:
-        raise ValueError("the heatmap is not in the source image's pixel grid")
-    grey = windowed(source, pixels) if image.display_image is None else stretch(pixels)
+    grey = overlay_grey(source, image)
     on_frame = tuple(f for f in image.findings if f.frame in (None, image.frame))
     rgb = annotate(blend(grey, image.heatmap), on_frame, overlay_text(image, score, model))
     orientation = patient_orientation(source)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -60,3 +61,26 @@ def test_overlays_validate_and_show_the_heat_at_the_finding(make: object, tmp_pa
         assert abs(r - g) < 20 and abs(g - b) < 20  # grey where there is no heat
         if number == 1:
             Image.fromarray(rgb).save(artifact_dir() / f"sc-overlay-{case.name}.png")
+
+
+def test_an_overlay_from_the_models_display_values_equals_one_from_the_pixels(
+    demo_weights: Path, tmp_path: Path
+) -> None:
+    """2D mammography results keep the display values the model read, so the overlay does
+    not decode and window the source again; the pixels come out the same."""
+    from models.inference import Engine
+    from models.sources import study_sources
+    from models.study import analyse_images
+    from node.sample_study import write_sample_study
+
+    paths = write_sample_study(tmp_path / "study", "L", (512, 416))
+    sources = study_sources(paths)
+    result = analyse_images(Engine(demo_weights, device="cpu"), "1.2.3", sources.images)
+    series = CONTEXT.new_uid()
+    for number, image in enumerate(result.images, start=1):
+        assert image.display_values is not None and image.display_values.shape == (512, 416)
+        source = sources.datasets[image.sop_instance_uid]
+        kept = heatmap_overlay(source, image, 0.5, result.model, CONTEXT, series, number)
+        again = replace(image, display_values=None)
+        decoded = heatmap_overlay(source, again, 0.5, result.model, CONTEXT, series, number)
+        assert np.array_equal(kept.pixel_array, decoded.pixel_array)

@@ -1,12 +1,23 @@
-"""The overlay blend through its table gives the floating-point blend's colours, to within the
-quantisation of the heat to 256 levels."""
+"""Overlay rendering: the blend through its table gives the floating-point blend's colours, to
+within the quantisation of the heat to 256 levels; marks drawn region by region are the marks
+drawn on the whole image."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw, ImageFont
 
-from node.results.render import MAX_ALPHA, blend, exact_blend
+from models.result import Finding, Point, Region, Shape
+from node.results.render import (
+    MAX_ALPHA,
+    OUTLINE,
+    TEXT,
+    annotate,
+    blend,
+    exact_blend,
+    outline_points,
+)
 
 
 def test_the_table_blend_matches_the_exact_one_on_every_grey_and_heat() -> None:
@@ -34,3 +45,46 @@ def test_blend_refuses_mismatched_or_wide_input() -> None:
         blend(np.zeros((4, 4), np.uint8), np.zeros((4, 5), np.float32))
     with pytest.raises(TypeError, match="8-bit"):
         blend(np.zeros((4, 4), np.uint16), np.zeros((4, 4), np.float32))
+
+
+def whole_image_annotation(
+    rgb: np.ndarray, findings: tuple[Finding, ...], lines: list[str]
+) -> np.ndarray:
+    """The marks drawn on the whole image at once: what ``annotate`` must give."""
+    image = Image.fromarray(rgb)
+    draw = ImageDraw.Draw(image)
+    width = max(1, round(min(rgb.shape[:2]) / 300))
+    for finding in findings:
+        region = finding.region
+        if region.shape is Shape.POINT:
+            c, r, size = region.points[0].column, region.points[0].row, 6 * width
+            draw.line([(c - size, r), (c + size, r)], fill=OUTLINE, width=width)
+            draw.line([(c, r - size), (c, r + size)], fill=OUTLINE, width=width)
+        else:
+            draw.line(outline_points(region.shape, region.points), fill=OUTLINE, width=width)
+    size = max(10, round(rgb.shape[0] / 40))
+    font = ImageFont.load_default(size=size)
+    y = size // 2
+    for line in lines:
+        outline = max(1, size // 12)
+        draw.text((size // 2, y), line, fill=TEXT, font=font, stroke_width=outline, stroke_fill=0)
+        y += round(size * 1.3)
+    return np.asarray(image)
+
+
+def test_marks_drawn_region_by_region_equal_marks_drawn_on_the_whole_image() -> None:
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (900, 700, 3), dtype=np.uint8)
+    findings = (
+        Finding("mass", 0.9, Region.ellipse(Point(300.4, 420.7), 60, 35, 25)),
+        Finding("mass", 0.6, Region.ellipse(Point(690.0, 10.0), 40, 20, 0)),  # past the edges
+        Finding("calcification cluster", 0.5, Region.point(120.3, 80.6)),
+        Finding(
+            "asymmetry", 0.4, Region.polygon([Point(400, 700), Point(520, 760), Point(450, 880)])
+        ),
+    )
+    lines = ["L CC", "score 0.87", "demo 1.0", "NOT FOR CLINICAL USE"]
+    expected = whole_image_annotation(rgb.copy(), findings, lines)
+    drawn = annotate(rgb.copy(), findings, lines)
+    assert not np.array_equal(drawn, rgb)  # something was drawn
+    assert np.array_equal(drawn, expected)
