@@ -76,7 +76,7 @@ class InstanceIndex:
                 )
                 session.add(row)
                 session.flush()
-                _count_instance(session, study_fk, received.reception.received_at)
+                _count_instance(session, series_fk, received.reception.received_at)
                 return row.id
         except IntegrityError as exc:
             if self.contains(received.instance.sop_instance_uid):
@@ -193,13 +193,15 @@ class InstanceIndex:
             return set(session.execute(query).scalars())
 
 
-def _count_instance(session: Session, study_fk: int, received_at: datetime) -> None:
-    """One more instance for the study, newest reception kept; in the database, so parallel
+def _count_instance(session: Session, series_fk: int, received_at: datetime) -> None:
+    """One more instance for the study its series belongs to (the header's study may differ
+    when a series UID was reused), newest reception kept; in the database, so parallel
     receivers (processes or hosts) never lose a count."""
+    study_of_series = select(Series.study_fk).where(Series.id == series_fk).scalar_subquery()
     newer = or_(Study.last_received_at.is_(None), Study.last_received_at < received_at)
     session.execute(
         update(Study)
-        .where(Study.id == study_fk)
+        .where(Study.id == study_of_series)
         .values(
             received_count=Study.received_count + 1,
             last_received_at=case((newer, received_at), else_=Study.last_received_at),

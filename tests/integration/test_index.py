@@ -213,3 +213,28 @@ def test_the_upgrade_counts_what_was_indexed_and_keeps_what_was_pending(
     pending = {p.study_instance_uid: p.received_count for p in pending_studies(engine)}
     assert pending == {"1.5.2": 3, "1.5.3": 1}
     engine.dispose()
+
+
+def test_an_instance_counts_for_the_study_its_series_belongs_to(engine: Engine) -> None:
+    """A series UID reused under another study's header: the instance joins the series
+    already indexed, and so does its count; the other study has nothing pending."""
+    index = InstanceIndex(engine)
+    index.add(received("1.2.3.1.1.1", study="1.2.3.1", series="1.2.3.1.1"))
+    index.add(received("1.2.3.1.1.2", study="1.2.3.9", series="1.2.3.1.1", seconds=5))
+    with Session(engine) as session:
+        found = session.execute(select(Study.study_instance_uid, Study.received_count))
+        counts = dict(found.tuples().all())
+    assert counts == {"1.2.3.1": 2, "1.2.3.9": 0}
+    assert {p.study_instance_uid for p in pending_studies(engine)} == {"1.2.3.1"}
+
+
+def test_the_pending_index_is_partial_on_both_databases(engine: Engine) -> None:
+    """compare_metadata does not compare an index's condition: read it back."""
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            query = "SELECT sql FROM sqlite_master WHERE name = 'ix_studies_pending'"
+        else:
+            query = "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_studies_pending'"
+        [definition] = connection.exec_driver_sql(query).scalars().all()
+    condition = definition.split("WHERE", 1)[1].replace("(", "").replace(")", "").strip()
+    assert condition == "received_count > analysed_count", definition
