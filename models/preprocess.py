@@ -36,6 +36,14 @@ def display_values(ds: Dataset, pixels: np.ndarray) -> np.ndarray:
     return scale_display(values)
 
 
+def display_grey(display: np.ndarray) -> np.ndarray:
+    """Display values in [0, 1] as 8-bit grey: the image as a viewer shows it."""
+    scaled = np.multiply(display, 255, dtype=np.float32)
+    np.rint(scaled, out=scaled)
+    grey: np.ndarray = scaled.astype(np.uint8)
+    return grey
+
+
 def scale_display(values: np.ndarray) -> np.ndarray:
     """Values (after any LUTs) to [0, 1]: the darkest 0.5% to 0, the maximum to 1. Images
     that are not DICOM (PNG training data) go through this too, so they look alike."""

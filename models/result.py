@@ -115,9 +115,10 @@ class ImageResult:
     # MRI: the maximum intensity projection the model used, in the source pixel grid; the
     # overlay shows it instead of the source slice.
     display_image: np.ndarray | None = field(default=None, compare=False)
-    # 2D images: the display values in [0, 1] the model read, on the source pixel grid (the
-    # models' own display transform), kept so that an overlay need not compute them again.
-    display_values: np.ndarray | None = field(default=None, compare=False, repr=False)
+    # 2D images: the display values the model read as 8-bit grey, on the source pixel grid
+    # (the image as a viewer shows it), so that an overlay need not window the source again;
+    # 8-bit, a quarter of the float values, because results wait for their objects in batches.
+    display_grey: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.heatmap.ndim != 2:
@@ -126,7 +127,7 @@ class ImageResult:
             raise ValueError("heatmap values must be within [0, 1]")
         if self.laterality not in {None, "L", "R"}:
             raise ValueError("laterality is L, R or None")
-        for shown in (self.display_image, self.display_values):
+        for shown in (self.display_image, self.display_grey):
             if shown is not None and shown.shape != self.heatmap.shape:
                 raise ValueError("the display image and the heatmap must have one shape")
 

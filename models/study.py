@@ -16,7 +16,7 @@ import numpy as np
 from models.aggregate import breasts, study_score
 from models.findings import findings_from_heatmap
 from models.inference import Engine, ViewPrediction
-from models.preprocess import Geometry, plan
+from models.preprocess import Geometry, display_grey, plan
 from models.result import Finding, ImageResult, ModelInfo, Region, StudyResult
 
 # findings closer than this fraction of the model grid's larger side are one finding
@@ -72,6 +72,13 @@ def _to_source(finding: Finding, geometry: Geometry) -> Finding:
     return Finding(finding.kind, finding.score, Region(finding.region.shape, points), finding.frame)
 
 
+def _shown(image: AnalysisImage) -> np.ndarray | None:
+    """A 2D image's network input is its display values; a slab's or projection's is not."""
+    if image.frame is None and image.display_image is None:
+        return display_grey(image.image)
+    return None
+
+
 def image_result(predicted: ImagePrediction, threshold: float, kind: str) -> ImageResult:
     image, geometry, prediction = predicted.image, predicted.geometry, predicted.prediction
     # evidence in the padding is no finding: it lies outside the image (or the breast crop)
@@ -93,8 +100,7 @@ def image_result(predicted: ImagePrediction, threshold: float, kind: str) -> Ima
         image.view,
         frame=image.frame,
         display_image=image.display_image,
-        # a 2D image's network input is its display values (a slab's or projection's is not)
-        display_values=image.image if image.frame is None and image.display_image is None else None,
+        display_grey=_shown(image),
     )
 
 

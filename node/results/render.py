@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from pydicom.dataset import Dataset
 
-from models.preprocess import display_values
+from models.preprocess import display_grey, display_values
 from models.result import Finding, Point, Shape
 
 # Piecewise-linear "jet": dark blue -> blue -> cyan -> yellow -> red.
@@ -25,15 +25,7 @@ TEXT = (255, 255, 0)
 
 def windowed(ds: Dataset, pixels: np.ndarray) -> np.ndarray:
     """8-bit grey as a viewer would show it (the models' own display transform)."""
-    return to_grey(display_values(ds, pixels))
-
-
-def to_grey(display: np.ndarray) -> np.ndarray:
-    """Display values in [0, 1] as 8-bit grey."""
-    scaled = np.multiply(display, 255, dtype=np.float32)
-    np.rint(scaled, out=scaled)
-    grey: np.ndarray = scaled.astype(np.uint8)
-    return grey
+    return display_grey(display_values(ds, pixels))
 
 
 def stretch(values: np.ndarray) -> np.ndarray:

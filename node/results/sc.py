@@ -21,7 +21,7 @@ from node.results.common import (
     contributing_equipment,
     series_description,
 )
-from node.results.render import annotate, blend, stretch, to_grey, windowed
+from node.results.render import annotate, blend, stretch, windowed
 
 
 def source_pixels(source: Dataset, image: ImageResult) -> np.ndarray:
@@ -39,12 +39,12 @@ def source_pixels(source: Dataset, image: ImageResult) -> np.ndarray:
 
 def overlay_grey(source: Dataset, image: ImageResult) -> np.ndarray:
     """The 8-bit grey under the heatmap: the MRI projection stretched, or the image as a
-    viewer shows it, from the display values the model read when the result kept them (a
-    2D image: nothing decoded twice) or from the source's pixels."""
-    if image.display_values is not None and image.display_image is None:
-        if image.display_values.shape != (int(source.Rows), int(source.Columns)):
+    viewer shows it, as the model read it when the result kept it (a 2D image: not
+    windowed twice) or from the source's pixels."""
+    if image.display_grey is not None and image.display_image is None:
+        if image.display_grey.shape != (int(source.Rows), int(source.Columns)):
             raise ValueError("the heatmap is not in the source image's pixel grid")
-        return to_grey(image.display_values)
+        return image.display_grey
     pixels = source_pixels(source, image)
     if pixels.shape != image.heatmap.shape:
         raise ValueError("the heatmap is not in the source image's pixel grid")

@@ -63,11 +63,11 @@ def test_overlays_validate_and_show_the_heat_at_the_finding(make: object, tmp_pa
             Image.fromarray(rgb).save(artifact_dir() / f"sc-overlay-{case.name}.png")
 
 
-def test_an_overlay_from_the_models_display_values_equals_one_from_the_pixels(
+def test_an_overlay_from_the_image_the_model_read_equals_one_from_the_pixels(
     demo_weights: Path, tmp_path: Path
 ) -> None:
-    """2D mammography results keep the display values the model read, so the overlay does
-    not decode and window the source again; the pixels come out the same."""
+    """2D mammography results keep the image as the model read it (8-bit), so the overlay
+    does not window the source again; the pixels come out the same."""
     from models.inference import Engine
     from models.sources import study_sources
     from models.study import analyse_images
@@ -78,9 +78,9 @@ def test_an_overlay_from_the_models_display_values_equals_one_from_the_pixels(
     result = analyse_images(Engine(demo_weights, device="cpu"), "1.2.3", sources.images)
     series = CONTEXT.new_uid()
     for number, image in enumerate(result.images, start=1):
-        assert image.display_values is not None and image.display_values.shape == (512, 416)
+        assert image.display_grey is not None and image.display_grey.shape == (512, 416)
         source = sources.datasets[image.sop_instance_uid]
         kept = heatmap_overlay(source, image, 0.5, result.model, CONTEXT, series, number)
-        again = replace(image, display_values=None)
+        again = replace(image, display_grey=None)
         decoded = heatmap_overlay(source, again, 0.5, result.model, CONTEXT, series, number)
         assert np.array_equal(kept.pixel_array, decoded.pixel_array)
