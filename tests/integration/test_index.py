@@ -223,7 +223,7 @@ def test_an_instance_counts_for_the_study_its_series_belongs_to(engine: Engine) 
     index.add(received("1.2.3.1.1.2", study="1.2.3.9", series="1.2.3.1.1", seconds=5))
     with Session(engine) as session:
         found = session.execute(select(Study.study_instance_uid, Study.received_count))
-        counts = dict(found.tuples().all())
+        counts = {uid: count for uid, count in found}
     assert counts == {"1.2.3.1": 2, "1.2.3.9": 0}
     assert {p.study_instance_uid for p in pending_studies(engine)} == {"1.2.3.1"}
 
