@@ -57,6 +57,14 @@ def deliveries(node: NodeProcess) -> list[dict[str, object]]:
     return list(json.loads(listing.stdout))
 
 
+def delivered(node: NodeProcess, orthanc: Orthanc, count: int) -> None:
+    """Wait until the node has recorded `count` deliveries as done, then check Orthanc holds
+    exactly those. Orthanc stores an object before the node hears its answer and records it,
+    so waiting on Orthanc alone leaves the node's state behind for a moment."""
+    wait_for(lambda: [d["state"] for d in deliveries(node)] == ["delivered"] * count, timeout=60)
+    assert len(orthanc_results(orthanc)) == count
+
+
 def jobs(node: NodeProcess) -> list[dict[str, object]]:
     listing = node.cli("jobs", "--json")
     assert listing.returncode == 0, listing.stderr
@@ -81,11 +89,10 @@ def test_study_in_results_out_exactly_once_even_when_resent(
     node = start_node(node_factory, orthanc, db, metrics_port=metrics_port)
     first, files = four_views(tmp_path)
     send(node, files)
-    wait_for(lambda: len(orthanc_results(orthanc)) == 1, timeout=60)
+    delivered(node, orthanc, 1)
     [job] = jobs(node)
     assert (job["state"], job["version"]) == ("done", 1)
     [delivery] = deliveries(node)
-    assert delivery["state"] == "delivered"
     assert delivery["sop_instance_uid"] == orthanc_results(orthanc)[0]
 
     send(node, files)  # the same study again: duplicates, nothing new
@@ -107,18 +114,23 @@ def test_study_in_results_out_exactly_once_even_when_resent(
     )
     late.PatientID, late.PatientName = first.PatientID, first.PatientName
     send(node, [write(late, tmp_path / "late")])
-    wait_for(lambda: len(orthanc_results(orthanc)) == 2, timeout=60)
+    delivered(node, orthanc, 2)
     assert [(j["version"], j["state"]) for j in jobs(node)] == [(1, "done"), (2, "done")]
     assert [d["version"] for d in deliveries(node)] == [1, 2]
 
-    # The run left an intact audit trail of receptions, analyses and sends.
+    # The run left an intact audit trail of receptions, analyses and sends. A send's record
+    # follows its delivered state by a moment, so wait for the second one.
+    def sends_audited() -> str:
+        text = node.cli("audit", "export").stdout
+        return text if text.count('EventActionCode="R"') >= 2 else ""
+
+    exported = wait_for(sends_audited, timeout=10)
+    assert exported.count('EventActionCode="R"') == 2  # two results sent, no more
     verify = node.cli("audit", "verify")
     assert verify.returncode == 0, verify.stdout
-    exported = node.cli("audit", "export").stdout
     assert 'csd-code="110100"' in exported  # application start
     assert exported.count('EventActionCode="C"') >= 3  # received x2 associations, analysed
     assert 'csd-code="110103"' in exported
-    assert exported.count('EventActionCode="R"') == 2  # two results sent
     assert first.PatientID in exported  # audit records may, and do, name the patient
 
     metrics = fetch(metrics_port, "/metrics")
@@ -149,11 +161,10 @@ def test_sigkill_during_analysis_then_restart(
     node.kill()
     assert not node.children_alive()
     restarted = start_node(node_factory, orthanc, root=node.root, port=node.port)
-    wait_for(lambda: len(orthanc_results(orthanc)) == 1, timeout=60)
+    delivered(restarted, orthanc, 1)
     [job] = jobs(restarted)
     assert job["state"] == "done"
     assert int(str(job["attempts"])) == 2
-    assert [d["state"] for d in deliveries(restarted)] == ["delivered"]
     time.sleep(3)
     assert len(orthanc_results(orthanc)) == 1
 
@@ -165,13 +176,23 @@ def test_orthanc_down_then_back(
     node = start_node(node_factory, orthanc)
     _first, files = four_views(tmp_path)
     send(node, files)
-    wait_for(lambda: any(int(str(d["attempts"])) >= 2 for d in deliveries(node)), timeout=60)
-    [row] = deliveries(node)
-    assert row["state"] == "pending"
+    # Attempts count when a try is claimed, so wait for the row back in back-off after its
+    # second failed try, read in one listing (a try in flight shows "sending").
+    row = wait_for(
+        lambda: next(
+            (
+                d
+                for d in deliveries(node)
+                if d["state"] == "pending" and int(str(d["attempts"])) >= 2
+            ),
+            None,
+        ),
+        timeout=60,
+    )
     assert row["last_error"] == "peer unreachable, timed out or aborted"
+    assert len(deliveries(node)) == 1
     orthanc.start()
-    wait_for(lambda: len(orthanc_results(orthanc)) == 1, timeout=60)
-    assert [d["state"] for d in deliveries(node)] == ["delivered"]
+    delivered(node, orthanc, 1)
 
 
 def test_orthanc_refusing_then_allowing(node_factory: NodeFactory, tmp_path: Path) -> None:
@@ -191,8 +212,7 @@ def test_orthanc_refusing_then_allowing(node_factory: NodeFactory, tmp_path: Pat
     strict.modalities = {"breastnode": ("BREASTNODE", "127.0.0.1", node.port)}
     strict.start()
     try:
-        wait_for(lambda: len(orthanc_results(strict)) == 1, timeout=60)
-        assert [d["state"] for d in deliveries(node)] == ["delivered"]
+        delivered(node, strict, 1)
         time.sleep(3)
         assert len(orthanc_results(strict)) == 1
     finally:
