@@ -25,7 +25,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     that needs the demo checkpoint trains it, so those tests get a longer time limit."""
     for item in items:
         if {"demo_weights", "demo_mri_weights"} & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.timeout(900))
+            item.add_marker(pytest.mark.timeout(1800))
     items.sort(key=lambda item: item.get_closest_marker("log_scan") is not None)
 
 

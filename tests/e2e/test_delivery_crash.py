@@ -17,7 +17,7 @@ PIPELINE = """
 analysis = "tests.standin_analysis:analyse"
 quiet_seconds = 1
 sweep_interval_seconds = 0.5
-lease_seconds = 3
+lease_seconds = 10
 poll_seconds = 0.2
 [routing]
 result_destinations = ["pacs"]

@@ -30,7 +30,7 @@ def pipeline(weights: Path, mri: Path | str = "none") -> str:
     return f"""
 [pipeline]
 analysis = "models"
-quiet_seconds = 2
+quiet_seconds = 10
 sweep_interval_seconds = 0.5
 poll_seconds = 0.2
 [models]

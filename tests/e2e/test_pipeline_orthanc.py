@@ -18,9 +18,9 @@ from tests.synthetic import SyntheticPatient, mammogram, screening_study, write
 PIPELINE = """
 [pipeline]
 analysis = "tests.standin_analysis:analyse"
-quiet_seconds = 2
+quiet_seconds = 5
 sweep_interval_seconds = 0.5
-lease_seconds = 3
+lease_seconds = 10
 poll_seconds = 0.2
 [routing]
 result_destinations = ["orthanc"]
@@ -97,7 +97,7 @@ def test_study_in_results_out_exactly_once_even_when_resent(
 
     send(node, files)  # the same study again: duplicates, nothing new
     wait_for(lambda: "duplicate SOP Instance" in node.log.read_text(), timeout=10)
-    time.sleep(4)  # longer than the quiet period and several sweeps
+    time.sleep(6)  # longer than the quiet period and several sweeps
     assert len(jobs(node)) == 1
     assert len(deliveries(node)) == 1
     assert len(orthanc_results(orthanc)) == 1
@@ -153,7 +153,9 @@ def fetch(port: int, path: str) -> str:
 def test_sigkill_during_analysis_then_restart(
     node_factory: NodeFactory, orthanc: Orthanc, tmp_path: Path
 ) -> None:
-    slow = {"BREASTNODE_TEST_ANALYSIS_SLEEP": "4"}
+    # Long enough that the kill always lands while the job runs, however slow the polls; the
+    # restarted node runs without it.
+    slow = {"BREASTNODE_TEST_ANALYSIS_SLEEP": "60"}
     node = start_node(node_factory, orthanc, env=slow)
     _first, files = four_views(tmp_path)
     send(node, files)

@@ -109,7 +109,8 @@ def test_aborted_transfer_leaves_no_spool_file(node_factory: NodeFactory, tmp_pa
         sender.send_signal(signal.SIGKILL)
         sender.wait(10)
     wait_for(lambda: not any(spool.iterdir()), timeout=20)
+    # The receiver removes the file first and logs it after.
+    wait_for(lambda: "removed its partial spool file" in node.log.read_text(), timeout=10)
     time.sleep(0.5)
     assert list(spool.iterdir()) == []
     assert list((node.root / "objects").glob("*/*.dcm")) == []
-    assert "removed its partial spool file" in node.log.read_text()
