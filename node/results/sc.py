@@ -120,6 +120,10 @@ def heatmap_overlay(
         contributing_equipment=[contributing_equipment(model, context.device_uid)],
     )
     sc.PatientOrientation = list(orientation)
+    if image.laterality is None:
+        # General Series Laterality is type 2C for a paired body part: present, empty when
+        # the image shows both breasts or names neither.
+        sc.Laterality = ""
     sc.SeriesDescription = series_description(model, "HEATMAP")
     sc.ImageType = ["DERIVED", "SECONDARY"]
     sc.BurnedInAnnotation = "NO"  # the burned-in text names no patient

@@ -1,9 +1,11 @@
 """The TID 1500 Measurement Report in a Comprehensive 3D SR (IHE AI Results), with highdicom.
 
 Per breast: a measurement group with the malignancy score and the category as a qualitative
-evaluation. Per finding: a planar ROI group whose SCOORD references the source image (and
-frame), with a tracking identifier and the finding's score. The algorithm is named in the
-observer context and in every group's Algorithm Identification.
+evaluation; a study whose images name no single breast gets one study-level group with the
+overall score instead, since TID 1500 needs at least one group. Per finding: a planar ROI
+group whose SCOORD references the source image (and frame), with a tracking identifier and
+the finding's score. The algorithm is named in the observer context and in every group's
+Algorithm Identification.
 """
 
 from __future__ import annotations
@@ -82,6 +84,17 @@ def breast_group(
     )
 
 
+def study_group(
+    result: StudyResult, context: ResultContext
+) -> hd.sr.MeasurementsAndQualitativeEvaluations:
+    return hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=context.new_uid(), identifier="Study"),
+        finding_type=codes.SCT.Breast,
+        algorithm_id=algorithm(result),
+        measurements=[_score_measurement(result.overall_score, result)],
+    )
+
+
 def finding_group(
     number: int,
     finding: Finding,
@@ -134,7 +147,7 @@ def measurement_report(
     groups: list[
         hd.sr.MeasurementsAndQualitativeEvaluations
         | hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations
-    ] = [breast_group(b, result, context) for b in result.breasts]
+    ] = [breast_group(b, result, context) for b in result.breasts] or [study_group(result, context)]
     number = 0
     for image in result.images:
         for finding in image.findings:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import highdicom as hd
 import numpy as np
 from pydicom import dcmread
 from pydicom.dataset import Dataset
@@ -79,3 +80,41 @@ def test_queued_studies_are_analysed_together_and_fail_alone(
         ]
         assert report.StudyInstanceUID == case.study_uid
         assert "NOT FOR CLINICAL USE" in report.SeriesDescription
+
+
+def test_study_of_images_of_both_breasts_is_reported_not_retried(
+    engine: Engine, tmp_path: Path, demo_weights: Path
+) -> None:
+    """Views marked Image Laterality B (no series Laterality) name no single breast: the
+    model gives no breast result, and the report carries the study's score in a study-level
+    group. Before, such a study with no finding failed its analysis and was retried."""
+    store = FileStore(tmp_path / "store")
+    store.prepare()
+    patient = SyntheticPatient()
+    study_uid = None
+    for seed, view in enumerate(("CC", "MLO")):
+        ds = mammogram(patient, study_uid=study_uid, view=view, rows=256, columns=192, seed=seed)
+        study_uid = ds.StudyInstanceUID
+        ds.ImageLaterality = "B"
+        if "Laterality" in ds:
+            del ds.Laterality
+        store_dataset(engine, store, ds)
+    assert len(sweep(engine, utcnow(), timedelta(seconds=0))) == 1
+    settings = Settings(
+        peers=[{"name": "pacs", "ae_title": "PACS", "host": "127.0.0.1", "port": 104}],
+        routing={"result_destinations": ["pacs"]},
+        models={"mammography": str(demo_weights), "mri": "none", "device": "cpu"},
+    )
+    worker = analysis_worker(engine, store, ModelAnalysis(settings), settings)
+    assert worker.run_once() is not None
+    [job] = JobQueue(engine).jobs()
+    assert (job.state, job.last_error) == (JobState.DONE, None)
+    deliveries = Outbox(engine).deliveries()
+    assert len(deliveries) == 4  # TID 1500 SR, CAD SR, two overlays
+    [report] = [
+        ds
+        for ds in (dcmread(store.path_of(d.file_path)) for d in deliveries)
+        if ds.SOPClassUID == COMPREHENSIVE_3D_SR
+    ]
+    groups = hd.sr.Comprehensive3DSR.from_dataset(report).content.get_image_measurement_groups()
+    assert [g.tracking_identifier for g in groups] == ["Study"]

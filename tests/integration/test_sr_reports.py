@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import highdicom as hd
 import numpy as np
 import pytest
 
+from node.config import ResultsSettings
+from node.results.build import TID_1500_SOP_CLASS, build_result_objects
+from node.results.cad_sr import MAMMOGRAPHY_CAD_SR
 from node.results.common import NOT_FOR_CLINICAL_USE, ResultContext, device_uid_for
 from node.results.sr import measurement_report
 from tests.dicom_checks import dsr2html, validated
@@ -18,6 +22,9 @@ from tests.results_fixtures import (
     mr_case,
     tomosynthesis_case,
 )
+
+SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+GSPS = "1.2.840.10008.5.1.4.1.1.11.1"
 
 
 def build(case: Case, version: int = 1, previous: list | None = None) -> hd.sr.Comprehensive3DSR:
@@ -76,3 +83,35 @@ def test_reanalysis_references_the_previous_report(tmp_path: Path) -> None:
     referenced = predecessor.ReferencedSeriesSequence[0].ReferencedSOPSequence[0]
     assert referenced.ReferencedSOPInstanceUID == first.SOPInstanceUID
     assert second.SeriesNumber != first.SeriesNumber
+
+
+def test_study_whose_images_name_no_breast_gets_a_study_level_group(tmp_path: Path) -> None:
+    """Images of both breasts (Image Laterality B) name no single breast, so there are no
+    breast results; with no finding either, TID 1500 would have no group at all (highdicom
+    refuses it, so the analysis used to fail and be retried). The report carries the overall
+    score in one study-level group instead, and the rest of the result set is built."""
+    case = mammography_case()
+    for ds in case.sources:
+        ds.ImageLaterality = "B"
+    images = tuple(
+        dataclasses.replace(image, findings=(), laterality=None) for image in case.result.images
+    )
+    result = dataclasses.replace(case.result, images=images, breasts=(), overall_score=0.1234)
+    unlateral = Case("mg-no-laterality", case.sources, result)
+    path = tmp_path / "sr.dcm"
+    back = validated(build(unlateral), path, "SR without laterality")
+    assert "0.1234" in dsr2html(path)
+    report = hd.sr.Comprehensive3DSR.from_dataset(back)
+    [group] = report.content.get_image_measurement_groups()
+    assert group.tracking_identifier == "Study"
+    assert [m.value for m in group.get_measurements()] == [pytest.approx(0.1234)]
+    assert report.content.get_planar_roi_measurement_groups() == []
+
+    sources = {str(ds.SOPInstanceUID): ds for ds in case.sources}
+    settings = ResultsSettings(gsps=True)
+    objects = build_result_objects(sources, result, settings, "BREASTNODE", 1)
+    assert sorted(str(o.SOPClassUID) for o in objects) == sorted(
+        [TID_1500_SOP_CLASS, MAMMOGRAPHY_CAD_SR, GSPS] + [SECONDARY_CAPTURE] * 4
+    )
+    for number, ds in enumerate(objects):
+        validated(ds, tmp_path / f"{number}.dcm", f"object {number} without laterality")
