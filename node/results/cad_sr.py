@@ -69,7 +69,11 @@ SUCCEEDED = _code("111222", "DCM", "Succeeded")
 NOT_ATTEMPTED = _code("111225", "DCM", "Not Attempted")
 IMAGE_LATERALITY = _code("111027", "DCM", "Image Laterality")
 IMAGE_VIEW = _code("111031", "DCM", "Image View")
-LATERALITY = {"L": _code("7771000", "SCT", "Left"), "R": _code("24028007", "SCT", "Right")}
+LATERALITY = {
+    "L": _code("7771000", "SCT", "Left"),
+    "R": _code("24028007", "SCT", "Right"),
+    "B": _code("51440002", "SCT", "Right and left"),  # an image of both breasts
+}
 VIEWS = {
     "CC": _code("399162004", "SCT", "cranio-caudal"),
     "MLO": _code("399368009", "SCT", "medio-lateral oblique"),
@@ -97,10 +101,11 @@ def _image_reference(source: Dataset, frame: int | None, relationship: R) -> hd.
 def _library_entry(source: Dataset, image: ImageResult) -> hd.sr.ImageContentItem:
     entry = _image_reference(source, image.frame, R.CONTAINS)
     context = []
-    if image.laterality in LATERALITY:
+    side = image.laterality or str(source.get("ImageLaterality", "") or "").strip().upper()
+    if side in LATERALITY:
         context.append(
             hd.sr.CodeContentItem(
-                IMAGE_LATERALITY, LATERALITY[image.laterality], relationship_type=R.HAS_ACQ_CONTEXT
+                IMAGE_LATERALITY, LATERALITY[side], relationship_type=R.HAS_ACQ_CONTEXT
             )
         )
     if image.view in VIEWS:

@@ -2,10 +2,10 @@
 
 Per breast: a measurement group with the malignancy score and the category as a qualitative
 evaluation; a study whose images name no single breast gets one study-level group with the
-overall score instead, since TID 1500 needs at least one group. Per finding: a planar ROI
-group whose SCOORD references the source image (and frame), with a tracking identifier and
-the finding's score. The algorithm is named in the observer context and in every group's
-Algorithm Identification.
+overall score and its category instead, since TID 1500 needs at least one group. Per
+finding: a planar ROI group whose SCOORD references the source image (and frame), with a
+tracking identifier and the finding's score. The algorithm is named in the observer context
+and in every group's Algorithm Identification.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 
+from models.aggregate import category
 from models.result import BreastResult, Category, Finding, ImageResult, Shape, StudyResult
 from node.results.common import ResultContext, label_like_sources, sr_arguments
 
@@ -92,6 +93,12 @@ def study_group(
         finding_type=codes.SCT.Breast,
         algorithm_id=algorithm(result),
         measurements=[_score_measurement(result.overall_score, result)],
+        qualitative_evaluations=[
+            hd.sr.QualitativeEvaluation(
+                ASSESSMENT,
+                CATEGORY_CODES[category(result.overall_score, result.model.operating_threshold)],
+            )
+        ],
     )
 
 

@@ -93,6 +93,7 @@ def test_study_whose_images_name_no_breast_gets_a_study_level_group(tmp_path: Pa
     case = mammography_case()
     for ds in case.sources:
         ds.ImageLaterality = "B"
+        del ds.Laterality
     images = tuple(
         dataclasses.replace(image, findings=(), laterality=None) for image in case.result.images
     )
@@ -105,6 +106,8 @@ def test_study_whose_images_name_no_breast_gets_a_study_level_group(tmp_path: Pa
     [group] = report.content.get_image_measurement_groups()
     assert group.tracking_identifier == "Study"
     assert [m.value for m in group.get_measurements()] == [pytest.approx(0.1234)]
+    [assessment] = group.get_qualitative_evaluations()
+    assert assessment.value.meaning == "Normal"  # 0.1234 is under half the 0.5 threshold
     assert report.content.get_planar_roi_measurement_groups() == []
 
     sources = {str(ds.SOPInstanceUID): ds for ds in case.sources}
@@ -115,3 +118,8 @@ def test_study_whose_images_name_no_breast_gets_a_study_level_group(tmp_path: Pa
     )
     for number, ds in enumerate(objects):
         validated(ds, tmp_path / f"{number}.dcm", f"object {number} without laterality")
+        if ds.SOPClassUID in (SECONDARY_CAPTURE, GSPS):
+            # General Series Laterality: type 2C for the breast, so present and empty
+            assert ds.Laterality == ""
+    [cad] = [n for n, ds in enumerate(objects) if ds.SOPClassUID == MAMMOGRAPHY_CAD_SR]
+    assert dsr2html(tmp_path / f"{cad}.dcm").count("Right and left") == 4  # image library
