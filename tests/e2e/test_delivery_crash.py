@@ -33,7 +33,9 @@ def deliveries(node: NodeProcess) -> list[dict[str, object]]:
 
 
 def test_sigkill_during_delivery_then_restart(node_factory: NodeFactory, tmp_path: Path) -> None:
-    slow_pacs = StoreSCP(tmp_path / "pacs").start("--sleep-during", "4")
+    # So slow that the kill, however late the polls see "sending", lands mid-send; the PACS
+    # is then restarted at full speed on the same port and folder for the restarted node.
+    slow_pacs = StoreSCP(tmp_path / "pacs").start("--sleep-during", "30")
     try:
         peers = [Peer("storescu", "STORESCU"), Peer("pacs", "PACS", "127.0.0.1", slow_pacs.port)]
         node = node_factory(peers, extra=PIPELINE)
@@ -43,6 +45,8 @@ def test_sigkill_during_delivery_then_restart(node_factory: NodeFactory, tmp_pat
         wait_for(lambda: any(d["state"] == "sending" for d in deliveries(node)), timeout=30)
         node.kill()
         assert not node.children_alive()
+        slow_pacs.stop()
+        slow_pacs.start()
 
         restarted = node_factory(peers, extra=PIPELINE, root=node.root, port=node.port)
         wait_for(lambda: [d["state"] for d in deliveries(restarted)] == ["delivered"], timeout=60)

@@ -97,7 +97,7 @@ def test_study_in_results_out_exactly_once_even_when_resent(
 
     send(node, files)  # the same study again: duplicates, nothing new
     wait_for(lambda: "duplicate SOP Instance" in node.log.read_text(), timeout=10)
-    time.sleep(6)  # longer than the quiet period and several sweeps
+    time.sleep(9)  # well past the quiet period and several sweeps
     assert len(jobs(node)) == 1
     assert len(deliveries(node)) == 1
     assert len(orthanc_results(orthanc)) == 1
