@@ -30,7 +30,7 @@ from pydicom.errors import InvalidDicomError
 
 from models.checkpoint import TASKS
 from models.dataset import DatasetError, Row, class_name
-from models.sources import laterality_of, view_of
+from models.headers import laterality_of, view_of
 
 MIAS_CLASSES = ("CALC", "CIRC", "SPIC", "MISC", "ARCH", "ASYM", "NORM")
 MIAS_NAME = re.compile(r"mdb(\d{3})")

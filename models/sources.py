@@ -20,6 +20,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
+from models.headers import laterality_of, view_of
 from models.preprocess import display_values
 from models.study import AnalysisImage
 from models.volumes import (
@@ -44,15 +45,6 @@ MAMMOGRAPHY_CLASSES = {
 }
 DEFERRED_BYTES = 64 * 1024  # larger elements (pixel data) are read from the file when used
 MR_CLASSES = {"1.2.840.10008.5.1.4.1.1.4", "1.2.840.10008.5.1.4.1.1.4.1"}
-VIEW_CODES = {  # SNOMED CT view codes (CID 4014) -> ACR MQCM abbreviations
-    "399162004": "CC",
-    "399368009": "MLO",
-    "399260004": "ML",
-    "399352003": "LM",
-    "399099002": "LMO",
-    "399192003": "SIO",
-    "399101009": "XCCL",
-}
 
 
 class SourceError(Exception):
@@ -78,29 +70,6 @@ class StudySources:
     # the source data sets the images name (SOP Instance UID -> data set), read once here
     # and handed on to whatever builds objects from them
     datasets: Mapping[str, Dataset] = field(default_factory=dict)
-
-
-def laterality_of(ds: Dataset) -> str | None:
-    for keyword in ("ImageLaterality", "Laterality"):
-        value = str(ds.get(keyword, "") or "").strip().upper()
-        if value in {"L", "R"}:
-            return value
-    for groups in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
-        sequence = ds.get(groups)
-        anatomy = sequence[0].get("FrameAnatomySequence") if sequence else None
-        if anatomy:
-            value = str(anatomy[0].get("FrameLaterality", "") or "").strip().upper()
-            if value in {"L", "R"}:
-                return value
-    return None
-
-
-def view_of(ds: Dataset) -> str | None:
-    codes = ds.get("ViewCodeSequence")
-    if codes and str(codes[0].get("CodeValue", "")) in VIEW_CODES:
-        return VIEW_CODES[str(codes[0].CodeValue)]
-    position = str(ds.get("ViewPosition", "") or "").strip().upper()
-    return position or None
 
 
 def mammography_images(ds: Dataset, options: SourceOptions) -> list[AnalysisImage]:

@@ -23,7 +23,8 @@ from pydicom.errors import InvalidDicomError
 
 from models.dataset import DatasetError, Row, class_name
 from models.dataset_readers import Converted
-from models.sources import MAMMOGRAPHY_CLASSES, MR_CLASSES, laterality_of, view_of
+from models.headers import laterality_of, view_of
+from models.sources import MAMMOGRAPHY_CLASSES, MR_CLASSES
 from node.config import Settings
 from node.errors import NodeError
 from node.pipeline.worker import stored_instances

@@ -31,6 +31,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
+from models.headers import shows_both_breasts
 from models.result import Finding, ImageResult, Shape, StudyResult
 from node.results.common import ResultContext, label_like_sources, sr_arguments
 from node.results.sr import FINDING_TYPES, graphic_data
@@ -101,7 +102,7 @@ def _image_reference(source: Dataset, frame: int | None, relationship: R) -> hd.
 def _library_entry(source: Dataset, image: ImageResult) -> hd.sr.ImageContentItem:
     entry = _image_reference(source, image.frame, R.CONTAINS)
     context = []
-    side = image.laterality or str(source.get("ImageLaterality", "") or "").strip().upper()
+    side = image.laterality or ("B" if shows_both_breasts(source) else None)
     if side in LATERALITY:
         context.append(
             hd.sr.CodeContentItem(
