@@ -8,6 +8,7 @@ from pathlib import Path
 import highdicom as hd
 import numpy as np
 import pytest
+from pydicom.uid import GrayscaleSoftcopyPresentationStateStorage, SecondaryCaptureImageStorage
 
 from node.config import ResultsSettings
 from node.results.build import TID_1500_SOP_CLASS, build_result_objects
@@ -22,9 +23,6 @@ from tests.results_fixtures import (
     mr_case,
     tomosynthesis_case,
 )
-
-SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
-GSPS = "1.2.840.10008.5.1.4.1.1.11.1"
 
 
 def build(case: Case, version: int = 1, previous: list | None = None) -> hd.sr.Comprehensive3DSR:
@@ -114,11 +112,15 @@ def test_study_whose_images_name_no_breast_gets_a_study_level_group(tmp_path: Pa
     settings = ResultsSettings(gsps=True)
     objects = build_result_objects(sources, result, settings, "BREASTNODE", 1)
     assert sorted(str(o.SOPClassUID) for o in objects) == sorted(
-        [TID_1500_SOP_CLASS, MAMMOGRAPHY_CAD_SR, GSPS] + [SECONDARY_CAPTURE] * 4
+        [TID_1500_SOP_CLASS, MAMMOGRAPHY_CAD_SR, GrayscaleSoftcopyPresentationStateStorage]
+        + [SecondaryCaptureImageStorage] * 4
     )
     for number, ds in enumerate(objects):
         validated(ds, tmp_path / f"{number}.dcm", f"object {number} without laterality")
-        if ds.SOPClassUID in (SECONDARY_CAPTURE, GSPS):
+        if ds.SOPClassUID in (
+            SecondaryCaptureImageStorage,
+            GrayscaleSoftcopyPresentationStateStorage,
+        ):
             # General Series Laterality: type 2C for the breast, so present and empty
             assert ds.Laterality == ""
     [cad] = [n for n, ds in enumerate(objects) if ds.SOPClassUID == MAMMOGRAPHY_CAD_SR]
