@@ -94,12 +94,17 @@ class Finding:
     kind: str  # e.g. "mass", "calcification cluster", "suspicious region"
     score: float
     region: Region
-    frame: int | None = None  # tomosynthesis: the frame (1-based) the finding is on
+    frame: int | None = None  # tomosynthesis and MRI: the frame or slice (1-based) it is on
+    # The breast the finding is in, when its image shows both (the MRI projection); an image
+    # of one breast gives its own laterality.
+    laterality: str | None = None
 
     def __post_init__(self) -> None:
         _check_score(self.score, "a finding's score")
         if self.frame is not None and self.frame < 1:
             raise ValueError("frames are numbered from 1")
+        if self.laterality not in {None, "L", "R"}:
+            raise ValueError("laterality is L, R or None")
 
 
 @dataclass(frozen=True)
