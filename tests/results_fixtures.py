@@ -30,7 +30,8 @@ DEMO_MODEL = ModelInfo("BreastNode demo", "0.1.0", False, 0.5)
 def blob(rows: int, columns: int, center: Point, radius: float) -> np.ndarray:
     y, x = np.mgrid[0:rows, 0:columns]
     heat = np.exp(-(((y - center.row) / radius) ** 2 + ((x - center.column) / radius) ** 2))
-    return heat.astype(np.float32)
+    blurred: np.ndarray = heat.astype(np.float32)
+    return blurred
 
 
 @dataclass
@@ -40,9 +41,17 @@ class Case:
     result: StudyResult
 
 
+def axillary_tail() -> Dataset:
+    """A view modifier (CID 4015), so the copies of the View Code Sequence are tested whole."""
+    modifier = Dataset()
+    modifier.CodeValue, modifier.CodingSchemeDesignator = "399011000", "SCT"
+    modifier.CodeMeaning = "axillary tail"
+    return modifier
+
+
 def mammography_case() -> Case:
     patient = SyntheticPatient()
-    views = []
+    views: list[Dataset] = []
     study_uid = None
     for lat, view in [("R", "CC"), ("L", "CC"), ("R", "MLO"), ("L", "MLO")]:
         ds = mammogram(
@@ -55,6 +64,10 @@ def mammography_case() -> Case:
             seed=len(views),
         )
         ds.PatientOrientation = ["P", "L"] if lat == "R" else ["A", "R"]
+        ds.StudyDescription = "SYNTHETIC SCREENING MAMMOGRAPHY"
+        ds.ImagerPixelSpacing = [0.085, 0.085]
+        if (lat, view) == ("L", "MLO"):
+            ds.ViewCodeSequence[0].ViewModifierCodeSequence = Sequence([axillary_tail()])
         study_uid = ds.StudyInstanceUID
         views.append(ds)
     lesion = Point(150, 170)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import highdicom as hd
@@ -78,11 +78,34 @@ def sr_arguments(
 
 
 def label_like_sources(ds: Dataset, model: ModelInfo, what: str, source: Dataset) -> None:
-    """The series description (saying NOT FOR CLINICAL USE where it applies) and the
-    sources' character set, which names and texts copied from them need."""
+    """The series description (saying NOT FOR CLINICAL USE where it applies), the sources'
+    character set, which names and texts copied from them need, and their Study Description
+    (a study-level attribute every object of the study should state alike; highdicom does
+    not copy it)."""
     ds.SeriesDescription = series_description(model, what)
     if "SpecificCharacterSet" in source:
         ds.SpecificCharacterSet = source.SpecificCharacterSet
+    if source.get("StudyDescription"):
+        ds.StudyDescription = source.StudyDescription
+
+
+@dataclass
+class SeriesPerSide:
+    """One series per breast for objects that state General Series Laterality (overlays,
+    presentation states): a series holds one laterality, or none for images that name no
+    single breast. Each side keeps its own series number, the same in every analysis
+    version's block (``offsets``: right, left, neither)."""
+
+    context: ResultContext
+    offsets: tuple[int, int, int]
+    _made: dict[str | None, tuple[str, int]] = field(default_factory=dict)
+
+    def __call__(self, side: str | None) -> tuple[str, int]:
+        """(Series Instance UID, Series Number) of the series for ``side`` (R, L or None)."""
+        if side not in self._made:
+            offset = self.offsets[{"R": 0, "L": 1}.get(side or "", 2)]
+            self._made[side] = (self.context.new_uid(), self.context.series_number(offset))
+        return self._made[side]
 
 
 def series_description(model: ModelInfo, what: str) -> str:

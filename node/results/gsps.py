@@ -9,10 +9,17 @@ import highdicom as hd
 from pydicom.dataset import Dataset
 
 from models.result import Finding, ImageResult, Shape, StudyResult
-from node.results.common import ResultContext, contributing_equipment, series_description
+from node.results.common import (
+    ResultContext,
+    SeriesPerSide,
+    contributing_equipment,
+    label_like_sources,
+    series_description,
+)
 from node.results.sr import graphic_data
 
 LAYER = "AI FINDINGS"
+PRESENTATION_SERIES = (3, 6, 7)  # series number offsets of the right, left and neither states
 
 
 def _graphic(finding: Finding) -> hd.pr.GraphicObject:
@@ -58,11 +65,13 @@ def presentation_states(
     sources: Mapping[str, Dataset],
     result: StudyResult,
     context: ResultContext,
-    series_instance_uid: str,
+    series: SeriesPerSide | None = None,
 ) -> list[hd.pr.GrayscaleSoftcopyPresentationState]:
     """One presentation state per breast (so its series Laterality has a value), or one per
     image for multi-frame objects (tomosynthesis): a GSPS applies one Modality LUT to all it
-    references."""
+    references. Each breast's states go in that breast's series (``series``), as the
+    overlays do."""
+    series = series or SeriesPerSide(context, PRESENTATION_SERIES)
     images = list(result.images)
     if any(int(sources[i.sop_instance_uid].get("NumberOfFrames", 1) or 1) > 1 for i in images):
         groups = [[image] for image in images]
@@ -72,7 +81,7 @@ def presentation_states(
             sides.setdefault(image.laterality, []).append(image)
         groups = list(sides.values())
     return [
-        _presentation_state(sources, group, result, context, series_instance_uid, number)
+        _presentation_state(sources, group, result, context, series, number)
         for number, group in enumerate(groups, start=1)
     ]
 
@@ -82,10 +91,13 @@ def _presentation_state(
     images: list[ImageResult],
     result: StudyResult,
     context: ResultContext,
-    series_instance_uid: str,
+    series: SeriesPerSide,
     instance_number: int,
 ) -> hd.pr.GrayscaleSoftcopyPresentationState:
     model = result.model
+    sides = {image.laterality for image in images}
+    side = sides.pop() if len(sides) == 1 else None
+    series_instance_uid, series_number = series(side)
     layer = hd.pr.GraphicLayer(LAYER, order=1, description=f"{model.name} {model.version}")
     annotations = [
         a for image in images if (a := _annotation(sources[image.sop_instance_uid], image, layer))
@@ -94,7 +106,7 @@ def _presentation_state(
     gsps = hd.pr.GrayscaleSoftcopyPresentationState(
         referenced_images=analysed,
         series_instance_uid=series_instance_uid,
-        series_number=context.series_number(3),
+        series_number=series_number,
         sop_instance_uid=context.new_uid(),
         instance_number=instance_number,
         manufacturer=model.manufacturer,
@@ -107,12 +119,7 @@ def _presentation_state(
         graphic_layers=[layer],
         contributing_equipment=[contributing_equipment(model, context.device_uid)],
     )
-    gsps.SeriesDescription = series_description(model, "FINDINGS")
+    label_like_sources(gsps, model, "FINDINGS", analysed[0])
     # General Series Laterality (type 2C for paired body parts): one side, or left empty.
-    sides = {image.laterality for image in images}
-    side = sides.pop() if len(sides) == 1 else None
     gsps.Laterality = side or ""
-    first = analysed[0]
-    if "SpecificCharacterSet" in first:
-        gsps.SpecificCharacterSet = first.SpecificCharacterSet
     return gsps

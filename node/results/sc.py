@@ -1,12 +1,29 @@
 """Secondary Capture heatmap overlays: one per analysed image, shown by any viewer.
 
-Built with highdicom's SCImage from the source dataset (same patient and study, new series),
-referencing the source image (and frame) it was derived from.
+Built with highdicom's SCImage from the source dataset (same patient and study, a new series
+per breast), referencing the source image (and frame) it was derived from, and carrying what
+a hanging protocol places an image by, copied from the source:
+
+- Modality of the source (MG, MR), not highdicom's OT: the SC Equipment Module (PS3.3
+  C.8.6.1) defines Modality (type 3) as the device that acquired the data the image was made
+  from, overriding the General Series definition, so an MG overlay is valid SC and is picked
+  up by mammography hanging protocols (OHIF's needs MG in the study and matches each image by
+  its View Code Sequence and Patient Orientation).
+- Image Laterality, View Code Sequence (with its View Modifier Code Sequence) and View
+  Position, Study Description; these are standard attributes from the MG/DX modules, so the
+  SC becomes a Standard Extended SOP Class (dciodvfy warns once per attribute, no error).
+- Pixel Spacing as the source has it (or its Pixel Measures functional group), with its
+  calibration type and description (the SC Image Module includes the Basic Pixel Spacing
+  Calibration Macro), and Imager Pixel Spacing where the source has that (MG, at the
+  detector). Nominal Scanned Pixel Spacing is left out: it is the spacing on scanned film
+  or paper, which an overlay never was; and an uncalibrated Pixel Spacing equals Imager Pixel
+  Spacing (PS3.3 10.7.1.3), which copying both as they are keeps.
 """
 
 from __future__ import annotations
 
 import re
+from copy import deepcopy
 
 import highdicom as hd
 import numpy as np
@@ -19,9 +36,9 @@ from node.results.common import (
     NOT_FOR_CLINICAL_USE,
     ResultContext,
     contributing_equipment,
-    series_description,
+    label_like_sources,
 )
-from node.results.render import annotate, blend, stretch, windowed
+from node.results.render import Side, annotate, blend, stretch, windowed
 
 
 def source_pixels(source: Dataset, image: ImageResult) -> np.ndarray:
@@ -88,6 +105,13 @@ def overlay_text(image: ImageResult, score: float, model: ModelInfo) -> list[str
     return lines
 
 
+def label_side(orientation: tuple[str, str]) -> Side:
+    """The edge away from the chest wall (the nipple side, mostly air beside the breast in
+    CC and MLO views): right when the row direction points anterior. Images with no
+    anterior or posterior row direction (axial MRI) get the left edge."""
+    return "right" if "A" in orientation[0] else "left"
+
+
 def heatmap_overlay(
     source: Dataset,
     image: ImageResult,
@@ -96,11 +120,15 @@ def heatmap_overlay(
     context: ResultContext,
     series_instance_uid: str,
     instance_number: int,
+    series_number: int | None = None,
 ) -> hd.sc.SCImage:
+    """``series_number``: the overlay series' own (``build`` gives each breast's series
+    one); the SC offset of the version by default."""
     grey = overlay_grey(source, image)
     on_frame = tuple(f for f in image.findings if f.frame in (None, image.frame))
-    rgb = annotate(blend(grey, image.heatmap), on_frame, overlay_text(image, score, model))
     orientation = patient_orientation(source)
+    text = overlay_text(image, score, model)
+    rgb = annotate(blend(grey, image.heatmap), on_frame, text, label_side(orientation))
     sc = hd.sc.SCImage.from_ref_dataset(
         ref_dataset=source,
         pixel_array=rgb,
@@ -108,11 +136,11 @@ def heatmap_overlay(
         bits_allocated=8,
         coordinate_system="PATIENT",
         series_instance_uid=series_instance_uid,
-        series_number=context.series_number(2),
+        series_number=context.series_number(2) if series_number is None else series_number,
         sop_instance_uid=context.new_uid(),
         instance_number=instance_number,
         manufacturer=model.manufacturer,
-        laterality=image.laterality,
+        laterality=None,  # stated per image instead (``_copy_placement``)
         # highdicom takes one letter per direction; mammography says "FR" for an oblique
         # view, so the full values are set after construction
         patient_orientation=(orientation[0][0], orientation[1][0]),
@@ -120,16 +148,14 @@ def heatmap_overlay(
         contributing_equipment=[contributing_equipment(model, context.device_uid)],
     )
     sc.PatientOrientation = list(orientation)
-    if image.laterality is None:
-        # General Series Laterality is type 2C for a paired body part: present, empty when
-        # the image shows both breasts or names neither.
-        sc.Laterality = ""
-    sc.SeriesDescription = series_description(model, "HEATMAP")
+    label_like_sources(sc, model, "HEATMAP", source)
     sc.ImageType = ["DERIVED", "SECONDARY"]
     sc.BurnedInAnnotation = "NO"  # the burned-in text names no patient
     sc.DerivationDescription = f"Heatmap of {model.name} {model.version} blended on the source"
-    if "SpecificCharacterSet" in source:
-        sc.SpecificCharacterSet = source.SpecificCharacterSet
+    if source.get("Modality"):
+        sc.Modality = source.Modality
+    _copy_placement(sc, source, image)
+    _copy_spacing(sc, source)
     reference = Dataset()
     reference.ReferencedSOPClassUID = source.SOPClassUID
     reference.ReferencedSOPInstanceUID = source.SOPInstanceUID
@@ -137,3 +163,59 @@ def heatmap_overlay(
         reference.ReferencedFrameNumber = image.frame
     sc.SourceImageSequence = Sequence([reference])
     return sc
+
+
+PLACEMENT = ("ViewCodeSequence", "ViewPosition", "ViewModifierCodeSequence")
+_MODIFIER = 0x00540222  # View Modifier Code Sequence
+CALIBRATION = ("PixelSpacingCalibrationType", "PixelSpacingCalibrationDescription")
+
+
+def _copy_placement(sc: Dataset, source: Dataset, image: ImageResult) -> None:
+    """Image Laterality (the source's, or its frames' Frame Laterality, or the breast the
+    result names) and the view, as the source states them. General Series Laterality is
+    type 2C for a paired body part, required only where Image Laterality is absent and not
+    allowed otherwise (PS3.3 C.7.3.1; dciodvfy checks it): so it is present and empty only
+    for an image that states no laterality at all."""
+    side = source.get("ImageLaterality") or _frame_laterality(source) or image.laterality
+    if side:
+        sc.ImageLaterality = side
+    else:
+        sc.Laterality = ""
+    for keyword in PLACEMENT:
+        if source.get(keyword):
+            sc[keyword] = deepcopy(source[keyword])
+    # The view's modifiers as siblings of the view, the form of the breast imaging objects'
+    # Breast View Module (the MG image nests them in the view item; dciodvfy checks a nested
+    # one in an SC as a content item and fails it).
+    modifiers = [m for v in sc.get("ViewCodeSequence", []) for m in v.pop(_MODIFIER, [])]
+    if modifiers:
+        sc.ViewModifierCodeSequence = Sequence(modifiers)
+
+
+def _frame_laterality(source: Dataset) -> str | None:
+    for groups in source.get("SharedFunctionalGroupsSequence", []):
+        for anatomy in groups.get("FrameAnatomySequence", []):
+            if anatomy.get("FrameLaterality"):
+                return str(anatomy.FrameLaterality)
+    return None
+
+
+def _copy_spacing(sc: Dataset, source: Dataset) -> None:
+    spacing = source.get("PixelSpacing") or _measured_spacing(source)
+    if spacing:
+        sc.PixelSpacing = list(spacing)
+        for keyword in CALIBRATION:
+            if keyword in source:
+                sc[keyword] = deepcopy(source[keyword])
+    if source.get("ImagerPixelSpacing"):
+        sc.ImagerPixelSpacing = list(source.ImagerPixelSpacing)
+
+
+def _measured_spacing(source: Dataset) -> list[float] | None:
+    """The Pixel Measures functional group's spacing (tomosynthesis, enhanced MR), shared by
+    every frame."""
+    for groups in source.get("SharedFunctionalGroupsSequence", []):
+        for measures in groups.get("PixelMeasuresSequence", []):
+            if measures.get("PixelSpacing"):
+                return list(measures.PixelSpacing)
+    return None

@@ -21,8 +21,11 @@ def test_presentation_states(make: object, expected_states: int, tmp_path: Path)
     case: Case = make()  # type: ignore[operator]
     context = ResultContext("", device_uid_for("BREASTNODE"), 1)
     sources = {str(ds.SOPInstanceUID): ds for ds in case.sources}
-    states = presentation_states(sources, case.result, context, context.new_uid())
+    states = presentation_states(sources, case.result, context)
     assert len(states) == expected_states
+    # one series per breast: General Series Laterality holds for every state in it
+    series = {s.SeriesInstanceUID: s.Laterality for s in states}
+    assert len(series) == len({s.Laterality for s in states})
     annotated = 0
     for number, state in enumerate(states):
         back = validated(state, tmp_path / f"pr-{number}.dcm", f"{case.name} GSPS {number}")

@@ -33,7 +33,7 @@ def test_mammography_set_with_presentation_states_and_utf8() -> None:
     objects = build_result_objects(sources, case.result, settings, "BREASTNODE", 1)
     assert classes(objects) == [SR, MAMMOGRAPHY_CAD_SR, SC, SC, SC, SC, GSPS, GSPS]
     series = {o.SeriesInstanceUID for o in objects}
-    assert len(series) == 4  # SR, CAD SR, overlays, presentation states
+    assert len(series) == 6  # SR, CAD SR, overlays and presentation states of each breast
     for obj in objects:
         assert obj.SOPInstanceUID.startswith(ROOT)
         assert obj.StudyInstanceUID == case.result.study_instance_uid

@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from models.result import Finding, Point, Region, Shape
 from node.results.render import (
     MAX_ALPHA,
     OUTLINE,
     TEXT,
+    Side,
     annotate,
     blend,
     exact_blend,
+    label_layout,
     outline_points,
 )
 
@@ -48,7 +50,7 @@ def test_blend_refuses_mismatched_or_wide_input() -> None:
 
 
 def whole_image_annotation(
-    rgb: np.ndarray, findings: tuple[Finding, ...], lines: list[str]
+    rgb: np.ndarray, findings: tuple[Finding, ...], lines: list[str], side: Side
 ) -> np.ndarray:
     """The marks drawn on the whole image at once: what ``annotate`` must give."""
     image = Image.fromarray(rgb)
@@ -62,17 +64,14 @@ def whole_image_annotation(
             draw.line([(c, r - size), (c, r + size)], fill=OUTLINE, width=width)
         else:
             draw.line(outline_points(region.shape, region.points), fill=OUTLINE, width=width)
-    size = max(10, round(rgb.shape[0] / 40))
-    font = ImageFont.load_default(size=size)
-    y = size // 2
-    for line in lines:
-        outline = max(1, size // 12)
-        draw.text((size // 2, y), line, fill=TEXT, font=font, stroke_width=outline, stroke_fill=0)
-        y += round(size * 1.3)
+    font, outline, places = label_layout(rgb.shape[:2], lines, side)
+    for at, line in zip(places, lines, strict=True):
+        draw.text(at, line, fill=TEXT, font=font, stroke_width=outline, stroke_fill=0)
     return np.asarray(image)
 
 
-def test_marks_drawn_region_by_region_equal_marks_drawn_on_the_whole_image() -> None:
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_marks_drawn_region_by_region_equal_marks_drawn_on_the_whole_image(side: Side) -> None:
     rng = np.random.default_rng(3)
     rgb = rng.integers(0, 256, (900, 700, 3), dtype=np.uint8)
     findings = (
@@ -84,7 +83,7 @@ def test_marks_drawn_region_by_region_equal_marks_drawn_on_the_whole_image() -> 
         ),
     )
     lines = ["L CC", "score 0.87", "demo 1.0", "NOT FOR CLINICAL USE"]
-    expected = whole_image_annotation(rgb.copy(), findings, lines)
-    drawn = annotate(rgb.copy(), findings, lines)
+    expected = whole_image_annotation(rgb.copy(), findings, lines, side)
+    drawn = annotate(rgb.copy(), findings, lines, side)
     assert not np.array_equal(drawn, rgb)  # something was drawn
     assert np.array_equal(drawn, expected)
