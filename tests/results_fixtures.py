@@ -41,12 +41,16 @@ class Case:
     result: StudyResult
 
 
-def axillary_tail() -> Dataset:
-    """A view modifier (CID 4015), so the copies of the View Code Sequence are tested whole."""
+def with_view_modifier(case: Case) -> Case:
+    """The case with its L MLO view modified (axillary tail, CID 4015), so the copies of the
+    View Code Sequence are tested whole."""
     modifier = Dataset()
     modifier.CodeValue, modifier.CodingSchemeDesignator = "399011000", "SCT"
     modifier.CodeMeaning = "axillary tail"
-    return modifier
+    for ds in case.sources:
+        if (ds.ImageLaterality, ds.ViewPosition) == ("L", "MLO"):
+            ds.ViewCodeSequence[0].ViewModifierCodeSequence = Sequence([modifier])
+    return case
 
 
 def mammography_case() -> Case:
@@ -66,8 +70,6 @@ def mammography_case() -> Case:
         ds.PatientOrientation = ["P", "L"] if lat == "R" else ["A", "R"]
         ds.StudyDescription = "SYNTHETIC SCREENING MAMMOGRAPHY"
         ds.ImagerPixelSpacing = [0.085, 0.085]
-        if (lat, view) == ("L", "MLO"):
-            ds.ViewCodeSequence[0].ViewModifierCodeSequence = Sequence([axillary_tail()])
         study_uid = ds.StudyInstanceUID
         views.append(ds)
     lesion = Point(150, 170)

@@ -1,11 +1,14 @@
 """The Mammography CAD SR (TID 4000), which mammography workstations draw as CAD marks.
 
-highdicom has no builder for it, so the tree is assembled from highdicom content items:
+highdicom has no builder for it (nor a reader: ``highdicom.sr.srread`` refuses the SOP
+class; its Comprehensive SR parser reads the same tree), so the tree is assembled from
+highdicom content items:
 
     Mammography CAD Report (111036)                       CONTAINER, TID 4000
+      HAS CONCEPT MOD Language of Content Item and Descendants (121049)   TID 1204
       HAS OBS CONTEXT  observer device (TID 1004)
       CONTAINS Image Library (111028)                     one IMAGE per analysed image,
-                                                          with laterality and view
+                                                          TID 4020 (below)
       CONTAINS CAD Processing and Findings Summary (111017) = with / without findings
         INFERRED FROM Individual Impression/Recommendation (111034)   per finding
           HAS CONCEPT MOD Rendering Intent (111056)
@@ -14,7 +17,23 @@ highdicom has no builder for it, so the tree is assembled from highdicom content
             Certainty of Finding (111012, %), Center (111010) and Outline (111041),
             each SELECTED FROM its image
       CONTAINS Summary of Detections (111064) = Succeeded
+        INFERRED FROM Successful Detections (111063)      CONTAINER, TID 4015
+          CONTAINS Detection Performed (111022) = each finding type the model reports
+            HAS PROPERTIES algorithm name and version (TID 4019)
       CONTAINS Summary of Analyses (111065) = Not Attempted
+
+Checked against the template text of PS3.16 (current edition where the search found it):
+TID 4000 rows 1-4 (root, Language M, Image Library M with TID 4020 entries 1-n) and the
+Summary of Detections / Analyses rows (TID 4015 required unless Not Attempted, as in the
+parallel TID 4120); TID 4001 (the summary CODE, INFERRED FROM TID 4003 when there are
+findings); TID 4003 (Individual Impression/Recommendation CONTAINER, Rendering Intent M,
+Single Image Finding 1-n); TID 4019 (Algorithm Name and Version, both M, siblings); TID 4020
+rows 1-12, each MC "shall be present if the attribute is in the image": Image Laterality
+(0020,0062), Image View (0054,0220) with its modifiers (0054,0222), Patient Orientation Row
+and Column (0020,0020), Study Date and Time, Content Date and Time, Horizontal and Vertical
+Pixel Spacing ((0018,1164) or (0028,0030), in mm; horizontal is the column spacing, the
+second value). TID 4006 (Center M, Outline U, each SELECTED FROM its image; Certainty of
+Finding) was not in the searchable text and follows the standard's structure as known.
 
 Every relationship follows the Mammography CAD SR content constraints (PS3.3 Table A.35.5-2;
 a CONTAINER, for one, may not be the source of INFERRED FROM), which dcmtk's dsr2html checks
@@ -33,8 +52,8 @@ from pydicom.uid import UID
 
 from models.headers import shows_both_breasts
 from models.result import Finding, ImageResult, Shape, StudyResult
-from node.results.common import ResultContext, label_like_sources, sr_arguments
-from node.results.sr import FINDING_TYPES, graphic_data
+from node.results.common import ResultContext, graphic_data, label_like_sources, sr_arguments
+from node.results.sr import FINDING_TYPES
 
 MAMMOGRAPHY_CAD_SR = UID("1.2.840.10008.5.1.4.1.1.88.50")
 R = hd.sr.RelationshipTypeValues
@@ -86,6 +105,19 @@ DEVICE_NAME = _code("121013", "DCM", "Device Observer Name")
 DEVICE_MANUFACTURER = _code("121014", "DCM", "Device Observer Manufacturer")
 DEVICE_MODEL = _code("121015", "DCM", "Device Observer Model Name")
 GENERIC_FINDING = _code("129770000", "SCT", "Finding of breast")
+ENGLISH = _code("en-US", "RFC5646", "English (United States)")
+SUCCESSFUL_DETECTIONS = _code("111063", "DCM", "Successful Detections")
+DETECTION_PERFORMED = _code("111022", "DCM", "Detection Performed")
+IMAGE_VIEW_MODIFIER = _code("111032", "DCM", "Image View Modifier")
+ORIENTATION_ROW = _code("111044", "DCM", "Patient Orientation Row")
+ORIENTATION_COLUMN = _code("111043", "DCM", "Patient Orientation Column")
+STUDY_DATE = _code("111060", "DCM", "Study Date")
+STUDY_TIME = _code("111061", "DCM", "Study Time")
+CONTENT_DATE = _code("111018", "DCM", "Content Date")
+CONTENT_TIME = _code("111019", "DCM", "Content Time")
+HORIZONTAL_SPACING = _code("111026", "DCM", "Horizontal Pixel Spacing")
+VERTICAL_SPACING = _code("111066", "DCM", "Vertical Pixel Spacing")
+MILLIMETRE = _code("mm", "UCUM", "millimeter")
 
 
 def _image_reference(source: Dataset, frame: int | None, relationship: R) -> hd.sr.ImageContentItem:
@@ -100,24 +132,98 @@ def _image_reference(source: Dataset, frame: int | None, relationship: R) -> hd.
 
 
 def _library_entry(source: Dataset, image: ImageResult) -> hd.sr.ImageContentItem:
+    """TID 4020: the image with what a workstation needs to hang it and draw marks on it at
+    the right scale, each row present where the image has the attribute it comes from."""
     entry = _image_reference(source, image.frame, R.CONTAINS)
-    context = []
-    side = image.laterality or ("B" if shows_both_breasts(source) else None)
+    context: list[hd.sr.ContentItem] = []
+    stated = str(source.get("ImageLaterality", "") or "")
+    side = stated or image.laterality or ("B" if shows_both_breasts(source) else None)
     if side in LATERALITY:
         context.append(
             hd.sr.CodeContentItem(
                 IMAGE_LATERALITY, LATERALITY[side], relationship_type=R.HAS_ACQ_CONTEXT
             )
         )
-    if image.view in VIEWS:
+    view = _view(source, image)
+    if view is not None:
+        context.append(view)
+    acquisition = R.HAS_ACQ_CONTEXT
+    orientation = [str(v) for v in source.get("PatientOrientation", []) or []]
+    if len(orientation) == 2:
         context.append(
-            hd.sr.CodeContentItem(
-                IMAGE_VIEW, VIEWS[image.view], relationship_type=R.HAS_ACQ_CONTEXT
+            hd.sr.TextContentItem(ORIENTATION_ROW, orientation[0], relationship_type=acquisition)
+        )
+        context.append(
+            hd.sr.TextContentItem(ORIENTATION_COLUMN, orientation[1], relationship_type=acquisition)
+        )
+    for keyword, name, kind in DATES_AND_TIMES:
+        if source.get(keyword):
+            context.append(kind(name, source[keyword].value, relationship_type=acquisition))
+    spacing = _spacing(source)
+    if spacing is not None:
+        row, column = spacing
+        context.append(
+            hd.sr.NumContentItem(
+                HORIZONTAL_SPACING, column, MILLIMETRE, relationship_type=acquisition
             )
+        )
+        context.append(
+            hd.sr.NumContentItem(VERTICAL_SPACING, row, MILLIMETRE, relationship_type=acquisition)
         )
     if context:
         entry.ContentSequence = hd.sr.ContentSequence(context)
     return entry
+
+
+DATES_AND_TIMES = (
+    ("StudyDate", STUDY_DATE, hd.sr.DateContentItem),
+    ("StudyTime", STUDY_TIME, hd.sr.TimeContentItem),
+    ("ContentDate", CONTENT_DATE, hd.sr.DateContentItem),
+    ("ContentTime", CONTENT_TIME, hd.sr.TimeContentItem),
+)
+
+
+def _view(source: Dataset, image: ImageResult) -> hd.sr.CodeContentItem | None:
+    """Image View as the image codes it (CID 4014), its modifiers (CID 4015) nested as
+    HAS CONCEPT MOD; the view the result names where the image has no code."""
+    coded = source.get("ViewCodeSequence")
+    if coded:
+        view = coded[0]
+        value = _code(view.CodeValue, view.CodingSchemeDesignator, view.CodeMeaning)
+        modifiers = list(view.get("ViewModifierCodeSequence", []))
+        modifiers += list(source.get("ViewModifierCodeSequence", []))  # breast view form
+    elif image.view in VIEWS:
+        value, modifiers = VIEWS[image.view], []
+    else:
+        return None
+    item = hd.sr.CodeContentItem(IMAGE_VIEW, value, relationship_type=R.HAS_ACQ_CONTEXT)
+    if modifiers:
+        item.ContentSequence = hd.sr.ContentSequence(
+            [
+                hd.sr.CodeContentItem(
+                    IMAGE_VIEW_MODIFIER,
+                    _code(m.CodeValue, m.CodingSchemeDesignator, m.CodeMeaning),
+                    relationship_type=R.HAS_CONCEPT_MOD,
+                )
+                for m in modifiers
+            ]
+        )
+    return item
+
+
+def _spacing(source: Dataset) -> tuple[float, float] | None:
+    """(row, column) spacing in mm: Imager Pixel Spacing, which marks are placed in on a
+    projection image, else Pixel Spacing, else the frames' Pixel Measures."""
+    for keyword in ("ImagerPixelSpacing", "PixelSpacing"):
+        if source.get(keyword):
+            row, column = source[keyword].value
+            return float(row), float(column)
+    for groups in source.get("SharedFunctionalGroupsSequence", []):
+        for measures in groups.get("PixelMeasuresSequence", []):
+            if measures.get("PixelSpacing"):
+                row, column = measures.PixelSpacing
+                return float(row), float(column)
+    return None
 
 
 def _scoord(
@@ -156,12 +262,7 @@ def _finding_items(
     threshold = result.model.operating_threshold
     properties: list[hd.sr.ContentItem] = [
         _intent(finding.score, threshold),
-        hd.sr.TextContentItem(
-            ALGORITHM_NAME, result.model.name, relationship_type=R.HAS_PROPERTIES
-        ),
-        hd.sr.TextContentItem(
-            ALGORITHM_VERSION, result.model.version, relationship_type=R.HAS_PROPERTIES
-        ),
+        *_algorithm(result),
         hd.sr.NumContentItem(
             CERTAINTY, round(finding.score * 100, 2), PERCENT, relationship_type=R.HAS_PROPERTIES
         ),
@@ -178,6 +279,36 @@ def _finding_items(
     impression = hd.sr.ContainerContentItem(IMPRESSION, relationship_type=R.INFERRED_FROM)
     impression.ContentSequence = hd.sr.ContentSequence([_intent(finding.score, threshold), single])
     return impression
+
+
+def _detections(result: StudyResult) -> hd.sr.CodeContentItem:
+    """Summary of Detections with its TID 4015: the finding types the model looks for."""
+    detected = []
+    for finding_type in FINDING_TYPES.values():
+        item = hd.sr.CodeContentItem(
+            DETECTION_PERFORMED, finding_type, relationship_type=R.CONTAINS
+        )
+        item.ContentSequence = hd.sr.ContentSequence(_algorithm(result))
+        detected.append(item)
+    successful = hd.sr.ContainerContentItem(
+        SUCCESSFUL_DETECTIONS, relationship_type=R.INFERRED_FROM
+    )
+    successful.ContentSequence = hd.sr.ContentSequence(detected)
+    summary = hd.sr.CodeContentItem(SUMMARY_OF_DETECTIONS, SUCCEEDED, relationship_type=R.CONTAINS)
+    summary.ContentSequence = hd.sr.ContentSequence([successful])
+    return summary
+
+
+def _algorithm(result: StudyResult) -> list[hd.sr.ContentItem]:
+    """TID 4019, as HAS PROPERTIES of the item that includes it."""
+    return [
+        hd.sr.TextContentItem(
+            ALGORITHM_NAME, result.model.name, relationship_type=R.HAS_PROPERTIES
+        ),
+        hd.sr.TextContentItem(
+            ALGORITHM_VERSION, result.model.version, relationship_type=R.HAS_PROPERTIES
+        ),
+    ]
 
 
 def _observer(result: StudyResult, context: ResultContext) -> list[hd.sr.ContentItem]:
@@ -221,10 +352,11 @@ def cad_report(
     root = hd.sr.ContainerContentItem(CAD_REPORT, is_content_continuous=False, template_id="4000")
     root.ContentSequence = hd.sr.ContentSequence(
         [
+            *hd.sr.LanguageOfContentItemAndDescendants(ENGLISH),
             *_observer(result, context),
             library,
             summary,
-            hd.sr.CodeContentItem(SUMMARY_OF_DETECTIONS, SUCCEEDED, relationship_type=R.CONTAINS),
+            _detections(result),
             hd.sr.CodeContentItem(SUMMARY_OF_ANALYSES, NOT_ATTEMPTED, relationship_type=R.CONTAINS),
         ]
     )

@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import highdicom as hd
+import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from models.result import ModelInfo
+from models.result import Finding, ModelInfo, Shape
 
 NOT_FOR_CLINICAL_USE = "NOT FOR CLINICAL USE"
 
@@ -75,6 +76,16 @@ def sr_arguments(
         "contributing_equipment": [contributing_equipment(model, context.device_uid)],
         "transfer_syntax_uid": ExplicitVRLittleEndian,
     }
+
+
+def graphic_data(finding: Finding) -> np.ndarray:
+    """A finding's outline as (column, row) points in its image's pixels, the form SR SCOORDs
+    and presentation-state graphics take: an ellipse's two axes' end points, a polygon closed
+    (a POLYLINE that ends where it starts), a point as itself."""
+    points = [(p.column, p.row) for p in finding.region.points]
+    if finding.region.shape is Shape.POLYGON:
+        points.append(points[0])
+    return np.array(points, dtype=np.float32)
 
 
 def label_like_sources(ds: Dataset, model: ModelInfo, what: str, source: Dataset) -> None:

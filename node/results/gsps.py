@@ -13,10 +13,10 @@ from node.results.common import (
     ResultContext,
     SeriesPerSide,
     contributing_equipment,
+    graphic_data,
     label_like_sources,
     series_description,
 )
-from node.results.sr import graphic_data
 
 LAYER = "AI FINDINGS"
 PRESENTATION_SERIES = (3, 6, 7)  # series number offsets of the right, left and neither states

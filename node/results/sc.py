@@ -9,9 +9,11 @@ a hanging protocol places an image by, copied from the source:
   from, overriding the General Series definition, so an MG overlay is valid SC and is picked
   up by mammography hanging protocols (OHIF's needs MG in the study and matches each image by
   its View Code Sequence and Patient Orientation).
-- Image Laterality, View Code Sequence (with its View Modifier Code Sequence) and View
-  Position, Study Description; these are standard attributes from the MG/DX modules, so the
-  SC becomes a Standard Extended SOP Class (dciodvfy warns once per attribute, no error).
+- Image Laterality, View Code Sequence (its View Modifier Code Sequence as a sibling, as the
+  Breast View Module has it) and Study Description. dciodvfy takes Image Laterality and the
+  view code as part of the SC IOD; the modifier and Imager Pixel Spacing make the SC a
+  Standard Extended SOP Class (a warning per attribute, no error). View Position is not
+  copied: OHIF hangs by the view code, and it would be one more extension.
 - Pixel Spacing as the source has it (or its Pixel Measures functional group), with its
   calibration type and description (the SC Image Module includes the Basic Pixel Spacing
   Calibration Macro), and Imager Pixel Spacing where the source has that (MG, at the
@@ -165,7 +167,7 @@ def heatmap_overlay(
     return sc
 
 
-PLACEMENT = ("ViewCodeSequence", "ViewPosition", "ViewModifierCodeSequence")
+PLACEMENT = ("ViewCodeSequence", "ViewModifierCodeSequence")
 _MODIFIER = 0x00540222  # View Modifier Code Sequence
 CALIBRATION = ("PixelSpacingCalibrationType", "PixelSpacingCalibrationDescription")
 
