@@ -3,8 +3,9 @@
 A job's results and their outbox rows are committed in the same transaction that marks the
 job done, so a crash either loses the whole (unacknowledged) analysis, which then runs again,
 or keeps all of it; never results without deliveries or deliveries of a job that re-runs.
-Deliveries are claimed like jobs (conditional UPDATE, SKIP LOCKED on PostgreSQL) and a row
-that reached ``delivered`` is never sent again.
+Deliveries are claimed like jobs (conditional UPDATE, SKIP LOCKED on PostgreSQL), a study
+version's due rows for one destination together (one association), and a row that reached
+``delivered`` is never sent again.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from storage.outbox_tables import Delivery, ResultObject
 from storage.queue import JobState, LeaseLost, owned_job, record_event
 from storage.queue_tables import Job
 from storage.times import aware, aware_required
+
+# The most rows one association carries: a study's results are a handful of objects; this
+# bounds a batch's presentation contexts (a few per SOP class, 128 at most) and its lease.
+STUDY_BATCH = 32
 
 
 class DeliveryState(StrEnum):
@@ -129,19 +134,83 @@ class Outbox:
         )
 
         def take(delivery_id: int) -> Update:
-            return (
-                update(Delivery)
-                .where(Delivery.id == delivery_id, Delivery.state == DeliveryState.PENDING.value)
-                .values(
-                    state=DeliveryState.SENDING.value,
-                    worker_id=worker_id,
-                    attempts=Delivery.attempts + 1,
-                    lease_expires_at=now + lease,
-                    first_attempt_at=func.coalesce(Delivery.first_attempt_at, now),
-                )
-            )
+            return self._take(delivery_id, worker_id, lease, now)
 
         return claim_first(self.engine, candidates, take, self._view)
+
+    def claim_study(
+        self, worker_id: str, lease: timedelta, now: datetime, limit: int = STUDY_BATCH
+    ) -> list[DeliveryView]:
+        """The oldest due delivery and the other due deliveries of its study's version to the
+        same destination, claimed together so they go over one association. Each row keeps
+        its own attempts, back-off and state; rows in back-off or held elsewhere stay out."""
+        due = and_(Delivery.state == DeliveryState.PENDING.value, Delivery.next_attempt_at <= now)
+        candidates = (
+            select(Delivery.id).where(due).order_by(Delivery.next_attempt_at, Delivery.id).limit(1)
+        )
+
+        def take(delivery_id: int) -> Update:
+            return self._take(delivery_id, worker_id, lease, now)
+
+        def with_siblings(session: Session, first_id: int) -> list[DeliveryView]:
+            first = session.get_one(Delivery, first_id)
+            result = session.get_one(ResultObject, first.result_fk)
+            siblings = (
+                select(Delivery.id)
+                .join(ResultObject, Delivery.result_fk == ResultObject.id)
+                .where(
+                    due,
+                    Delivery.id != first_id,
+                    Delivery.destination == first.destination,
+                    ResultObject.study_instance_uid == result.study_instance_uid,
+                    ResultObject.version == result.version,
+                )
+                .order_by(Delivery.id)
+                .limit(limit - 1)
+            )
+            if self.engine.dialect.name == "postgresql":
+                siblings = siblings.with_for_update(skip_locked=True, of=Delivery)
+            taken = [first_id]
+            for sibling_id in session.execute(siblings).scalars().all():
+                if rows_changed(session, take(int(sibling_id))) == 1:
+                    taken.append(int(sibling_id))
+            return [self._view(session, i) for i in sorted(taken)]
+
+        return claim_first(self.engine, candidates, take, with_siblings) or []
+
+    @staticmethod
+    def _take(delivery_id: int, worker_id: str, lease: timedelta, now: datetime) -> Update:
+        return (
+            update(Delivery)
+            .where(Delivery.id == delivery_id, Delivery.state == DeliveryState.PENDING.value)
+            .values(
+                state=DeliveryState.SENDING.value,
+                worker_id=worker_id,
+                attempts=Delivery.attempts + 1,
+                lease_expires_at=now + lease,
+                first_attempt_at=func.coalesce(Delivery.first_attempt_at, now),
+            )
+        )
+
+    def heartbeat_many(
+        self, delivery_ids: Sequence[int], worker_id: str, lease: timedelta, now: datetime
+    ) -> set[int]:
+        """Extend the leases of the rows still held; returns their ids (the others were
+        settled or lost)."""
+        if not delivery_ids:
+            return set()
+        with Session(self.engine) as session, session.begin():
+            held = session.execute(
+                update(Delivery)
+                .where(
+                    Delivery.id.in_(list(delivery_ids)),
+                    Delivery.state == DeliveryState.SENDING.value,
+                    Delivery.worker_id == worker_id,
+                )
+                .values(lease_expires_at=now + lease)
+                .returning(Delivery.id)
+            )
+            return {int(i) for i in held.scalars()}
 
     def heartbeat(self, delivery_id: int, worker_id: str, lease: timedelta, now: datetime) -> None:
         with Session(self.engine) as session, session.begin():

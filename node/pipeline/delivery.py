@@ -1,36 +1,47 @@
 """Delivery of result objects to PACS by C-STORE, from the persistent outbox.
 
-Every outcome is sorted into success, transient (retry with back-off: peer down, timed out,
-transient reject, 0xA7xx, abort) or permanent (dead letter: permanent reject, 0xA9xx, 0xCxxx,
-SOP class not supported, not authorised). The retry decision itself is the pure
+The due results of one study version go to a destination over one association
+(``node.dicom.scu.store``), each in the best transfer syntax the peer accepted. Every outcome
+is still recorded per row, as soon as it is known, and sorted into success, transient (retry
+with back-off: peer down, timed out, transient reject, 0xA7xx, abort) or permanent (dead
+letter: permanent reject, presentation context rejected, 0xA9xx, 0xCxxx, SOP class not
+supported, not authorised). The retry decision itself is the pure
 ``node.pipeline.retry.decide``.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import random
+import threading
+from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from pydicom.filereader import read_file_meta_info
-from pynetdicom import AE, _config
-
 from node.config import NodeSettings, PeerSettings, Settings
-from node.dicom.scp import quiet_libraries
+from node.dicom.scu import StoreOutcome, Unsent, store
 from node.errors import ConfigError
 from node.pipeline.audit import Auditor, Outcome, StudyObject, instances_sent
 from node.pipeline.lease import heartbeat
 from node.pipeline.retry import Failure, RetryPolicy, decide
 from storage.filestore import FileStore
 from storage.outbox import DeliveryView, Outbox
+from storage.queue import LeaseLost
 from storage.times import utcnow
 
 logger = logging.getLogger(__name__)
 
 PERMANENT_STATUSES = {0x0122, 0x0124}  # SOP class not supported, not authorised
+# What a failure to send at all means: a peer that refuses for good, or cannot take the
+# object in any syntax offered, is a configuration error; the rest may pass.
+PERMANENT_UNSENT = {
+    Unsent.NO_PORT,
+    Unsent.REJECTED_PERMANENT,
+    Unsent.CONTEXT_REJECTED,
+    Unsent.UNENCODABLE,
+}
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,7 @@ class SendOutcome:
     status: int | None
     failure: Failure | None
     detail: str
+    transfer_syntax: str | None = None
 
     @property
     def delivered(self) -> bool:
@@ -53,48 +65,36 @@ def classify_status(status: int) -> Failure | None:
     return Failure.TRANSIENT  # 0xA7xx out of resources, 0x0110 processing failure, unknown
 
 
+def classify(outcome: StoreOutcome) -> SendOutcome:
+    syntax = str(outcome.transfer_syntax) if outcome.transfer_syntax else None
+    if outcome.status is not None:
+        failure = classify_status(outcome.status)
+        detail = "stored" if failure is None else outcome.detail
+        return SendOutcome(outcome.status, failure, detail, syntax)
+    assert outcome.unsent is not None
+    failure = Failure.PERMANENT if outcome.unsent in PERMANENT_UNSENT else Failure.TRANSIENT
+    return SendOutcome(None, failure, outcome.detail, syntax)
+
+
+def send_files(
+    node: NodeSettings, peer: PeerSettings, paths: Sequence[Path], timeout_s: float
+) -> list[SendOutcome]:
+    """One association, one C-STORE per file, in the first syntax the peer accepts."""
+    return [classify(o) for o in store(node, peer, paths, timeout_s)]
+
+
 def send_file(
     node: NodeSettings, peer: PeerSettings, path: Path, sop_class_uid: str, timeout_s: float
 ) -> SendOutcome:
-    """One association, one C-STORE of the file as stored (streamed from disk)."""
-    if peer.port is None:
-        return SendOutcome(None, Failure.PERMANENT, f"peer {peer.name} has no port")
-    quiet_libraries()
-    _config.STORE_SEND_CHUNKED_DATASET = True
-    ae = AE(ae_title=node.ae_title)
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout_s
-    ae.connection_timeout = timeout_s
-    try:
-        syntax = str(read_file_meta_info(path).TransferSyntaxUID)
-    except (OSError, AttributeError, ValueError) as exc:
-        return SendOutcome(None, Failure.TRANSIENT, f"cannot read the stored object: {exc}")
-    # Sent as stored, so exactly its own transfer syntax is proposed.
-    ae.add_requested_context(sop_class_uid, syntax)
-    assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title)
-    if not assoc.is_established:
-        if assoc.is_rejected:
-            result = getattr(assoc.acceptor.primitive, "result", None)
-            kind = Failure.PERMANENT if result == 0x01 else Failure.TRANSIENT
-            return SendOutcome(None, kind, f"association rejected ({kind.value})")
-        return SendOutcome(None, Failure.TRANSIENT, "peer unreachable, timed out or aborted")
-    try:
-        try:
-            response = assoc.send_c_store(path)
-        except ValueError as exc:  # the peer accepted no context for this SOP class
-            return SendOutcome(None, Failure.PERMANENT, f"not accepted by the peer: {exc}")
-        if "Status" not in response:
-            return SendOutcome(None, Failure.TRANSIENT, "no response (aborted or timed out)")
-        status = int(response.Status)
-        failure = classify_status(status)
-        detail = "stored" if failure is None else f"status 0x{status:04X}"
-        return SendOutcome(status, failure, detail)
-    finally:
-        if assoc.is_established:
-            assoc.release()
+    """One object over its own association (tools and tests; the sender batches). What is
+    proposed is the stored file's own SOP class, which ``sop_class_uid`` names for the caller."""
+    del sop_class_uid  # read again from the file, the one source pynetdicom sends from
+    return send_files(node, peer, [path], timeout_s)[0]
 
 
 class DeliverySender:
-    """Takes due rows from the outbox and sends them; one row at a time."""
+    """Takes a study's due rows for one destination from the outbox and sends them over one
+    association."""
 
     def __init__(
         self,
@@ -114,44 +114,61 @@ class DeliverySender:
         self.rng = rng or random.Random()
         self.auditor = auditor
 
-    def run_once(self, now: datetime | None = None) -> DeliveryView | None:
-        """Send one due delivery; returns it, or None when nothing is due."""
+    def run_once(self, now: datetime | None = None) -> list[DeliveryView] | None:
+        """Send one study's due deliveries to one destination; returns them, or None when
+        nothing is due."""
         lease = timedelta(seconds=self.settings.pipeline.lease_seconds)
-        delivery = self.outbox.claim(self.worker_id, lease, now or utcnow())
-        if delivery is None:
+        batch = self.outbox.claim_study(self.worker_id, lease, now or utcnow())
+        if not batch:
             return None
+        retry = _Retry(self.rng.random())
+        destination = batch[0].destination
         try:
-            peer = self.settings.peer(delivery.destination)
+            peer = self.settings.peer(destination)
         except ConfigError:
-            outcome = SendOutcome(
-                None,
-                Failure.PERMANENT,
-                f"destination {delivery.destination!r} is not a configured peer",
+            unknown = SendOutcome(
+                None, Failure.PERMANENT, f"destination {destination!r} is not a configured peer"
             )
-        else:
-            beat = functools.partial(self._extend, delivery.id, lease)
-            with heartbeat(beat, lease.total_seconds() / 3, f"delivery {delivery.id}"):
-                outcome = send_file(
-                    self.settings.node,
-                    peer,
-                    self.store.path_of(delivery.file_path),
-                    delivery.sop_class_uid,
-                    self.settings.delivery.timeout_s,
-                )
-        self._record(delivery, outcome)
-        return delivery
+            for delivery in batch:
+                self._record(delivery, unknown, retry)
+            return batch
+        held = _Held({d.id for d in batch})
 
-    def _extend(self, delivery_id: int, lease: timedelta) -> None:
-        self.outbox.heartbeat(delivery_id, self.worker_id, lease, utcnow())
+        def beat() -> None:
+            ids = held.ids()
+            if ids and not self.outbox.heartbeat_many(ids, self.worker_id, lease, utcnow()):
+                raise LeaseLost(f"deliveries {sorted(ids)} are no longer held")
 
-    def _record(self, delivery: DeliveryView, outcome: SendOutcome) -> None:
-        now = utcnow()
+        paths = [self.store.path_of(d.file_path) for d in batch]
+        what = f"deliveries {batch[0].id}-{batch[-1].id}"
+        with heartbeat(beat, lease.total_seconds() / 3, what):
+            sending = store(self.settings.node, peer, paths, self.settings.delivery.timeout_s)
+            with closing(sending) as outcomes:  # released even if recording fails
+                for delivery, outcome in zip(batch, outcomes, strict=True):
+                    held.drop(delivery.id)
+                    self._record(delivery, classify(outcome), retry)
+        return batch
+
+    def _record(self, delivery: DeliveryView, outcome: SendOutcome, retry: _Retry) -> None:
+        """Settle one row; a row lost to lease recovery is left to whoever holds it now."""
+        try:
+            self._settle(delivery, outcome, retry)
+        except LeaseLost:
+            logger.warning(
+                "delivery %d was recovered by another sender mid-send; its outcome (%s) is "
+                "not recorded",
+                delivery.id,
+                outcome.detail,
+            )
+
+    def _settle(self, delivery: DeliveryView, outcome: SendOutcome, retry: _Retry) -> None:
         if outcome.delivered:
-            self.outbox.delivered(delivery.id, self.worker_id, outcome.status or 0, now)
+            self.outbox.delivered(delivery.id, self.worker_id, outcome.status or 0, utcnow())
             logger.info(
-                "delivered %s to %s (attempt %d)",
+                "delivered %s to %s in %s (attempt %d)",
                 delivery.sop_instance_uid,
                 delivery.destination,
+                outcome.transfer_syntax,
                 delivery.attempts,
             )
             self._audit(delivery, Outcome.SUCCESS, "stored by the destination")
@@ -160,10 +177,10 @@ class DeliverySender:
         decision = decide(
             outcome.failure,
             delivery.attempts,
-            delivery.first_attempt_at or now,
-            now,
+            delivery.first_attempt_at or retry.clock(),
+            retry.clock(),
             self.policy,
-            self.rng,
+            random.Random(retry.draw),
         )
         self.outbox.failed(
             delivery.id, self.worker_id, outcome.status, outcome.detail, decision.retry_at
@@ -210,3 +227,34 @@ class DeliverySender:
                 description,
             )
         )
+
+
+class _Retry:
+    """One jitter draw and one clock (the batch's first failure) for a batch: rows that fail
+    together (peer down, association aborted) are due again together, so they go over one
+    association again instead of drifting apart by their jitter."""
+
+    def __init__(self, draw: float) -> None:
+        self.draw = draw
+        self._at: datetime | None = None
+
+    def clock(self) -> datetime:
+        if self._at is None:
+            self._at = utcnow()
+        return self._at
+
+
+class _Held:
+    """The rows of a batch not yet settled, shared with the heartbeat thread."""
+
+    def __init__(self, ids: set[int]) -> None:
+        self._ids = ids
+        self._lock = threading.Lock()
+
+    def ids(self) -> list[int]:
+        with self._lock:
+            return sorted(self._ids)
+
+    def drop(self, delivery_id: int) -> None:
+        with self._lock:
+            self._ids.discard(delivery_id)

@@ -59,9 +59,10 @@ class Harness:
         )
 
     def drain(self, sender: DeliverySender, at: timedelta = timedelta(0)) -> int:
+        """Deliveries attempted until none is due (a study's rows go together, one call)."""
         count = 0
-        while sender.run_once(now=utcnow() + at) is not None:
-            count += 1
+        while (batch := sender.run_once(now=utcnow() + at)) is not None:
+            count += len(batch)
         return count
 
 

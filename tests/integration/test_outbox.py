@@ -90,3 +90,64 @@ def test_sender_lost_mid_send_is_recovered_and_fenced(engine: Engine) -> None:
     with pytest.raises(LeaseLost):
         outbox.delivered(held.id, "crashed", 0, T0 + timedelta(seconds=62))
     assert outbox.claim("new", LEASE, T0 + timedelta(seconds=62)) is not None
+
+
+def finished_study(
+    engine: Engine, study: str, version: int, first: int, destinations: list[str], count: int = 2
+) -> None:
+    """A done analysis of ``study`` (``version``) with results 2.25.<first> onwards."""
+    queue = JobQueue(engine)
+    job_id, _ = queue.enqueue(study, version, "analysis", T0)
+    assert queue.claim("w", LEASE, now=T0) is not None
+    results = [result(n) for n in range(first, first + count)]
+    complete_job_with_results(engine, job_id, "w", results, destinations, T0)
+
+
+def test_a_study_versions_rows_for_a_destination_are_claimed_together(engine: Engine) -> None:
+    finished_study(engine, "1.2.3", 1, 1, ["pacs", "archive"])
+    finished_study(engine, "1.2.3", 2, 3, ["pacs", "archive"])  # a later version: apart
+    finished_study(engine, "1.2.4", 1, 5, ["pacs", "archive"])
+    outbox = Outbox(engine)
+    batches = []
+    while batch := outbox.claim_study("s", LEASE, T0):
+        batches.append(batch)
+    assert len(batches) == 6
+    for batch in batches:
+        assert len(batch) == 2
+        assert len({(d.study_instance_uid, d.version, d.destination) for d in batch}) == 1
+        assert all(d.state is DeliveryState.SENDING and d.attempts == 1 for d in batch)
+    claimed = [d.id for batch in batches for d in batch]
+    assert sorted(claimed) == sorted(d.id for d in outbox.deliveries())  # each row once
+    assert outbox.claim_study("s", LEASE, T0 + timedelta(hours=1)) == []
+
+
+def test_a_study_claim_keeps_each_rows_back_off_and_holder(engine: Engine) -> None:
+    finished_study(engine, "1.2.3", 1, 1, ["pacs"], count=4)
+    outbox = Outbox(engine)
+    other = outbox.claim("other", LEASE, T0)  # held by another sender: left alone
+    assert other is not None
+    batch = outbox.claim_study("s", LEASE, T0)
+    assert len(batch) == 3 and other.id not in {d.id for d in batch}
+    outbox.failed(batch[0].id, "s", 0xA700, "out of resources", T0 + timedelta(seconds=30))
+    outbox.delivered(batch[1].id, "s", 0x0000, T0)
+    outbox.failed(batch[2].id, "s", None, "peer unreachable", T0 + timedelta(seconds=60))
+    assert outbox.claim_study("s", LEASE, T0 + timedelta(seconds=29)) == []
+    due = outbox.claim_study("s", LEASE, T0 + timedelta(seconds=30))  # only the due one
+    assert [d.id for d in due] == [batch[0].id] and due[0].attempts == 2
+    later = outbox.claim_study("s", LEASE, T0 + timedelta(seconds=60))
+    assert [d.id for d in later] == [batch[2].id]
+
+
+def test_heartbeat_many_extends_only_the_rows_still_held(engine: Engine) -> None:
+    finished_study(engine, "1.2.3", 1, 1, ["pacs"])
+    outbox = Outbox(engine)
+    batch = outbox.claim_study("s", LEASE, T0)
+    ids = [d.id for d in batch]
+    assert outbox.heartbeat_many(ids, "s", LEASE, T0 + timedelta(seconds=50)) == set(ids)
+    # extended: not expired at T0 + 61 s, though claimed with a 60 s lease at T0
+    assert outbox.recover_expired(T0 + timedelta(seconds=61)) == 0
+    outbox.delivered(ids[0], "s", 0x0000, T0 + timedelta(seconds=62))
+    assert outbox.heartbeat_many(ids, "s", LEASE, T0 + timedelta(seconds=63)) == {ids[1]}
+    assert outbox.heartbeat_many(ids, "intruder", LEASE, T0 + timedelta(seconds=63)) == set()
+    assert outbox.recover_expired(T0 + timedelta(seconds=124)) == 1
+    assert outbox.heartbeat_many(ids, "s", LEASE, T0 + timedelta(seconds=125)) == set()
