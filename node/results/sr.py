@@ -1,15 +1,22 @@
 """The TID 1500 Measurement Report in a Comprehensive 3D SR (IHE AI Results), with highdicom.
 
-Per breast: a measurement group with the malignancy score and the category as a qualitative
-evaluation; a study whose images name no single breast gets one study-level group with the
-overall score and its category instead, since TID 1500 needs at least one group. Per
-finding: a planar ROI group whose SCOORD references the source image (and frame), with a
-tracking identifier and the finding's score. The algorithm is named in the observer context
-and in every group's Algorithm Identification.
+Shaped so that viewers draw it, OHIF (3.13) included, whose SR reader fails on a group
+without coordinates and rehydrates only groups shaped as its own tools write them. Every
+group is a measurement group (TID 1501) whose score (TID 300) is INFERRED FROM a region on
+a source image. Per breast: a group whose region is the extent of the image the breast was
+assessed on, with the malignancy score and the category; a study whose images name no
+single breast gets one such study-level group instead. Per finding: a group whose region is
+the finding's bounding box (a point stays a point), with the finding's type, site, score
+and category. Boxes and points are the shapes OHIF both draws and rehydrates (its
+RectangleROI and Probe tools); the exact outline and centre are in the Mammography CAD SR,
+the overlays and the presentation states. Each group says in a Comment what it found
+("Mass (left breast): 0.86, suspicious for malignancy"), the label OHIF shows. The
+algorithm is named in the observer context and in every group's Algorithm Identification.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import highdicom as hd
@@ -39,10 +46,11 @@ PROCEDURES = {
     "MR": hd.sr.CodedConcept("241615005", "SCT", "Magnetic resonance imaging of breast"),
     "MG": hd.sr.CodedConcept("71651007", "SCT", "Mammography"),
 }
-GRAPHIC_TYPES = {
-    Shape.POINT: hd.sr.GraphicTypeValues.POINT,
-    Shape.ELLIPSE: hd.sr.GraphicTypeValues.ELLIPSE,
-    Shape.POLYGON: hd.sr.GraphicTypeValues.POLYLINE,  # closed: ends on its first point
+SIDE_NAMES = {"L": "Left breast", "R": "Right breast"}
+CORNERSTONE = "Cornerstone3DTools@^0.1.0"
+CORNERSTONE_TOOLS = {
+    hd.sr.GraphicTypeValues.POINT: f"{CORNERSTONE}:Probe",
+    hd.sr.GraphicTypeValues.POLYLINE: f"{CORNERSTONE}:RectangleROI",
 }
 
 
@@ -50,56 +58,182 @@ def algorithm(result: StudyResult) -> hd.sr.AlgorithmIdentification:
     return hd.sr.AlgorithmIdentification(name=result.model.name, version=result.model.version)
 
 
-def graphic_data(finding: Finding) -> np.ndarray:
-    points = [(p.column, p.row) for p in finding.region.points]
-    if finding.region.shape is Shape.POLYGON:
-        points.append(points[0])  # a closed POLYLINE ends where it starts
-    return np.array(points, dtype=np.float32)
+def extent(finding: Finding) -> tuple[float, float, float, float]:
+    """The finding region's bounding box: left, top, right, bottom (columns and rows)."""
+    region = finding.region
+    if region.shape is Shape.ELLIPSE:
+        # an ellipse's extent from its two semi-axis vectors u and v: sqrt(u^2 + v^2) per axis
+        first, second, third, fourth = region.points
+        u = ((second.column - first.column) / 2, (second.row - first.row) / 2)
+        v = ((fourth.column - third.column) / 2, (fourth.row - third.row) / 2)
+        centre = region.center
+        half_width, half_height = math.hypot(u[0], v[0]), math.hypot(u[1], v[1])
+        return (
+            centre.column - half_width,
+            centre.row - half_height,
+            centre.column + half_width,
+            centre.row + half_height,
+        )
+    columns = [p.column for p in region.points]
+    rows = [p.row for p in region.points]
+    return min(columns), min(rows), max(columns), max(rows)
 
 
-def _score_measurement(score: float, result: StudyResult) -> hd.sr.Measurement:
+def box(left: float, top: float, right: float, bottom: float) -> np.ndarray:
+    """A closed POLYLINE rectangle, clockwise from the top left, ending where it starts."""
+    corners = [(left, top), (right, top), (right, bottom), (left, bottom), (left, top)]
+    return np.array(corners, dtype=np.float32)
+
+
+def graphic(finding: Finding, source: Dataset) -> tuple[hd.sr.GraphicTypeValues, np.ndarray]:
+    """A point as a POINT; any other region as its bounding box, clipped to the image."""
+    if finding.region.shape is Shape.POINT:
+        point = finding.region.points[0]
+        return hd.sr.GraphicTypeValues.POINT, np.array([[point.column, point.row]], np.float32)
+    left, top, right, bottom = extent(finding)
+    last_column, last_row = float(source.Columns) - 1, float(source.Rows) - 1
+    clipped = (
+        min(max(left, 0.0), last_column),
+        min(max(top, 0.0), last_row),
+        min(max(right, 0.0), last_column),
+        min(max(bottom, 0.0), last_row),
+    )
+    return hd.sr.GraphicTypeValues.POLYLINE, box(*clipped)
+
+
+def whole_image(source: Dataset) -> np.ndarray:
+    return box(0.0, 0.0, float(source.Columns) - 1, float(source.Rows) - 1)
+
+
+def _score_measurement(
+    score: float, result: StudyResult, where: hd.sr.CoordinatesForMeasurement
+) -> hd.sr.Measurement:
     return hd.sr.Measurement(
         name=PROBABILITY_OF_CANCER,
         value=round(score, 4),
         unit=NO_UNITS,
         algorithm_id=algorithm(result),
+        referenced_coordinates=[where],
     )
+
+
+def label(what: str, score: float, verdict: Category) -> str:
+    """What a group found, in the words a reader (and OHIF's label) shows."""
+    return f"{what}: {score:.2f}, {verdict.value}"
+
+
+def tracking(
+    context: ResultContext, graphic_type: hd.sr.GraphicTypeValues, name: str
+) -> hd.sr.TrackingIdentifier:
+    """A new tracking UID, and an identifier that starts with the OHIF (Cornerstone3D) tool
+    that can show and edit the region (``Cornerstone3DTools@^0.1.0:RectangleROI:Finding 1``):
+    OHIF rehydrates a group into its measurement panel only through that prefix."""
+    tool = CORNERSTONE_TOOLS[graphic_type]
+    return hd.sr.TrackingIdentifier(uid=context.new_uid(), identifier=f"{tool}:{name}")
+
+
+def _with_comment(
+    group: hd.sr.MeasurementsAndQualitativeEvaluations, text: str
+) -> hd.sr.MeasurementsAndQualitativeEvaluations:
+    comment = hd.sr.TextContentItem(
+        name=codes.DCM.Comment,
+        value=text,
+        relationship_type=hd.sr.RelationshipTypeValues.CONTAINS,
+    )
+    group[0].ContentSequence.append(comment)
+    return group
+
+
+def _coordinates(
+    graphic_type: hd.sr.GraphicTypeValues,
+    data: np.ndarray,
+    source: Dataset,
+    frame: int | None,
+) -> hd.sr.CoordinatesForMeasurement:
+    """The region a score is INFERRED FROM, on its source image (and frame)."""
+    frames = [frame] if frame and int(source.get("NumberOfFrames", 1) or 1) > 1 else None
+    return hd.sr.CoordinatesForMeasurement(
+        graphic_type=graphic_type,
+        graphic_data=data,
+        source_image=hd.sr.SourceImageForRegion.from_source_image(
+            source, referenced_frame_numbers=frames
+        ),
+    )
+
+
+def assessment_group(
+    what: str,
+    laterality: str | None,
+    score: float,
+    verdict: Category,
+    image: ImageResult,
+    source: Dataset,
+    result: StudyResult,
+    context: ResultContext,
+) -> hd.sr.MeasurementsAndQualitativeEvaluations:
+    """A breast's (or, with no laterality, the study's) score and category, over the extent
+    of the image it was assessed on."""
+    polyline = hd.sr.GraphicTypeValues.POLYLINE
+    where = _coordinates(polyline, whole_image(source), source, image.frame)
+    group = hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=tracking(context, polyline, what),
+        finding_type=codes.SCT.Breast,
+        finding_sites=[hd.sr.FindingSite(BREAST_SITE[laterality])] if laterality else None,
+        algorithm_id=algorithm(result),
+        measurements=[_score_measurement(score, result, where)],
+        qualitative_evaluations=[hd.sr.QualitativeEvaluation(ASSESSMENT, CATEGORY_CODES[verdict])],
+    )
+    return _with_comment(group, label(what, score, verdict))
 
 
 def breast_group(
     breast: BreastResult,
     result: StudyResult,
     context: ResultContext,
+    sources: Mapping[str, Dataset],
 ) -> hd.sr.MeasurementsAndQualitativeEvaluations:
-    return hd.sr.MeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(
-            uid=context.new_uid(), identifier=f"{breast.laterality} breast"
-        ),
-        finding_type=codes.SCT.Breast,
-        finding_sites=[hd.sr.FindingSite(BREAST_SITE[breast.laterality])],
-        algorithm_id=algorithm(result),
-        measurements=[_score_measurement(breast.score, result)],
-        qualitative_evaluations=[
-            hd.sr.QualitativeEvaluation(ASSESSMENT, CATEGORY_CODES[breast.category])
-        ],
+    image = assessed_image(result, breast.laterality)
+    return assessment_group(
+        SIDE_NAMES[breast.laterality],
+        breast.laterality,
+        breast.score,
+        breast.category,
+        image,
+        sources[image.sop_instance_uid],
+        result,
+        context,
     )
 
 
 def study_group(
-    result: StudyResult, context: ResultContext
+    result: StudyResult, context: ResultContext, sources: Mapping[str, Dataset]
 ) -> hd.sr.MeasurementsAndQualitativeEvaluations:
-    return hd.sr.MeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(uid=context.new_uid(), identifier="Study"),
-        finding_type=codes.SCT.Breast,
-        algorithm_id=algorithm(result),
-        measurements=[_score_measurement(result.overall_score, result)],
-        qualitative_evaluations=[
-            hd.sr.QualitativeEvaluation(
-                ASSESSMENT,
-                CATEGORY_CODES[category(result.overall_score, result.model.operating_threshold)],
-            )
-        ],
+    image = assessed_image(result, None)
+    verdict = category(result.overall_score, result.model.operating_threshold)
+    return assessment_group(
+        "Study",
+        None,
+        result.overall_score,
+        verdict,
+        image,
+        sources[image.sop_instance_uid],
+        result,
+        context,
     )
+
+
+def assessed_image(result: StudyResult, laterality: str | None) -> ImageResult:
+    """The image a breast's group is drawn on: its CC view where it has one (the view a
+    reader opens first), else its first image; an image of both breasts (the MRI
+    projection) serves either; with no laterality, the study's first image."""
+    images = [i for i in result.images if i.laterality == laterality] or [
+        i for i in result.images if i.laterality is None
+    ]
+    if laterality is None or not images:
+        images = images or list(result.images)
+    if not images:
+        raise ValueError("a report needs at least one analysed image")
+    return next((i for i in images if i.view == "CC"), images[0])
 
 
 def finding_group(
@@ -109,28 +243,22 @@ def finding_group(
     source: Dataset,
     result: StudyResult,
     context: ResultContext,
-) -> hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations:
-    frames = (
-        [finding.frame] if finding.frame and int(source.get("NumberOfFrames", 1) or 1) > 1 else None
-    )
-    region = hd.sr.ImageRegion(
-        graphic_type=GRAPHIC_TYPES[finding.region.shape],
-        graphic_data=graphic_data(finding),
-        source_image=hd.sr.SourceImageForRegion.from_source_image(
-            source, referenced_frame_numbers=frames
-        ),
-    )
-    sites = [hd.sr.FindingSite(BREAST_SITE[image.laterality])] if image.laterality else None
-    return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(
-            uid=context.new_uid(), identifier=f"Finding {number}"
-        ),
-        referenced_region=region,
-        finding_type=FINDING_TYPES.get(finding.kind, GENERIC_FINDING),
-        finding_sites=sites,
+) -> hd.sr.MeasurementsAndQualitativeEvaluations:
+    graphic_type, data = graphic(finding, source)
+    laterality = finding.laterality or image.laterality
+    kind = FINDING_TYPES.get(finding.kind, GENERIC_FINDING)
+    verdict = category(finding.score, result.model.operating_threshold)
+    where = _coordinates(graphic_type, data, source, finding.frame)
+    group = hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=tracking(context, graphic_type, f"Finding {number}"),
+        finding_type=kind,
+        finding_sites=[hd.sr.FindingSite(BREAST_SITE[laterality])] if laterality else None,
         algorithm_id=algorithm(result),
-        measurements=[_score_measurement(finding.score, result)],
+        measurements=[_score_measurement(finding.score, result, where)],
+        qualitative_evaluations=[hd.sr.QualitativeEvaluation(ASSESSMENT, CATEGORY_CODES[verdict])],
     )
+    side = f" ({SIDE_NAMES[laterality].lower()})" if laterality else ""
+    return _with_comment(group, label(f"{kind.meaning}{side}", finding.score, verdict))
 
 
 def measurement_report(
@@ -151,10 +279,9 @@ def measurement_report(
             model_name=model.version,
         ),
     )
-    groups: list[
-        hd.sr.MeasurementsAndQualitativeEvaluations
-        | hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations
-    ] = [breast_group(b, result, context) for b in result.breasts] or [study_group(result, context)]
+    groups = [breast_group(b, result, context, sources) for b in result.breasts] or [
+        study_group(result, context, sources)
+    ]
     number = 0
     for image in result.images:
         for finding in image.findings:

@@ -8,13 +8,26 @@ from pathlib import Path
 import highdicom as hd
 import numpy as np
 import pytest
+from pydicom.sr.codedict import codes
 from pydicom.uid import GrayscaleSoftcopyPresentationStateStorage, SecondaryCaptureImageStorage
 
+from models.aggregate import category
+from models.result import Finding, Point, Region, Shape
 from node.config import ResultsSettings
 from node.results.build import TID_1500_SOP_CLASS, build_result_objects
 from node.results.cad_sr import MAMMOGRAPHY_CAD_SR
 from node.results.common import NOT_FOR_CLINICAL_USE, ResultContext, device_uid_for
-from node.results.sr import measurement_report
+from node.results.sr import (
+    BREAST_SITE,
+    CATEGORY_CODES,
+    CORNERSTONE,
+    SIDE_NAMES,
+    box,
+    extent,
+    label,
+    measurement_report,
+    whole_image,
+)
 from tests.dicom_checks import dsr2html, validated
 from tests.results_fixtures import (
     Case,
@@ -54,15 +67,42 @@ def test_report_validates_renders_and_reads_back(make: object, tmp_path: Path) -
     assert back.SeriesDescription.startswith(NOT_FOR_CLINICAL_USE)
     assert back.StudyInstanceUID == case.result.study_instance_uid
     report = hd.sr.Comprehensive3DSR.from_dataset(back)
-    groups = report.content.get_planar_roi_measurement_groups()
+    every = report.content.get_image_measurement_groups()
+    assert report.content.get_planar_roi_measurement_groups() == []
+    # every score is INFERRED FROM a region on a source image (OHIF draws nothing else, and
+    # fails on a group without one); the identifier names OHIF's tool, then the group
+    breasts = [g for g in every if "Finding " not in g.tracking_identifier]
+    assert [g.tracking_identifier for g in breasts] == [
+        f"{CORNERSTONE}:RectangleROI:{SIDE_NAMES[b.laterality]}" for b in case.result.breasts
+    ]
+    for group, breast in zip(breasts, case.result.breasts, strict=True):
+        [score] = group.get_measurements()
+        assert score.value == pytest.approx(breast.score, abs=1e-4)
+        [verdict] = group.get_qualitative_evaluations()
+        assert verdict.value.meaning == CATEGORY_CODES[breast.category].meaning
+        assert comment_of(group) == label(
+            SIDE_NAMES[breast.laterality], breast.score, breast.category
+        )
+        source = next(ds for ds in case.sources if ds.SOPInstanceUID == referenced(group))
+        assert source.SOPInstanceUID in {
+            i.sop_instance_uid
+            for i in case.result.images
+            if i.laterality in (breast.laterality, None)
+        }
+        np.testing.assert_allclose(region_of(group).value, whole_image(source))
+    groups = [g for g in every if "Finding " in g.tracking_identifier]
     assert len(groups) == len(findings)
     for group, (image, finding) in zip(groups, pairs, strict=True):
-        region = group.roi
-        assert region is not None
-        expected = [(p.column, p.row) for p in finding.region.points]
-        if len(region.value) > len(expected):  # a closed polyline repeats its first point
-            expected.append(expected[0])
-        np.testing.assert_allclose(region.value, np.array(expected), atol=1e-3)
+        region = region_of(group)
+        if finding.region.shape is Shape.POINT:
+            expected = np.array([[finding.region.center.column, finding.region.center.row]])
+        else:  # the bounding box: every outline point inside, touching each side
+            left, top, right, bottom = extent(finding)
+            expected = box(left, top, right, bottom)
+            outline = np.array([(p.column, p.row) for p in finding.region.points])
+            assert (outline[:, 0] >= left - 1e-3).all() and (outline[:, 0] <= right + 1e-3).all()
+            assert (outline[:, 1] >= top - 1e-3).all() and (outline[:, 1] <= bottom + 1e-3).all()
+        np.testing.assert_allclose(region.value, expected, atol=1e-3)
         [selected] = region.ContentSequence  # the SELECTED FROM image reference
         assert selected.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == (
             image.sop_instance_uid
@@ -71,6 +111,44 @@ def test_report_validates_renders_and_reads_back(make: object, tmp_path: Path) -
             assert selected.ReferencedSOPSequence[0].ReferencedFrameNumber == finding.frame
         [score] = group.get_measurements()
         assert score.value == pytest.approx(finding.score, abs=1e-4)
+        side = finding.laterality or image.laterality
+        if side:
+            [site] = group.finding_sites
+            assert site.value == BREAST_SITE[side]
+        assert comment_of(group).endswith(
+            label("", finding.score, category(finding.score, case.result.model.operating_threshold))
+        )
+
+
+def region_of(group: hd.sr.MeasurementsAndQualitativeEvaluations) -> hd.sr.ScoordContentItem:
+    """The region the group's score is INFERRED FROM."""
+    [score] = group.get_measurements()
+    [region] = [i for i in score[0].ContentSequence if i.ValueType == "SCOORD"]
+    assert region.RelationshipType == "INFERRED FROM"
+    return hd.sr.ScoordContentItem.from_dataset(region)
+
+
+def comment_of(group: hd.sr.MeasurementsAndQualitativeEvaluations) -> str:
+    [comment] = [item for item in group[0].ContentSequence if item.name == codes.DCM.Comment]
+    return str(comment.value)
+
+
+def referenced(group: hd.sr.MeasurementsAndQualitativeEvaluations) -> str:
+    selected = region_of(group).ContentSequence[0]
+    return str(selected.ReferencedSOPSequence[0].ReferencedSOPInstanceUID)
+
+
+def test_an_oblique_ellipse_is_reported_as_its_bounding_box() -> None:
+    """The box of an ellipse at 30 degrees is wider than its axis end points' box: the
+    extent of the whole curve, not of the four points DICOM stores."""
+    finding = Finding("mass", 0.9, Region.ellipse(Point(100, 100), 20, 10, 30))
+    left, top, right, bottom = extent(finding)
+    half_width = np.hypot(20 * np.cos(np.pi / 6), 10 * np.sin(np.pi / 6))
+    half_height = np.hypot(20 * np.sin(np.pi / 6), 10 * np.cos(np.pi / 6))
+    assert (left, right) == pytest.approx((100 - half_width, 100 + half_width))
+    assert (top, bottom) == pytest.approx((100 - half_height, 100 + half_height))
+    axis_points = np.array([(p.column, p.row) for p in finding.region.points])
+    assert right - left > np.ptp(axis_points[:, 0]) + 1
 
 
 def test_reanalysis_references_the_previous_report(tmp_path: Path) -> None:
@@ -102,11 +180,13 @@ def test_study_whose_images_name_no_breast_gets_a_study_level_group(tmp_path: Pa
     assert "0.1234" in dsr2html(path)
     report = hd.sr.Comprehensive3DSR.from_dataset(back)
     [group] = report.content.get_image_measurement_groups()
-    assert group.tracking_identifier == "Study"
+    assert group.tracking_identifier == f"{CORNERSTONE}:RectangleROI:Study"
+    assert group.finding_sites == []  # the images name no single breast
     assert [m.value for m in group.get_measurements()] == [pytest.approx(0.1234)]
     [assessment] = group.get_qualitative_evaluations()
     assert assessment.value.meaning == "Normal"  # 0.1234 is under half the 0.5 threshold
-    assert report.content.get_planar_roi_measurement_groups() == []
+    assert comment_of(group) == "Study: 0.12, normal"
+    assert referenced(group) == str(case.sources[0].SOPInstanceUID)
 
     sources = {str(ds.SOPInstanceUID): ds for ds in case.sources}
     settings = ResultsSettings(gsps=True)
@@ -117,10 +197,11 @@ def test_study_whose_images_name_no_breast_gets_a_study_level_group(tmp_path: Pa
     )
     for number, ds in enumerate(objects):
         validated(ds, tmp_path / f"{number}.dcm", f"object {number} without laterality")
-        if ds.SOPClassUID in (
-            SecondaryCaptureImageStorage,
-            GrayscaleSoftcopyPresentationStateStorage,
-        ):
+        if ds.SOPClassUID == SecondaryCaptureImageStorage:
+            # the overlay states its source's Image Laterality (B), so no series Laterality
+            # (dciodvfy refuses both together)
+            assert ds.ImageLaterality == "B" and "Laterality" not in ds
+        if ds.SOPClassUID == GrayscaleSoftcopyPresentationStateStorage:
             # General Series Laterality: type 2C for the breast, so present and empty
             assert ds.Laterality == ""
     [cad] = [n for n, ds in enumerate(objects) if ds.SOPClassUID == MAMMOGRAPHY_CAD_SR]
