@@ -71,13 +71,13 @@ def full_size_overlays(folder: Path) -> list[Path]:
         0.81,
         DEMO_MODEL,
     )
-    by_uid = {str(ds.SOPInstanceUID): ds for ds in sources}
+    by_uid: dict[str, Dataset] = {str(ds.SOPInstanceUID): ds for ds in sources}
     objects = build_result_objects(by_uid, result, ResultsSettings(), "BREASTNODE", 1)
     paths = []
-    for n, ds in enumerate(o for o in objects if o.SOPClassUID == SECONDARY_CAPTURE):
+    for n, overlay in enumerate(o for o in objects if o.SOPClassUID == SECONDARY_CAPTURE):
         path = folder / "results" / f"overlay-{n}.dcm"
         path.parent.mkdir(parents=True, exist_ok=True)
-        ds.save_as(path, enforce_file_format=True)
+        overlay.save_as(path, enforce_file_format=True)
         paths.append(path)
     return paths
 

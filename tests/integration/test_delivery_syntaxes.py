@@ -13,7 +13,7 @@ import hashlib
 import logging
 import random
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -36,9 +36,9 @@ from pynetdicom import AE, _config, evt
 from pynetdicom.transport import ThreadedAssociationServer
 from sqlalchemy import Engine
 
-from node.config import ResultsSettings, Settings
-from node.pipeline.delivery import DeliverySender
-from node.pipeline.retry import RetryPolicy
+from node.config import PeerSettings, ResultsSettings, Settings
+from node.pipeline.delivery import DeliverySender, send_files
+from node.pipeline.retry import Failure, RetryPolicy
 from node.results.build import build_result_objects
 from storage.db import open_engine
 from storage.filestore import FileStore
@@ -55,7 +55,7 @@ from storage.times import utcnow
 from tests.helpers import free_port, require_tool
 from tests.peers import ScriptedSCP, StoreSCP
 from tests.results_fixtures import mammography_case
-from tests.synthetic import MG_FOR_PRESENTATION
+from tests.synthetic import MG_FOR_PRESENTATION, SyntheticPatient, mammogram, write
 
 LATER = timedelta(hours=1)
 
@@ -72,7 +72,7 @@ class Received:
 class RecordingSCP:
     """A pynetdicom Storage SCP that records each data set with its association and syntax."""
 
-    contexts: dict[str, Sequence[str]]  # SOP class -> transfer syntaxes it accepts
+    contexts: Mapping[str, Sequence[str]]  # SOP class -> transfer syntaxes it accepts
     ae_title: str = "PACS"
     port: int = field(default_factory=free_port)
     associations: int = 0
@@ -387,3 +387,34 @@ def test_a_peer_that_accepts_none_of_the_contexts_dead_letters_every_object(
         "Image Compression, Explicit VR Little Endian, Implicit VR Little Endian"
     )
     assert peer.received == []
+
+
+def test_an_image_jpeg_ls_cannot_take_goes_in_the_next_accepted_syntax(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """32 bits allocated is outside JPEG-LS: the object goes Explicit over the same
+    association; where the peer takes JPEG-LS only, it is dead (permanent), with the reason."""
+    ds = mammogram(SyntheticPatient(), rows=32, columns=32)
+    pixels = ds.pixel_array.astype(np.uint32) * 70000
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 32, 32, 31
+    ds.PixelData = pixels.tobytes()
+    path = write(ds, tmp_path)
+    caplog.set_level(logging.WARNING, logger="node.dicom.scu")
+    both = RecordingSCP({MG_FOR_PRESENTATION: [JPEGLSLossless, ExplicitVRLittleEndian]}).start()
+    only = RecordingSCP({MG_FOR_PRESENTATION: [JPEGLSLossless]}).start()
+    try:
+        [fallback] = send_files(Settings().node, peer_at(both.port), [path], 10)
+        [refused] = send_files(Settings().node, peer_at(only.port), [path], 10)
+    finally:
+        both.stop()
+        only.stop()
+    assert fallback.delivered and fallback.transfer_syntax == ExplicitVRLittleEndian
+    [arrived] = both.received
+    assert np.array_equal(arrived.dataset.pixel_array, pixels)
+    assert any("cannot encode in JPEG-LS Lossless" in m for m in caplog.messages)
+    assert refused.failure is Failure.PERMANENT and not only.received
+    assert refused.detail.startswith("cannot encode in JPEG-LS Lossless Image Compression")
+
+
+def peer_at(port: int) -> PeerSettings:
+    return PeerSettings(name="pacs", ae_title="PACS", host="127.0.0.1", port=port)
