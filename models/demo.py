@@ -4,10 +4,15 @@ It exists so that a fresh node produces real, located results end to end without
 patient data or download. It is not a clinical model: its manifest says it is not validated,
 so every object made from it says NOT FOR CLINICAL USE.
 
-Network: ResNet18 at 128 x 96 with a saliency head after ``layer2`` (a 16 x 12 grid, about
-6 mm per cell on the phantoms). Training: half the views carry a lesion; the loss is the
-view's cross-entropy plus the saliency map's binary cross-entropy against a Gaussian at the
-lesion (zero for views without one), so the network learns both whether and where.
+Network: ResNet18 at 128 x 96 with a saliency head after ``layer1`` (a 32 x 24 grid, about
+8 mm per cell on a phantom breast cropped into the grid, fine enough to place a 5-15 mm
+lesion within millimetres). Training: half the views carry a lesion; the loss is the view's
+cross-entropy plus the saliency map's binary cross-entropy against a Gaussian at the lesion
+(zero for views without one), so the network learns both whether and where.
+
+The phantoms are drawn in millimetres on the full-field detector (``models.phantoms``), as
+``breastnode sample-study`` writes them, at a few pixel counts: the network sees the breast
+crop resized to its grid, so what it learns carries over to any image size.
 """
 
 from __future__ import annotations
@@ -21,19 +26,30 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.checkpoint import TASKS, Manifest, file_sha256, write_manifest
+from models.checkpoint import (
+    TASKS,
+    CheckpointError,
+    Manifest,
+    file_sha256,
+    read_verified,
+    write_manifest,
+)
 from models.networks import BreastClassifier
-from models.phantoms import phantom_view
+from models.phantoms import DETECTOR_MM, phantom_view
 from models.preprocess import prepare
 from models.result import Point
 
 logger = logging.getLogger(__name__)
 
 DEMO_NAME = "breastnode-demo-phantom"
-DEMO_VERSION = "1.0.0"
+# 2.0.0: trained on physical-scale phantoms (a breast and lesion in millimetres) with the
+# saliency head after layer1; an older demo checkpoint is retrained (``demo_checkpoint_current``)
+DEMO_VERSION = "2.0.0"
 DEMO_WORKING_SIZE = (128, 96)
 DEMO_BACKBONE = "resnet18"
-DEMO_SALIENCY_TAP = 6  # conv1, bn1, relu, maxpool, layer1, layer2
+DEMO_SALIENCY_TAP = 5  # conv1, bn1, relu, maxpool, layer1
+# the phantoms' pixel counts in training (rows; columns keep the detector's aspect ratio)
+TRAINING_ROWS = (320, 448, 640)
 DEMO_THRESHOLD = 0.5
 
 
@@ -60,7 +76,9 @@ def phantom_training_set(rng: np.random.Generator, count: int) -> TrainingSet:
     for n in range(count):
         side, view = ("L", "R")[n % 2], ("CC", "MLO")[(n // 2) % 2]
         with_lesion = (n // 4) % 2 == 0
-        phantom = phantom_view(rng, side, view, with_lesion=with_lesion)
+        rows = TRAINING_ROWS[(n // 8) % len(TRAINING_ROWS)]
+        shape = (rows, round(rows * DETECTOR_MM[1] / DETECTOR_MM[0]))
+        phantom = phantom_view(rng, side, view, shape, with_lesion=with_lesion)
         model_input, geometry = prepare(phantom.image, side, DEMO_WORKING_SIZE)
         target = np.zeros(DEMO_WORKING_SIZE, dtype=np.float32)
         if phantom.lesion is not None:
@@ -140,10 +158,22 @@ def make_demo_checkpoint(weights: Path, settings: DemoTraining = DemoTraining())
         input_size=DEMO_WORKING_SIZE,
         training_data=(
             f"DEMO ONLY: {settings.views} synthetic phantom views (models.phantoms, seed "
-            f"{settings.seed}), half with an inserted lesion; no patient data"
+            f"{settings.seed}; drawn in millimetres on a full-field detector, "
+            f"{'/'.join(map(str, TRAINING_ROWS))} rows), half with an inserted 5-15 mm lesion; "
+            "no patient data"
         ),
         started=started,
     )
+
+
+def demo_checkpoint_current(weights: Path) -> bool:
+    """Whether ``weights`` is a verified demo checkpoint of this ``DEMO_VERSION``: one made by
+    an older version learnt other phantoms and is to be trained again, not kept."""
+    try:
+        manifest = read_verified(weights)
+    except CheckpointError:
+        return False
+    return manifest.version == DEMO_VERSION
 
 
 def train_and_save(

@@ -6,6 +6,12 @@ known place. Views are generated for the left breast with the chest wall on the 
 mirrored for right views, as a mammography unit displays them, so the laterality handling
 of the whole pipeline is exercised. Lesion centres are returned in source pixel coordinates
 (column, row) and in millimetres via the pixel spacing.
+
+Everything is drawn in millimetres, as a detector images a breast: the image is a full-field
+detector (332.8 x 256 mm: 3328 x 2560 pixels of 0.1 mm), the breast is 10-16 cm from chest
+wall to nipple, the lesion 5-15 mm across and the texture's grain a few millimetres, whatever
+the pixel count. A smaller image is the same field with larger pixels, so the breast keeps
+its physical size and looks alike at every size (only finer or coarser).
 """
 
 from __future__ import annotations
@@ -16,11 +22,19 @@ import numpy as np
 
 from models.result import Point
 
+DETECTOR_MM = (332.8, 256.0)  # rows, columns: 3328 x 2560 pixels of 0.1 mm
+LESION_DIAMETER_MM = (5.0, 15.0)
+GRAIN_MM = (20.0, 5.0)  # coarse and fine fibroglandular texture
+# quantum noise (display units) of a 1 mm pixel; a pixel of side s mm catches s^2 as many
+# photons, so its noise is NOISE / s and the image looks alike at every pixel size
+NOISE = 0.004
+
 
 @dataclass(frozen=True)
 class Lesion:
     center: Point  # in the returned image's pixel grid
     radius_px: float
+    radius_mm: float
 
 
 @dataclass(frozen=True)
@@ -32,27 +46,93 @@ class PhantomView:
     pixel_spacing_mm: float
 
 
-def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale: int) -> np.ndarray:
-    coarse = rng.standard_normal((max(2, shape[0] // scale + 2), max(2, shape[1] // scale + 2)))
-    rows = np.linspace(0, coarse.shape[0] - 1.001, shape[0])
-    columns = np.linspace(0, coarse.shape[1] - 1.001, shape[1])
-    r0, c0 = rows.astype(int), columns.astype(int)
-    fr, fc = (rows - r0)[:, None], (columns - c0)[None, :]
-    top = coarse[r0][:, c0] * (1 - fc) + coarse[r0][:, c0 + 1] * fc
-    bottom = coarse[r0 + 1][:, c0] * (1 - fc) + coarse[r0 + 1][:, c0 + 1] * fc
-    return np.asarray(top * (1 - fr) + bottom * fr, dtype=np.float32)
+def detector_spacing(shape: tuple[int, int]) -> float:
+    """The pixel spacing (mm) at which an image of ``shape`` covers the whole detector (the
+    larger of the two: a shape of another aspect ratio shows a little more on one side)."""
+    return max(DETECTOR_MM[0] / shape[0], DETECTOR_MM[1] / shape[1])
 
 
-def breast_mask(shape: tuple[int, int], rng: np.random.Generator, view: str) -> np.ndarray:
-    rows, columns = shape
-    y, x = np.mgrid[0:rows, 0:columns].astype(np.float32)
-    depth = columns * rng.uniform(0.62, 0.8)
-    half_height = rows * (rng.uniform(0.38, 0.46) if view == "CC" else rng.uniform(0.44, 0.5))
-    centre = rows * rng.uniform(0.47, 0.53)
-    mask = ((y - centre) / half_height) ** 2 + (x / depth) ** 2 < 1.0
-    if view == "MLO":  # the pectoral muscle: a bright triangle in the upper chest-wall corner
-        mask |= (x < columns * 0.25 * (1 - y / (rows * 0.45))) & (y < rows * 0.45)
+def _interpolation(length: int, knots: int) -> np.ndarray:
+    """(length, knots) weights of linear interpolation from ``knots`` evenly spread values."""
+    where = np.linspace(0, knots - 1.001, length)
+    below = where.astype(int)
+    weights = np.zeros((length, knots), dtype=np.float32)
+    index = np.arange(length)
+    weights[index, below] = 1 - (where - below)
+    weights[index, below + 1] = where - below
+    return weights
+
+
+def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale: float) -> np.ndarray:
+    """Unit normal noise on a grid ``scale`` pixels apart, bilinearly interpolated (as two
+    small matrix products, so a full-field image costs little)."""
+    knots = (max(2, int(shape[0] // scale) + 2), max(2, int(shape[1] // scale) + 2))
+    coarse = rng.standard_normal(knots).astype(np.float32)
+    rows, columns = _interpolation(shape[0], knots[0]), _interpolation(shape[1], knots[1])
+    return np.asarray(rows @ coarse @ columns.T, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class _Outline:
+    """The breast in millimetres from the top-left corner (chest wall at column 0)."""
+
+    depth: float  # chest wall to nipple
+    half_height: float
+    centre: float  # row of the nipple
+    pectoral: tuple[float, float] | None  # MLO: width at the image's top, height down the wall
+
+
+def _outline(rng: np.random.Generator, view: str, field_rows_mm: float) -> _Outline:
+    depth = float(rng.uniform(100.0, 160.0))
+    half_height = float(rng.uniform(90.0, 115.0) if view == "CC" else rng.uniform(105.0, 130.0))
+    centre = field_rows_mm * float(rng.uniform(0.47, 0.53))
+    pectoral = (0.45 * depth, centre) if view == "MLO" else None
+    return _Outline(depth, half_height, centre, pectoral)
+
+
+def breast_mask(shape: tuple[int, int], outline: _Outline, spacing: float) -> np.ndarray:
+    y = (np.arange(shape[0], dtype=np.float32) * spacing)[:, None]
+    x = (np.arange(shape[1], dtype=np.float32) * spacing)[None, :]
+    mask = ((y - outline.centre) / outline.half_height) ** 2 + (x / outline.depth) ** 2 < 1.0
+    if outline.pectoral is not None:  # the pectoral muscle: a triangle against the wall
+        width, height = outline.pectoral
+        mask |= x < width * (1 - y / height)
     return np.asarray(mask, dtype=bool)
+
+
+def _lesion_place(
+    rng: np.random.Generator, outline: _Outline, radius: float
+) -> tuple[float, float]:
+    """(row, column) in mm of a lesion centre well inside the breast, off the chest wall."""
+    margin = radius + 8.0
+    for _ in range(200):
+        column = float(rng.uniform(0.12, 0.85)) * outline.depth
+        row = outline.centre + float(rng.uniform(-0.8, 0.8)) * outline.half_height
+        inside = ((row - outline.centre) / (outline.half_height - margin)) ** 2 + (
+            column / (outline.depth - margin)
+        ) ** 2
+        if inside < 1.0 and column > margin:
+            return row, column
+    return outline.centre, outline.depth / 2
+
+
+def _draw_lesion(
+    rng: np.random.Generator, image: np.ndarray, row: float, column: float, radius: float
+) -> None:
+    """A dense blob with a spiculated edge (seven lobes) of ``radius`` pixels, in place."""
+    reach = int(np.ceil(radius * 1.6)) + 2
+    top, left = max(int(row) - reach, 0), max(int(column) - reach, 0)
+    bottom, right = (
+        min(int(row) + reach + 1, image.shape[0]),
+        min(int(column) + reach + 1, image.shape[1]),
+    )
+    y = np.arange(top, bottom, dtype=np.float32)[:, None]
+    x = np.arange(left, right, dtype=np.float32)[None, :]
+    angle = np.arctan2(y - row, x - column)
+    edge = radius * (1 + 0.25 * np.sin(7 * angle + rng.uniform(0, np.pi)))
+    blob = np.clip(1.2 - np.hypot(y - row, x - column) / edge, 0, 1) ** 0.7
+    window = image[top:bottom, left:right]
+    window[...] = np.maximum(window, (0.55 + 0.25 * blob) * (blob > 0))
 
 
 def phantom_view(
@@ -61,37 +141,30 @@ def phantom_view(
     view: str,
     shape: tuple[int, int] = (256, 192),
     with_lesion: bool = False,
-    pixel_spacing_mm: float = 0.4,
+    pixel_spacing_mm: float | None = None,
 ) -> PhantomView:
-    mask = breast_mask(shape, rng, view)
-    tissue = 0.35 + 0.12 * smooth_noise(rng, shape, 24) + 0.05 * smooth_noise(rng, shape, 6)
-    image = np.where(mask, tissue, 0.02).astype(np.float32)
+    """One view of ``shape`` pixels; ``pixel_spacing_mm`` None: the detector's field
+    (``detector_spacing``), so the breast and lesion keep their size in millimetres."""
+    spacing = pixel_spacing_mm or detector_spacing(shape)
+    outline = _outline(rng, view, shape[0] * spacing)
+    mask = breast_mask(shape, outline, spacing)
+    coarse, fine = (smooth_noise(rng, shape, grain / spacing) for grain in GRAIN_MM)
+    image = np.where(mask, 0.35 + 0.12 * coarse + 0.05 * fine, 0.02).astype(np.float32)
     lesion = None
     if with_lesion:
-        rows, columns = np.nonzero(mask)
-        inner = [
-            (r, c)
-            for r, c in zip(rows[::97], columns[::97], strict=True)
-            if c > shape[1] * 0.15 and mask[max(r - 20, 0) : r + 20, c : c + 20].all()
-        ]
-        r, c = inner[int(rng.integers(len(inner)))] if inner else (shape[0] // 2, shape[1] // 3)
-        radius = float(rng.uniform(5.0, 9.0))
-        y, x = np.mgrid[0 : shape[0], 0 : shape[1]]
-        angle = np.arctan2(y - r, x - c)
-        edge = radius * (1 + 0.25 * np.sin(7 * angle + rng.uniform(0, np.pi)))
-        distance = np.hypot(y - r, x - c)
-        blob = np.clip(1.2 - distance / edge, 0, 1) ** 0.7
-        image = np.maximum(image, (0.55 + 0.25 * blob) * (blob > 0)).astype(np.float32)
-        lesion = Lesion(Point(float(c), float(r)), radius)
-    noise = rng.normal(0, 0.015, size=shape).astype(np.float32)
-    image = np.clip(image + noise, 0, 1).astype(np.float32)
+        radius_mm = float(rng.uniform(*LESION_DIAMETER_MM)) / 2
+        row_mm, column_mm = _lesion_place(rng, outline, radius_mm)
+        r, c, radius = row_mm / spacing, column_mm / spacing, radius_mm / spacing
+        _draw_lesion(rng, image, r, c, radius)
+        lesion = Lesion(Point(c, r), radius, radius_mm)
+    image += (NOISE / spacing) * rng.standard_normal(shape, dtype=np.float32)
+    np.clip(image, 0, 1, out=image)
     if laterality == "R":  # displayed mirrored: chest wall on the right
         image = image[:, ::-1].copy()
         if lesion is not None:
-            lesion = Lesion(
-                Point(shape[1] - 1 - lesion.center.column, lesion.center.row), lesion.radius_px
-            )
-    return PhantomView(image, laterality, view, lesion, pixel_spacing_mm)
+            mirrored = Point(shape[1] - 1 - lesion.center.column, lesion.center.row)
+            lesion = Lesion(mirrored, lesion.radius_px, lesion.radius_mm)
+    return PhantomView(image, laterality, view, lesion, spacing)
 
 
 def phantom_study(

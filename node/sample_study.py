@@ -3,7 +3,9 @@ the node with (upload it to a PACS or Orthanc, push it to the node, see the resu
 
 The images are the demo model's phantoms (a lesion in one breast), stored as MG For
 Presentation with 14 bits in 16; every identifier says SYNTHETIC and no attribute comes from
-a person.
+a person. A phantom is drawn in millimetres on a full-field detector (0.1 mm pixels at
+3328 x 2560), so at any size the breast keeps its size and the lesion is 5-15 mm across; the
+Pixel Spacing says how large a pixel is.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
-from models.phantoms import phantom_study, to_stored_values
+from models.phantoms import PhantomView, phantom_study, to_stored_values
 
 MG_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.2"
 MARK = "SYNTHETIC SAMPLE - NOT A PATIENT - NOT FOR CLINICAL USE"
@@ -26,11 +28,10 @@ def write_sample_study(
     folder: Path, lesion_side: str | None = "L", size: tuple[int, int] = (1024, 832), seed: int = 0
 ) -> list[Path]:
     """Write the four views (R CC, R MLO, L CC, L MLO) into ``folder``; their paths."""
-    rng = np.random.default_rng(seed)
     study_uid, series_uid = generate_uid(), generate_uid()
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for number, phantom in enumerate(phantom_study(rng, lesion_side, size), start=1):
+    for number, phantom in enumerate(sample_views(lesion_side, size, seed), start=1):
         ds = _view(study_uid, series_uid, number, phantom.laterality, phantom.view)
         pixels = to_stored_values(phantom.image)
         ds.Rows, ds.Columns = pixels.shape
@@ -40,6 +41,14 @@ def write_sample_study(
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)
     return paths
+
+
+def sample_views(
+    lesion_side: str | None = "L", size: tuple[int, int] = (1024, 832), seed: int = 0
+) -> list[PhantomView]:
+    """The phantoms ``write_sample_study`` stores for these arguments, with their lesion's
+    place: the truth a check of the demo model on the sample compares with."""
+    return phantom_study(np.random.default_rng(seed), lesion_side, size)
 
 
 def sample_instance(sop_class: str, study_uid: str, series_uid: str) -> Dataset:
