@@ -60,7 +60,7 @@ def tissue_spread(view: PhantomView, cell_mm: float = 2.0) -> float:
 
 
 def test_the_sample_is_drawn_in_millimetres_at_every_size() -> None:
-    seed = int(np.random.SeedSequence().entropy % 2**32)
+    [seed] = (int(s) for s in np.random.SeedSequence().generate_state(1))
     by_size = {size: sample_views("L", size, seed) for size in ((256, 192), *SIZES)}
     for size, views in by_size.items():
         spacing = views[0].pixel_spacing_mm
@@ -123,14 +123,14 @@ def test_demo_model_finds_the_sample_lesion_at_default_and_full_size(
         outcomes.append(analysed(engine, tmp_path / f"study{number}", size, seed, side))
     for size in SIZES:
         mine = [o for o in outcomes if o.size == size]
-        healthy = ["R" if o.side == "L" else "L" for o in mine]
+        others = ["R" if o.side == "L" else "L" for o in mine]
         found = [d for o in mine for d in o.distances]
         print(
             f"\nsample {size[0]}x{size[1]}, {len(mine)} studies: lesion breast scores "
             f"{[round(o.scores[o.side], 3) for o in mine]}, healthy "
-            f"{[round(o.scores[h], 3) for o, h in zip(mine, healthy, strict=True)]}; "
+            f"{[round(o.scores[h], 3) for o, h in zip(mine, others, strict=True)]}; "
             f"marks on the lesion breast {[o.marks[o.side] for o in mine]}, on the healthy "
-            f"{[o.marks[h] for o, h in zip(mine, healthy, strict=True)]}; strongest mark "
+            f"{[o.marks[h] for o, h in zip(mine, others, strict=True)]}; strongest mark "
             f"{[round(o.strongest, 1) for o in mine]} mm from the lesion; lesion views marked "
             f"within 10 mm {sum(d <= 10 for d in found)}/{len(found)}"
         )
