@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CONFIG ?= config.toml
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test venv test-deps system-deps lint typecheck pytest bench clean
+.PHONY: run test venv test-deps system-deps viewer-deps lint typecheck pytest bench clean
 
 run: venv
 	$(BIN)/breastnode --config $(CONFIG) models init-demo --if-missing
@@ -47,6 +47,32 @@ system-deps:
 	  fi; \
 	fi
 
+# The viewer the radiologists use, for the tests that open results in it: OHIF's prebuilt
+# build from the npm registry (unpacked into .cache/) and Debian's Chromium (as root).
+OHIF_VERSION := 3.13.2
+OHIF_DIR := .cache/ohif-$(OHIF_VERSION)
+
+viewer-deps: $(OHIF_DIR)/package/dist/index.html
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	[ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || missing="$$missing orthanc-dicomweb"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing$$missing"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	  else \
+	    echo "not root: cannot install$$missing; the viewer tests will skip"; \
+	  fi; \
+	fi
+
+$(OHIF_DIR)/package/dist/index.html:
+	@if command -v npm >/dev/null; then \
+	  mkdir -p $(OHIF_DIR) && cd $(OHIF_DIR) && npm pack --silent @ohif/app@$(OHIF_VERSION) >/dev/null \
+	    && tar xzf ohif-app-$(OHIF_VERSION).tgz && rm ohif-app-$(OHIF_VERSION).tgz; \
+	else \
+	  echo "npm is missing: the viewer tests will skip"; \
+	fi
+
 lint: test-deps
 	$(BIN)/ruff check node storage models tests bench
 	$(BIN)/ruff format --check node storage models tests bench
@@ -54,7 +80,7 @@ lint: test-deps
 typecheck: test-deps
 	$(BIN)/mypy
 
-pytest: test-deps system-deps
+pytest: test-deps system-deps viewer-deps
 	$(BIN)/pytest
 
 test: lint typecheck pytest

@@ -19,6 +19,7 @@ class Orthanc:
     ae_title: str = "ORTHANC"
     sync_storage: bool = True
     always_allow_store: bool = True  # False: only AEs listed in ``modalities`` may store
+    extra_config: dict[str, Any] = field(default_factory=dict)  # e.g. the DICOMweb plugin
     http_port: int = field(default_factory=free_port)
     dicom_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
@@ -43,6 +44,7 @@ class Orthanc:
             "Plugins": [],
             "StableAge": 3600,
         }
+        config.update(self.extra_config)
         path = self.folder / "orthanc.json"
         path.write_text(json.dumps(config))
         log = (self.folder / "orthanc.log").open("wb")

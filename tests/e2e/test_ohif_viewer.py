@@ -1,0 +1,140 @@
+"""What a radiologist sees in OHIF (the prebuilt `@ohif/app` from the npm registry, 3.13),
+served against a real Orthanc's DICOMweb plugin, in Debian's headless Chromium.
+
+The node's result objects for a SYNTHETIC four-view study go into Orthanc beside their
+sources. Opening the TID 1500 report draws every finding and every breast's assessment on its
+source image with its label (what, score, category); accepting OHIF's offer to track them puts
+each into OHIF's measurement panel with the same label. Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from models.aggregate import category
+from node.config import ResultsSettings
+from node.results.build import TID_1500_SOP_CLASS, build_result_objects
+from node.results.sr import SIDE_NAMES, label
+from tests.orthanc import Orthanc
+from tests.results_fixtures import Case, artifact_dir, mammography_case
+from tests.synthetic import write
+from tests.viewer import (
+    console_lines,
+    dicomweb_plugin_config,
+    require_viewer,
+    serve_ohif,
+)
+
+pytestmark = [pytest.mark.orthanc, pytest.mark.timeout(600)]
+
+
+def expected_labels(case: Case) -> list[str]:
+    """The label of every group of the report, as the node writes it (node.results.sr)."""
+    threshold = case.result.model.operating_threshold
+    labels = [label(SIDE_NAMES[b.laterality], b.score, b.category) for b in case.result.breasts]
+    kinds = {"mass": "Mass", "calcification cluster": "Cluster of calcifications"}
+    for image in case.result.images:
+        for finding in image.findings:
+            side = SIDE_NAMES[finding.laterality or image.laterality or ""].lower()
+            what = f"{kinds[finding.kind]} ({side})"
+            labels.append(label(what, finding.score, category(finding.score, threshold)))
+    return labels
+
+
+@pytest.fixture
+def study_in_orthanc(tmp_path: Path) -> Iterator[tuple[Orthanc, Case, list]]:
+    require_viewer()
+    case = mammography_case()
+    orthanc = Orthanc(tmp_path / "orthanc", extra_config=dicomweb_plugin_config()).start()
+    try:
+        for ds in case.sources:
+            orthanc.upload(write(ds, tmp_path / "sources"))
+        sources = {str(ds.SOPInstanceUID): ds for ds in case.sources}
+        objects = build_result_objects(sources, case.result, ResultsSettings(), "BREASTNODE", 1)
+        for number, ds in enumerate(objects):
+            path = tmp_path / "results" / f"{number}.dcm"
+            path.parent.mkdir(exist_ok=True)
+            ds.save_as(path, enforce_file_format=True)
+            orthanc.upload(path)
+        yield orthanc, case, objects
+    finally:
+        orthanc.stop()
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, logs: list[str]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise AssertionError(
+        f"OHIF did not show {what} in {timeout:.0f} s; console:\n" + (console_lines(logs))
+    )
+
+
+def test_ohif_draws_the_reports_findings_and_lists_them(
+    study_in_orthanc: tuple[Orthanc, Case, list],
+) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import sync_playwright
+
+    _dist, chromium = require_viewer()
+    orthanc, case, objects = study_in_orthanc
+    [report] = [o for o in objects if o.SOPClassUID == TID_1500_SOP_CLASS]
+    labels = expected_labels(case)
+    assert len(labels) == 6  # two breasts, two findings on each of the two left views
+    artifacts = artifact_dir()
+    logs: list[str] = []
+    with serve_ohif(orthanc.http_port) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium),
+            args=["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.on("console", lambda m: logs.append(f"{m.type}: {m.text}"))
+            page.on("pageerror", lambda e: logs.append(f"page error: {e}"))
+            page.goto(f"{url}/viewer?StudyInstanceUIDs={report.StudyInstanceUID}")
+            thumbnail = page.get_by_text(str(report.SeriesDescription)).first
+            thumbnail.wait_for(timeout=120_000)
+            skip = page.get_by_text("Skip all")  # OHIF's first-visit tour
+            with contextlib.suppress(PlaywrightTimeout):
+                skip.click(timeout=10_000)
+            thumbnail.dblclick()
+
+            # The SR viewport shows the report on the image in view (the left CC view, where
+            # the report draws the left breast's assessment): each group drawn and labelled.
+            on_view = [t for t in labels if "Right breast" not in t]
+            wait_until(
+                lambda: all(t in page.inner_text("body") for t in on_view),
+                120,
+                "the report's labels on the image",
+                logs,
+            )
+            page.screenshot(path=str(artifacts / "ohif-tid1500-findings.png"))
+            assert "Probability of cancer: 0.86" in page.inner_text("body")
+            assert not [line for line in logs if "page error" in line], console_lines(logs)
+
+            # Tracking them: OHIF rehydrates every group into its measurement panel.
+            page.get_by_role("button", name="Yes").click(timeout=60_000)
+            tab = page.locator("[data-cy=trackedMeasurements-btn]")
+            if not tab.is_visible():
+                page.mouse.click(1588, 64)  # the collapsed right panel's opener, top right
+            tab.click(timeout=30_000)
+            wait_until(
+                lambda: all(t in page.inner_text("body") for t in labels),
+                60,
+                "every group in the measurement panel",
+                logs,
+            )
+            panel = page.inner_text("body")
+            assert "Measurements (4)" in panel  # the breasts and the masses
+            assert "Additional Findings (2)" in panel  # the calcification points
+            page.screenshot(path=str(artifacts / "ohif-measurement-panel.png"))
+        finally:
+            browser.close()

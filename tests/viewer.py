@@ -1,0 +1,168 @@
+"""OHIF, the prebuilt viewer from the npm registry (`@ohif/app`'s `dist/`), served in front of
+a real Orthanc's DICOMweb plugin, and opened in Debian's headless Chromium through Playwright.
+
+One origin serves both the viewer and `/dicom-web/` (proxied to Orthanc), as a hospital's
+reverse proxy would, so the browser needs no CORS exceptions. `make test` fetches the viewer
+(`make viewer-deps`); without it, or without Chromium, the viewer tests skip.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import mimetypes
+import shutil
+import subprocess
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import REPO, free_port
+
+OHIF_VERSION = "3.13.2"
+OHIF_DIST = REPO / ".cache" / f"ohif-{OHIF_VERSION}" / "package" / "dist"
+CHROMIUM = Path("/usr/bin/chromium")
+
+APP_CONFIG = """window.config = {
+  routerBasename: null,
+  extensions: [],
+  modes: [],
+  showStudyList: true,
+  maxNumberOfWebWorkers: 2,
+  showWarningMessageForCrossOrigin: false,
+  showCPUFallbackMessage: false,
+  showLoadingIndicator: true,
+  strictZSpacingForVolumeViewport: true,
+  defaultDataSourceName: 'orthanc',
+  investigationalUseDialog: { option: 'never' },
+  dataSources: [{
+    namespace: '@ohif/extension-default.dataSourcesModule.dicomweb',
+    sourceName: 'orthanc',
+    configuration: {
+      friendlyName: 'Orthanc (BreastNode test)',
+      name: 'orthanc',
+      wadoUriRoot: '/wado',
+      qidoRoot: '/dicom-web',
+      wadoRoot: '/dicom-web',
+      qidoSupportsIncludeField: false,
+      imageRendering: 'wadors',
+      thumbnailRendering: 'wadors',
+      enableStudyLazyLoad: true,
+      supportsFuzzyMatching: false,
+      supportsWildcard: true,
+      staticWado: false,
+      singlepart: 'bulkdata,video',
+      bulkDataURI: { enabled: true, relativeResolution: 'studies' },
+      omitQuotationForMultipartRequest: true,
+    },
+  }],
+};
+"""
+
+
+def require_viewer() -> tuple[Path, Path]:
+    """The OHIF build and Chromium, or a skip saying what is missing."""
+    if not (OHIF_DIST / "index.html").is_file():
+        pytest.skip(f"OHIF {OHIF_VERSION} is not fetched (make viewer-deps)")
+    if not CHROMIUM.is_file():
+        pytest.skip("Chromium is not installed (make viewer-deps, as root)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.skip("playwright is not installed (make test-deps)")
+    return OHIF_DIST, CHROMIUM
+
+
+def fetch_ohif(destination: Path = OHIF_DIST.parent.parent) -> None:
+    """`npm pack` the prebuilt viewer and unpack it (its dependencies are built in)."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError("npm is needed to fetch OHIF")
+    destination.mkdir(parents=True, exist_ok=True)
+    packed = subprocess.run(
+        [npm, "pack", "--silent", f"@ohif/app@{OHIF_VERSION}"],
+        cwd=destination,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()[-1]
+    subprocess.run(["tar", "xzf", packed], cwd=destination, check=True)
+    (destination / packed).unlink()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    dist: Path
+    orthanc: str
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path.startswith(("/dicom-web/", "/wado")):
+            self._proxy()
+            return
+        if path == "/app-config.js":
+            self._send(200, APP_CONFIG.encode(), "application/javascript")
+            return
+        file = (self.dist / path.lstrip("/")).resolve()
+        if not file.is_relative_to(self.dist) or not file.is_file():
+            file = self.dist / "index.html"  # the viewer's own routes (/viewer, /)
+        kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+        if file.suffix == ".wasm":
+            kind = "application/wasm"
+        self._send(200, file.read_bytes(), kind)
+
+    def _proxy(self) -> None:
+        headers = {k: v for k, v in self.headers.items() if k.lower() in {"accept", "range"}}
+        request = urllib.request.Request(self.orthanc + self.path, headers=headers)  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310 loopback
+                self._send(response.status, response.read(), response.headers["Content-Type"])
+        except urllib.error.HTTPError as error:
+            self._send(error.code, error.read(), error.headers.get("Content-Type") or "text/plain")
+
+    def _send(self, status: int, body: bytes, kind: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@contextmanager
+def serve_ohif(orthanc_http_port: int) -> Iterator[str]:
+    """The viewer on a free loopback port, with `/dicom-web/` going to Orthanc; yields its URL."""
+    dist, _ = require_viewer()
+    handler = type(
+        "Handler",
+        (_Handler,),
+        {"dist": dist.resolve(), "orthanc": f"http://127.0.0.1:{orthanc_http_port}"},
+    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def dicomweb_plugin_config() -> dict[str, Any]:
+    """Orthanc settings that load Debian's DICOMweb plugin at `/dicom-web/`."""
+    plugin = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
+    if not plugin.exists():
+        pytest.skip("Orthanc's DICOMweb plugin is not installed (Debian orthanc-dicomweb)")
+    return {"Plugins": [str(plugin)], "DicomWeb": {"Enable": True, "Root": "/dicom-web/"}}
+
+
+def console_lines(messages: list[str]) -> str:
+    return json.dumps(messages[-40:], indent=1)
