@@ -10,6 +10,7 @@ states, other modalities) are left out, and said so.
 from __future__ import annotations
 
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,16 +23,19 @@ from pydicom.errors import InvalidDicomError
 
 from models.headers import laterality_of, view_of
 from models.preprocess import display_values
-from models.study import AnalysisImage
+from models.study import AnalysisImage, SliceStack
 from models.volumes import (
     DceRules,
     MrSeries,
     choose_dce_pair,
+    dce_peak_slices,
     dce_projection,
     fallback_series,
+    plain_peak_slices,
     plain_projection,
     read_volume,
     slabs,
+    slice_position,
 )
 
 logger = logging.getLogger(__name__)
@@ -110,7 +114,9 @@ def _volume(paths: Sequence[Path]) -> np.ndarray:
 
 
 def mri_image(headers: Sequence[tuple[Path, Dataset]], options: SourceOptions) -> AnalysisImage:
-    """The study's projection, shown on (and referenced to) the middle slice it came from."""
+    """The study's projection, shown on (and referenced to) the slices it came from: the
+    analysis names the slice where a finding's enhancement peaks; until then the image
+    stands on the slice of the projection's strongest pixel."""
     by_series: dict[str, list[tuple[Path, Dataset]]] = defaultdict(list)
     for path, ds in headers:
         by_series[str(ds.SeriesInstanceUID)].append((path, ds))
@@ -123,30 +129,90 @@ def mri_image(headers: Sequence[tuple[Path, Dataset]], options: SourceOptions) -
     pair = choose_dce_pair(series, options.dce)
     if pair is not None:
         pre, post = pair
-        projection = dce_projection(_volume(pre.paths), _volume(post.paths))
+        before, after = _volume(pre.paths), _volume(post.paths)
+        projection = dce_projection(before, after)
+        peaks = dce_peak_slices(before, after)
         shown = post
     else:
         chosen = fallback_series(series, options.dce)
         if chosen is None:
             raise NothingToAnalyse("no MR series to analyse")
-        logger.info("no DCE pre/post pair found; using the fallback series")
-        projection = plain_projection(_volume(chosen.paths))
+        logger.info("no DCE pair found; using the fallback series")
+        volume = _volume(chosen.paths)
+        projection, peaks = plain_projection(volume), plain_peak_slices(volume)
         shown = chosen
-    slices = sorted(
-        (ds for path, ds in headers if path in shown.paths),
-        key=lambda ds: int(ds.get("InstanceNumber", 0) or 0),
-    )
-    reference = slices[len(slices) // 2]
+    stack = slice_stack([ds for path, ds in headers if path in shown.paths], peaks)
+    row, column = np.unravel_index(int(np.argmax(projection)), projection.shape)
+    reference, _ = stack.references[int(peaks[row, column])]
     image = percentile_scaled(projection)
     return AnalysisImage(
-        str(reference.SOPInstanceUID),
+        reference,
         image,
         None,
         None,
         display_image=image,
         crop=False,
-        right_on_low_columns=_right_on_low_columns(reference),
+        right_on_low_columns=_right_on_low_columns(
+            next(ds for _, ds in headers if ds.SOPInstanceUID == reference)
+        ),
+        slices=stack,
     )
+
+
+def slice_stack(datasets: Sequence[Dataset], peak_slice: np.ndarray) -> SliceStack:
+    """The slices of a projected series in volume order (along the slice normal, as
+    ``read_volume`` orders them; an Enhanced MR object's frames in their order) and the
+    projection's grid in the patient, from the first slice's Image Orientation (Patient),
+    Image Position (Patient) and Pixel Spacing."""
+    references: tuple[tuple[str, int | None], ...]
+    if len(datasets) == 1:
+        [ds] = datasets
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        uid = str(ds.SOPInstanceUID)
+        references = tuple((uid, n) for n in range(1, frames + 1)) if frames > 1 else ((uid, None),)
+        plane = _plane(ds) or _plane(_first_frame(ds))
+    else:
+        ordered = sorted(datasets, key=slice_position)
+        references = tuple((str(ds.SOPInstanceUID), None) for ds in ordered)
+        plane = _plane(ordered[0])
+    if int(peak_slice.max(initial=0)) >= len(references):
+        raise SourceError("the projected volume has more slices than its series")
+    if plane is None:
+        return SliceStack(references, peak_slice, None)
+    per_column, per_row, origin_x = plane
+    rows, columns = peak_slice.shape
+    midline = origin_x + (columns - 1) / 2 * per_column + (rows - 1) / 2 * per_row
+    return SliceStack(references, peak_slice, (per_column, per_row), midline, origin_x)
+
+
+def _first_frame(ds: Dataset) -> Dataset:
+    """An Enhanced MR object's plane: its first frame's (or the shared) functional groups."""
+    flat = Dataset()
+    for groups in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        for item in (ds.get(groups) or [Dataset()])[:1]:
+            for macro, keyword in (
+                ("PlaneOrientationSequence", "ImageOrientationPatient"),
+                ("PlanePositionSequence", "ImagePositionPatient"),
+                ("PixelMeasuresSequence", "PixelSpacing"),
+            ):
+                if macro in item and keyword in item[macro][0]:
+                    setattr(flat, keyword, item[macro][0][keyword].value)
+    return flat
+
+
+def _plane(ds: Dataset) -> tuple[float, float, float] | None:
+    """(patient x per column step, per row step, x of the first pixel) in mm, or None
+    without a plane or when the plane has no left-right axis (sagittal)."""
+    cosines, position = ds.get("ImageOrientationPatient"), ds.get("ImagePositionPatient")
+    spacing = ds.get("PixelSpacing")
+    if cosines is None or position is None or spacing is None or len(cosines) != 6:
+        return None
+    row_x, column_x = float(cosines[0]), float(cosines[3])
+    if math.hypot(row_x, column_x) < 0.5:  # the plane hardly spans left-right
+        return None
+    # Pixel Spacing is (between rows, between columns); a column step runs along the row
+    # direction cosines
+    return row_x * float(spacing[1]), column_x * float(spacing[0]), float(position[0])
 
 
 def _right_on_low_columns(ds: Dataset) -> bool | None:
@@ -187,6 +253,11 @@ def study_sources(paths: Sequence[Path], options: SourceOptions = SourceOptions(
         return StudySources("mammography", tuple(images), skipped + len(mr_headers), datasets)
     if mr_headers:
         image = mri_image(mr_headers, options)
-        [reference] = [ds for _, ds in mr_headers if ds.SOPInstanceUID == image.sop_instance_uid]
-        return StudySources("mri", (image,), skipped, {image.sop_instance_uid: reference})
+        # every slice of the projected series: the analysis picks the one a result names
+        slices = {uid for uid, _ in image.slices.references} if image.slices else set()
+        slices.add(image.sop_instance_uid)
+        datasets = {
+            str(ds.SOPInstanceUID): ds for _, ds in mr_headers if ds.SOPInstanceUID in slices
+        }
+        return StudySources("mri", (image,), skipped, datasets)
     raise NothingToAnalyse("the study has no mammography or breast MRI image")

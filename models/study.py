@@ -2,14 +2,16 @@
 heatmaps and findings back to source pixels, combine views into breasts and the study.
 
 Several 2D images may come from one source instance (tomosynthesis slabs): the instance's
-score is its best slab's, and its heatmap, findings and frame are that slab's.
+score is its best slab's, and its heatmap, findings and frame are that slab's. A projection
+of a volume (MRI) is referenced to the slice where its strongest finding's enhancement
+peaks, not to a slice chosen before the analysis.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -17,11 +19,47 @@ from models.aggregate import breasts, study_score
 from models.findings import findings_from_heatmap
 from models.inference import Engine, ViewPrediction
 from models.preprocess import Geometry, display_grey, plan
-from models.result import Finding, ImageResult, ModelInfo, Region, StudyResult
+from models.result import Finding, ImageResult, ModelInfo, Point, Region, StudyResult
 
 # findings closer than this fraction of the model grid's larger side are one finding
 # (12 px at the demo's 128 x 96, about 5 mm on its phantoms)
 FINDING_SEPARATION = 0.094
+
+
+@dataclass(frozen=True)
+class SliceStack:
+    """Where a projection's pixels come from (MRI): the instance and frame holding each slice
+    of the projected volume, in volume order, the slice of each pixel's maximum, and how the
+    pixel grid lies in the patient, so a finding names its slice and its breast."""
+
+    references: tuple[tuple[str, int | None], ...]  # (SOP Instance UID, frame or None)
+    peak_slice: np.ndarray  # (rows, columns): index into ``references``
+    # millimetres toward the patient's left (+x in DICOM's LPS) per column and per row step,
+    # from Image Orientation (Patient) and Pixel Spacing; None when the plane has no
+    # left-right axis (a sagittal slice: its breast is not told apart by column)
+    left_per_pixel: tuple[float, float] | None
+    # the patient x (mm) of the midline: the centre of the imaged field, from Image Position
+    midline_x: float = 0.0
+    origin_x: float = 0.0  # the patient x (mm) of the first pixel's centre
+
+    def slice_at(self, projection: np.ndarray, centre: Point, reach: int = 2) -> int:
+        """The slice of the strongest projection pixel within ``reach`` of ``centre``."""
+        rows, columns = projection.shape
+        row = min(max(round(centre.row), 0), rows - 1)
+        column = min(max(round(centre.column), 0), columns - 1)
+        top, left = max(row - reach, 0), max(column - reach, 0)
+        window = projection[top : row + reach + 1, left : column + reach + 1]
+        r, c = np.unravel_index(int(np.argmax(window)), window.shape)
+        return int(self.peak_slice[top + r, left + c])
+
+    def laterality_at(self, centre: Point) -> str | None:
+        """The patient's side of ``centre``: left where its patient x lies left of (above)
+        the midline."""
+        if self.left_per_pixel is None:
+            return None
+        per_column, per_row = self.left_per_pixel
+        x = self.origin_x + centre.column * per_column + centre.row * per_row
+        return "L" if x > self.midline_x else "R"
 
 
 @dataclass(frozen=True)
@@ -38,6 +76,9 @@ class AnalysisImage:
     # a bilateral image (axial breast MRI): True when the patient's right is on the low
     # columns (the left half of the image); each half then gives its breast's score
     right_on_low_columns: bool | None = None
+    # a projection (MRI): the slices behind it; the result then references the slice where
+    # its strongest finding's enhancement peaks, and each finding names its breast
+    slices: SliceStack | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -69,7 +110,29 @@ def predict_images(engine: Engine, images: Sequence[AnalysisImage]) -> list[Imag
 
 def _to_source(finding: Finding, geometry: Geometry) -> Finding:
     points = tuple(geometry.to_source(p) for p in finding.region.points)
-    return Finding(finding.kind, finding.score, Region(finding.region.shape, points), finding.frame)
+    return replace(finding, region=Region(finding.region.shape, points))
+
+
+def _on_slices(
+    image: AnalysisImage, findings: tuple[Finding, ...], heatmap: np.ndarray
+) -> tuple[str, int | None, tuple[Finding, ...]]:
+    """A projection's reference (instance, frame) and findings: each finding on the slice
+    where the enhancement under it peaks, with its breast; the reference is the strongest
+    finding's slice (or, with none, the slice under the heatmap's peak)."""
+    stack = image.slices
+    if stack is None:
+        return image.sop_instance_uid, image.frame, findings
+    placed = []
+    for finding in findings:
+        uid, frame = stack.references[stack.slice_at(image.image, finding.region.center)]
+        side = stack.laterality_at(finding.region.center)
+        placed.append((uid, replace(finding, frame=frame, laterality=side)))
+    if placed:
+        uid, strongest = max(placed, key=lambda item: item[1].score)
+        return uid, strongest.frame, tuple(finding for _, finding in placed)
+    row, column = np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)
+    uid, frame = stack.references[stack.slice_at(image.image, Point(float(column), float(row)))]
+    return uid, frame, ()
 
 
 def _shown(image: AnalysisImage) -> np.ndarray | None:
@@ -92,13 +155,14 @@ def image_result(predicted: ImagePrediction, threshold: float, kind: str) -> Ima
         frame=image.frame,
     )
     heatmap = geometry.heatmap_to_source(evidence * prediction.score)
+    uid, frame, located = _on_slices(image, tuple(_to_source(f, geometry) for f in found), heatmap)
     return ImageResult(
-        image.sop_instance_uid,
+        uid,
         np.clip(heatmap, 0.0, 1.0),
-        tuple(_to_source(f, geometry) for f in found),
+        located,
         image.laterality,
         image.view,
-        frame=image.frame,
+        frame=frame,
         display_image=image.display_image,
         display_grey=_shown(image),
     )

@@ -8,7 +8,8 @@ MRI (the approach of Hu et al. 2021): of a dynamic contrast-enhanced exam, the
 pre-contrast series and the first post-contrast phase, chosen by configurable rules on
 series description and acquisition time; the subtraction post - pre, projected by maximum
 intensity along the slice axis. Volumes are read with SimpleITK, slices ordered along the
-slice normal.
+slice normal. Each projection pixel remembers the slice of its maximum, so a finding on the
+projection names the slice where its enhancement peaks.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 from pydicom import dcmread
+from pydicom.dataset import Dataset
 
 
 @dataclass(frozen=True)
@@ -117,16 +119,16 @@ def fallback_series(
     return max(series, key=lambda s: len(s.paths)) if series else None
 
 
+def slice_position(ds: Dataset) -> float:
+    """Where a slice lies along its normal (mm): the order of a volume's slices."""
+    cosines = np.array(ds.ImageOrientationPatient, dtype=np.float64)
+    normal = np.cross(cosines[:3], cosines[3:])
+    return float(np.dot(normal, np.array(ds.ImagePositionPatient, dtype=np.float64)))
+
+
 def read_volume(paths: Sequence[Path]) -> np.ndarray:
     """(slices, rows, columns) float32, slices ordered along the slice normal."""
-
-    def position(path: Path) -> float:
-        ds = dcmread(path, stop_before_pixels=True)
-        cosines = np.array(ds.ImageOrientationPatient, dtype=np.float64)
-        normal = np.cross(cosines[:3], cosines[3:])
-        return float(np.dot(normal, np.array(ds.ImagePositionPatient, dtype=np.float64)))
-
-    ordered = sorted(paths, key=position)
+    ordered = sorted(paths, key=lambda path: slice_position(dcmread(path, stop_before_pixels=True)))
     image = sitk.ReadImage([str(p) for p in ordered])
     return sitk.GetArrayFromImage(image).astype(np.float32)
 
@@ -139,5 +141,18 @@ def dce_projection(pre: np.ndarray, post: np.ndarray) -> np.ndarray:
     return np.asarray(enhancement.max(axis=0), dtype=np.float32)
 
 
+def dce_peak_slices(pre: np.ndarray, post: np.ndarray) -> np.ndarray:
+    """For each pixel of ``dce_projection``, the slice (index along the volume) of its
+    maximum: the slice of greatest enhancement, where a finding on the projection is."""
+    if pre.shape != post.shape:
+        raise ValueError("pre- and post-contrast volumes differ in shape")
+    return np.asarray(np.argmax(post - pre, axis=0), dtype=np.int32)
+
+
 def plain_projection(volume: np.ndarray) -> np.ndarray:
     return np.asarray(volume.max(axis=0), dtype=np.float32)
+
+
+def plain_peak_slices(volume: np.ndarray) -> np.ndarray:
+    """For each pixel of ``plain_projection``, the slice of its maximum."""
+    return np.asarray(np.argmax(volume, axis=0), dtype=np.int32)

@@ -35,8 +35,13 @@ def write_sample_mri_study(
     size: tuple[int, int] = (256, 256),
     slices: int = 32,
     seed: int = 0,
+    rows_to_patient_left: bool = True,
 ) -> list[Path]:
-    """Write the three series (one file per slice) into ``folder``; their paths."""
+    """Write the three series (one file per slice) into ``folder``; their paths.
+
+    ``rows_to_patient_left`` False writes the slices mirrored, the row direction to the
+    patient's right (the left breast on the low columns), as Image Orientation (Patient)
+    then says: the same patient as a scanner set up the other way would image her."""
     rows, columns = size
     phantom = dce_phantom(
         np.random.default_rng(seed),
@@ -53,7 +58,8 @@ def write_sample_mri_study(
         zip(SERIES, phantom.phases, strict=True), start=1
     ):
         series_uid = generate_uid()
-        for index, pixels in enumerate(volume):
+        across = 1 if rows_to_patient_left else -1
+        for index, pixels in enumerate(volume if rows_to_patient_left else volume[:, :, ::-1]):
             ds = sample_instance(MR_IMAGE, study_uid, series_uid)
             ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "MR", number, index + 1
             ds.SeriesDescription = description
@@ -61,9 +67,9 @@ def write_sample_mri_study(
             ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = "20260101"
             _mr_image(ds, contrast)
             ds.FrameOfReferenceUID, ds.PositionReferenceIndicator = frame_of_reference, ""
-            ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+            ds.ImageOrientationPatient = [across, 0, 0, 0, 1, 0]
             ds.ImagePositionPatient = [
-                -spacing * columns / 2,
+                -across * spacing * columns / 2,
                 -spacing * rows / 2,
                 (index - slices / 2) * SLICE_THICKNESS_MM,
             ]
@@ -71,7 +77,7 @@ def write_sample_mri_study(
             ds.PixelSpacing = [spacing, spacing]
             ds.SliceThickness = ds.SpacingBetweenSlices = SLICE_THICKNESS_MM
             ds.Rows, ds.Columns = rows, columns
-            ds.PixelData = np.round(pixels).astype(np.uint16).tobytes()
+            ds.PixelData = np.ascontiguousarray(np.round(pixels).astype(np.uint16)).tobytes()
             path = folder / f"sample-mr-{number}-{index + 1:03d}.dcm"
             ds.save_as(path, enforce_file_format=True)
             paths.append(path)

@@ -83,3 +83,64 @@ def test_demo_mri_model_ranks_and_locates_enhancing_lesions(
     assert ranked == with_lesion
     assert all(d <= 10.0 for d in distances), distances
     assert quiet == len(SIDES) - with_lesion
+
+
+@pytest.mark.timeout(900)
+def test_mri_finding_is_on_its_lesion_slice_and_names_its_breast(
+    demo_mri_weights: Path, tmp_path: Path
+) -> None:
+    """Fresh studies (new seeds each run, printed), a lesion in either breast, the slices
+    written with the row direction to the patient's left and, mirrored, to her right: the
+    result references the post-contrast slice where the enhancement at the lesion peaks
+    (not the middle slice), and the finding names the lesion's breast, which only Image
+    Orientation (Patient) and Image Position tell apart in the mirrored case."""
+    engine = Engine(demo_mri_weights, device="cpu")
+    cases = (("R", True), ("L", True), ("R", False), ("L", False))
+    draws = iter(int(s) for s in np.random.SeedSequence().generate_state(1000))
+    slices, middle = 32, 16  # the sample's default depth; the node's old reference slice
+    for side, to_left in cases:
+        for seed in draws:  # a lesion at least 9 mm off the middle slice, so it tells
+            phantom = dce_phantom(
+                np.random.default_rng(seed),
+                side,
+                (slices, *SIZE),
+                FIELD_OF_VIEW_MM,
+                SLICE_THICKNESS_MM,
+            )
+            assert phantom.lesion is not None
+            if abs(phantom.lesion.slice - middle) >= 3:
+                break
+        folder = tmp_path / f"{side}-{to_left}"
+        paths = write_sample_mri_study(
+            folder, side, SIZE, slices, seed, rows_to_patient_left=to_left
+        )
+        sources = study_sources(paths)
+        result = analyse_images(engine, "1.2.3", sources.images, kind="enhancing lesion")
+        [image] = result.images
+        assert phantom.lesion is not None
+        centre = phantom.lesion.center
+        column = round(centre.column) if to_left else SIZE[1] - 1 - round(centre.column)
+        enhancement = (phantom.phases[1] - phantom.phases[0])[
+            :, round(centre.row), round(centre.column)
+        ]
+        referenced = sources.datasets[image.sop_instance_uid]
+        assert referenced.SeriesDescription == "SYNTHETIC DCE T1 POST 1"
+        index = int(referenced.InstanceNumber) - 1  # the sample numbers slices in volume order
+        print(
+            f"\nMRI seed {seed}, lesion {side}, rows to the patient's "
+            f"{'left' if to_left else 'right'}: referenced slice {index + 1} "
+            f"({abs(index - phantom.lesion.slice) * SLICE_THICKNESS_MM:.0f} mm from the lesion "
+            f"centre), enhancement there {enhancement[index] / enhancement.max():.2f} of its "
+            f"peak (middle slice: {enhancement[middle] / enhancement.max():.2f}); findings "
+            f"{[(f.laterality, round(f.score, 2)) for f in image.findings]}"
+        )
+        assert enhancement[index] >= 0.9 * enhancement.max(), seed
+        assert image.laterality is None  # the projection shows both breasts
+        assert image.findings, seed
+        top = max(image.findings, key=lambda f: f.score)
+        assert top.laterality == side, seed
+        scores = {b.laterality: b.score for b in result.breasts}
+        assert scores[side] > scores["L" if side == "R" else "R"], seed
+        assert top.frame is None  # classic MR: the slice is the referenced instance
+        found = top.region.center
+        assert abs(found.column - column) * phantom.pixel_spacing_mm <= 10.0, seed

@@ -3,8 +3,8 @@
 Tomosynthesis: a lesion present only in frames 7-9 of 15 is found by the demo model in the
 slab over those frames, and the finding, the overlay and the CAD SR name frame 8. MRI: a DCE
 exam (pre, first post, a later post, and a T2 series) becomes one subtraction projection on
-the first post series' middle slice, run through a small untrained MRI checkpoint (this
-checks the path and the geometry, not accuracy)."""
+the first post series' slice of greatest enhancement, run through a small untrained MRI
+checkpoint (this checks the path and the geometry, not accuracy)."""
 
 from __future__ import annotations
 
@@ -127,6 +127,10 @@ def test_dce_mri_projection_through_an_mri_checkpoint(tmp_path: Path) -> None:
         next(p for p in paths if dcmread(p).SOPInstanceUID == image.sop_instance_uid)
     )
     assert reference.SeriesDescription == "SYN DYN POST 1"
+    assert reference.InstanceNumber in (4, 5)  # a lesion slice, not the middle one
+    assert set(sources.datasets) == {
+        str(dcmread(p).SOPInstanceUID) for p in paths if "post1" in str(p.parent)
+    }  # every slice of the projected series, for the slice the result names
 
     engine = Engine(untrained_checkpoint(tmp_path / "model"), device="cpu")
     result = analyse_images(engine, study, sources.images, kind="enhancing lesion")
@@ -137,8 +141,13 @@ def test_dce_mri_projection_through_an_mri_checkpoint(tmp_path: Path) -> None:
     assert [b.laterality for b in result.breasts] == ["L", "R"]
     scores = {b.laterality: b.score for b in result.breasts}
     assert result.overall_score == pytest.approx(max(scores.values()), abs=1e-4)
+    assert analysed.sop_instance_uid in sources.datasets
     objects = build_result_objects(
-        {analysed.sop_instance_uid: reference}, result, ResultsSettings(), "BREASTNODE", 1
+        {analysed.sop_instance_uid: sources.datasets[analysed.sop_instance_uid]},
+        result,
+        ResultsSettings(),
+        "BREASTNODE",
+        1,
     )
     classes = sorted(str(o.SOPClassUID) for o in objects)
     assert classes == ["1.2.840.10008.5.1.4.1.1.7", "1.2.840.10008.5.1.4.1.1.88.34"]
