@@ -117,4 +117,7 @@ def test_study_of_images_of_both_breasts_is_reported_not_retried(
         if ds.SOPClassUID == COMPREHENSIVE_3D_SR
     ]
     groups = hd.sr.Comprehensive3DSR.from_dataset(report).content.get_image_measurement_groups()
-    assert [g.tracking_identifier for g in groups] == ["Study"]
+    # the study-level group, named after the OHIF tool that draws it (node.results.sr)
+    assert [g.tracking_identifier for g in groups] == [
+        "Cornerstone3DTools@^0.1.0:RectangleROI:Study"
+    ]
