@@ -142,9 +142,11 @@ def phantom_view(
     shape: tuple[int, int] = (256, 192),
     with_lesion: bool = False,
     pixel_spacing_mm: float | None = None,
+    lesion_diameter_mm: tuple[float, float] = LESION_DIAMETER_MM,
 ) -> PhantomView:
     """One view of ``shape`` pixels; ``pixel_spacing_mm`` None: the detector's field
-    (``detector_spacing``), so the breast and lesion keep their size in millimetres."""
+    (``detector_spacing``), so the breast and lesion keep their size in millimetres. A
+    larger ``lesion_diameter_mm`` range draws masses a coarse grid still shows."""
     spacing = pixel_spacing_mm or detector_spacing(shape)
     outline = _outline(rng, view, shape[0] * spacing)
     mask = breast_mask(shape, outline, spacing)
@@ -152,7 +154,7 @@ def phantom_view(
     image = np.where(mask, 0.35 + 0.12 * coarse + 0.05 * fine, 0.02).astype(np.float32)
     lesion = None
     if with_lesion:
-        radius_mm = float(rng.uniform(*LESION_DIAMETER_MM)) / 2
+        radius_mm = float(rng.uniform(*lesion_diameter_mm)) / 2
         row_mm, column_mm = _lesion_place(rng, outline, radius_mm)
         r, c, radius = row_mm / spacing, column_mm / spacing, radius_mm / spacing
         _draw_lesion(rng, image, r, c, radius)
