@@ -14,7 +14,7 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
-from pydicom.uid import generate_uid
+from pydicom.uid import UID, generate_uid
 from sklearn import metrics as skm
 
 from models.checkpoint import read_verified
@@ -219,7 +219,9 @@ def test_unusable_rows_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="unreadable picture"):
         load_image(Row(tmp_path / "bad.png", "P", "S", "L", "CC", "normal"))
     tomo = mammogram(SyntheticPatient(), rows=32, columns=24)
-    tomo.SOPClassUID = tomo.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.13.1.3"
+    tomo.SOPClassUID = tomo.file_meta.MediaStorageSOPClassUID = UID(
+        "1.2.840.10008.5.1.4.1.1.13.1.3"
+    )
     tomo.SOPInstanceUID = tomo.file_meta.MediaStorageSOPInstanceUID = generate_uid()
     tomo.NumberOfFrames = 20
     tomo.PixelData = np.zeros((20, 32, 24), dtype=np.uint16).tobytes()
