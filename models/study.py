@@ -53,8 +53,8 @@ class SliceStack:
         return int(self.peak_slice[top + r, left + c])
 
     def laterality_at(self, centre: Point) -> str | None:
-        """The patient's side of ``centre``: left where its patient x lies left of (above)
-        the midline."""
+        """The patient's side of ``centre``: left where its patient x is greater than the
+        midline's (+x points to the patient's left)."""
         if self.left_per_pixel is None:
             return None
         per_column, per_row = self.left_per_pixel
