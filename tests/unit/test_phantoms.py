@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.phantoms import phantom_study, phantom_view, to_stored_values
+from models.phantoms import detector_spacing, phantom_study, phantom_view, to_stored_values
 
 
 def test_reproducible_and_lesion_where_it_says() -> None:
@@ -41,3 +41,27 @@ def test_right_views_are_mirrored_with_their_lesion() -> None:
 def test_stored_values() -> None:
     stored = to_stored_values(np.array([[0.0, 0.5, 1.0]], dtype=np.float32))
     assert stored.dtype == np.uint16 and stored.tolist() == [[0, 8192, 16383]]
+
+
+def test_lesions_are_millimetres_inside_the_breast_at_any_size() -> None:
+    for shape in ((256, 192), (1024, 832)):
+        for seed in range(6):
+            view = phantom_view(np.random.default_rng(seed), "L", "MLO", shape, with_lesion=True)
+            assert view.lesion is not None
+            spacing = view.pixel_spacing_mm
+            assert spacing == detector_spacing(shape)
+            assert 5.0 <= 2 * view.lesion.radius_mm <= 15.0
+            assert view.lesion.radius_px * spacing == view.lesion.radius_mm
+            c, r = round(view.lesion.center.column), round(view.lesion.center.row)
+            assert view.image[r, c] > 0.5
+            # tissue (not background) all around, a lesion radius beyond its edge (the chest
+            # wall, at column 0, is tissue too)
+            reach = round(2.5 * view.lesion.radius_px)
+            around = view.image[
+                max(r - reach, 0) : r + reach + 1, max(c - reach, 0) : c + reach + 1
+            ]
+            assert around.min() > 0.1, (shape, seed)
+    large = phantom_view(
+        np.random.default_rng(1), "R", "CC", with_lesion=True, lesion_diameter_mm=(30.0, 50.0)
+    )
+    assert large.lesion is not None and 15.0 <= large.lesion.radius_mm <= 25.0
