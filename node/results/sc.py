@@ -189,7 +189,11 @@ def _copy_placement(sc: Dataset, source: Dataset, image: ImageResult) -> None:
     # The view's modifiers as siblings of the view, the form of the breast imaging objects'
     # Breast View Module (the MG image nests them in the view item; dciodvfy checks a nested
     # one in an SC as a content item and fails it).
-    modifiers = [m for v in sc.get("ViewCodeSequence", []) for m in v.pop(_MODIFIER, [])]
+    modifiers: list[Dataset] = []
+    for view in sc.get("ViewCodeSequence", []):
+        if _MODIFIER in view:
+            modifiers.extend(view[_MODIFIER].value)  # decoded, whether read from a file or not
+            del view[_MODIFIER]
     if modifiers:
         sc.ViewModifierCodeSequence = Sequence(modifiers)
 
