@@ -4,7 +4,8 @@ Mammography and tomosynthesis studies get the TID 1500 report, the Mammography C
 one heatmap overlay per analysed image and, when configured, presentation states; MRI
 studies get the report and the overlays (CAD SR is a mammography object). Overlays and
 presentation states go in one series per breast: General Series Laterality is a series
-attribute, so a series holding both breasts' images would contradict itself.
+attribute, so a series holding both breasts' images would contradict itself; overlays go in
+one series per breast and view, so that hanging protocols can place each beside its source.
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ from pydicom.dataset import Dataset
 from models.result import StudyResult
 from node.config import ResultsSettings
 from node.results.cad_sr import MAMMOGRAPHY_CAD_SR, cad_report
-from node.results.common import ResultContext, SeriesPerSide, device_uid_for
+from node.results.common import ResultContext, SeriesPerSide, SeriesPerView, device_uid_for
 from node.results.gsps import PRESENTATION_SERIES, presentation_states
 from node.results.sc import heatmap_overlay
 from node.results.sr import measurement_report
 
 MAMMOGRAPHY_MODALITIES = {"MG"}
-OVERLAY_SERIES = (2, 4, 5)  # series number offsets of the right, left and neither overlays
 TID_1500_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.88.34"
 
 
@@ -62,10 +62,10 @@ def build_result_objects(
             )
         )
     scores = {b.laterality: b.score for b in result.breasts}
-    overlays = SeriesPerSide(context, OVERLAY_SERIES)
+    overlays = SeriesPerView(context)
     for number, image in enumerate(result.images, start=1):
         score = scores.get(image.laterality or "", result.overall_score)
-        series_uid, series_number = overlays(image.laterality)
+        series_uid, series_number = overlays(image.laterality, image.view)
         objects.append(
             heatmap_overlay(
                 analysed[image.sop_instance_uid],

@@ -32,7 +32,9 @@ class ResultContext:
         return str(generate_uid(prefix=self.uid_root or None))
 
     def series_number(self, offset: int) -> int:
-        return self.series_number_base + 10 * self.version + offset
+        """Each analysis version numbers its series in a block of its own (20 wide: the SRs,
+        the overlays of each breast and view, the presentation states)."""
+        return self.series_number_base + 20 * self.version + offset
 
 
 def device_uid_for(ae_title: str, configured: str = "") -> str:
@@ -117,6 +119,43 @@ class SeriesPerSide:
             offset = self.offsets[{"R": 0, "L": 1}.get(side or "", 2)]
             self._made[side] = (self.context.new_uid(), self.context.series_number(offset))
         return self._made[side]
+
+
+# Series number offsets of the overlays, by breast and view; the other views of a breast
+# (ML, XCCL, ...) share a series per breast. GSPS series take 3, 6 and 7 (gsps.py).
+OVERLAY_OFFSETS: dict[tuple[str | None, str | None], int] = {
+    ("R", "CC"): 2,
+    ("L", "CC"): 4,
+    (None, None): 5,
+    ("R", "MLO"): 8,
+    ("L", "MLO"): 9,
+    ("R", None): 10,
+    ("L", None): 11,
+}
+
+
+@dataclass
+class SeriesPerView:
+    """One overlay series per breast and view. Viewers hang series, not images: with a
+    breast's CC and MLO overlays in one series, OHIF's mammography protocol put the right
+    CC overlay in both upper viewports. The other views of a breast share one series."""
+
+    context: ResultContext
+    _made: dict[tuple[str | None, str | None], tuple[str, int]] = field(default_factory=dict)
+
+    @staticmethod
+    def key(side: str | None, view: str | None) -> tuple[str | None, str | None]:
+        if side is None:
+            return (None, None)
+        return (side, view if view in ("CC", "MLO") else None)
+
+    def __call__(self, side: str | None, view: str | None) -> tuple[str, int]:
+        """(Series Instance UID, Series Number) of the overlays of ``side`` and ``view``."""
+        key = self.key(side, view)
+        if key not in self._made:
+            number = self.context.series_number(OVERLAY_OFFSETS[key])
+            self._made[key] = (self.context.new_uid(), number)
+        return self._made[key]
 
 
 def series_description(model: ModelInfo, what: str) -> str:

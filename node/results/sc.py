@@ -37,6 +37,7 @@ from models.result import ImageResult, ModelInfo
 from node.results.common import (
     NOT_FOR_CLINICAL_USE,
     ResultContext,
+    SeriesPerView,
     contributing_equipment,
     label_like_sources,
 )
@@ -150,7 +151,10 @@ def heatmap_overlay(
         contributing_equipment=[contributing_equipment(model, context.device_uid)],
     )
     sc.PatientOrientation = list(orientation)
-    label_like_sources(sc, model, "HEATMAP", source)
+    # the series' breast and view in its description too ("HEATMAP L CC"): hanging
+    # protocols (OHIF's mammography one among them) also match on it
+    where = " ".join(p for p in SeriesPerView.key(image.laterality, image.view) if p)
+    label_like_sources(sc, model, f"HEATMAP {where}".strip(), source)
     sc.ImageType = ["DERIVED", "SECONDARY"]
     sc.BurnedInAnnotation = "NO"  # the burned-in text names no patient
     sc.DerivationDescription = f"Heatmap of {model.name} {model.version} blended on the source"

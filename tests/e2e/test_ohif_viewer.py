@@ -13,8 +13,10 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydicom.uid import SecondaryCaptureImageStorage
 
 from models.aggregate import category
 from node.config import ResultsSettings
@@ -77,19 +79,12 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, logs: list[
     )
 
 
-def test_ohif_draws_the_reports_findings_and_lists_them(
-    study_in_orthanc: tuple[Orthanc, Case, list],
-) -> None:
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+@contextlib.contextmanager
+def ohif_page(orthanc: Orthanc, logs: list[str]) -> Iterator[tuple[str, Any]]:
+    """OHIF in front of ``orthanc``, and a 1600x1000 page of headless Chromium."""
     from playwright.sync_api import sync_playwright
 
     _dist, chromium = require_viewer()
-    orthanc, case, objects = study_in_orthanc
-    [report] = [o for o in objects if o.SOPClassUID == TID_1500_SOP_CLASS]
-    labels = expected_labels(case)
-    assert len(labels) == 6  # two breasts, two findings on each of the two left views
-    artifacts = artifact_dir()
-    logs: list[str] = []
     with serve_ohif(orthanc.http_port) as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(chromium),
@@ -99,42 +94,135 @@ def test_ohif_draws_the_reports_findings_and_lists_them(
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.on("console", lambda m: logs.append(f"{m.type}: {m.text}"))
             page.on("pageerror", lambda e: logs.append(f"page error: {e}"))
-            page.goto(f"{url}/viewer?StudyInstanceUIDs={report.StudyInstanceUID}")
-            thumbnail = page.get_by_text(str(report.SeriesDescription)).first
-            thumbnail.wait_for(timeout=120_000)
-            skip = page.get_by_text("Skip all")  # OHIF's first-visit tour
-            with contextlib.suppress(PlaywrightTimeout):
-                skip.click(timeout=10_000)
-            thumbnail.dblclick()
-
-            # The SR viewport shows the report on the image in view (the left CC view, where
-            # the report draws the left breast's assessment): each group drawn and labelled.
-            on_view = [t for t in labels if "Right breast" not in t]
-            wait_until(
-                lambda: all(t in page.inner_text("body") for t in on_view),
-                120,
-                "the report's labels on the image",
-                logs,
-            )
-            page.screenshot(path=str(artifacts / "ohif-tid1500-findings.png"))
-            assert "Probability of cancer: 0.86" in page.inner_text("body")
-            assert not [line for line in logs if "page error" in line], console_lines(logs)
-
-            # Tracking them: OHIF rehydrates every group into its measurement panel.
-            page.get_by_role("button", name="Yes").click(timeout=60_000)
-            tab = page.locator("[data-cy=trackedMeasurements-btn]")
-            if not tab.is_visible():
-                page.mouse.click(1588, 64)  # the collapsed right panel's opener, top right
-            tab.click(timeout=30_000)
-            wait_until(
-                lambda: all(t in page.inner_text("body") for t in labels),
-                60,
-                "every group in the measurement panel",
-                logs,
-            )
-            panel = page.inner_text("body")
-            assert "Measurements (4)" in panel  # the breasts and the masses
-            assert "Additional Findings (2)" in panel  # the calcification points
-            page.screenshot(path=str(artifacts / "ohif-measurement-panel.png"))
+            yield url, page
         finally:
             browser.close()
+
+
+def skip_tour(page: Any) -> None:
+    """OHIF's first-visit tour covers the page until it is dismissed."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    with contextlib.suppress(PlaywrightTimeout):
+        page.get_by_text("Skip all").click(timeout=10_000)
+
+
+def test_ohif_draws_the_reports_findings_and_lists_them(
+    study_in_orthanc: tuple[Orthanc, Case, list],
+) -> None:
+    orthanc, case, objects = study_in_orthanc
+    [report] = [o for o in objects if o.SOPClassUID == TID_1500_SOP_CLASS]
+    labels = expected_labels(case)
+    assert len(labels) == 6  # two breasts, two findings on each of the two left views
+    artifacts = artifact_dir()
+    logs: list[str] = []
+    with ohif_page(orthanc, logs) as (url, page):
+        page.goto(f"{url}/viewer?StudyInstanceUIDs={report.StudyInstanceUID}")
+        thumbnail = page.get_by_text(str(report.SeriesDescription)).first
+        thumbnail.wait_for(timeout=120_000)
+        skip_tour(page)
+        thumbnail.dblclick()
+
+        # The SR viewport shows the report on the image in view (the left CC view, where
+        # the report draws the left breast's assessment): each group drawn and labelled.
+        on_view = [t for t in labels if "Right breast" not in t]
+        wait_until(
+            lambda: all(t in page.inner_text("body") for t in on_view),
+            120,
+            "the report's labels on the image",
+            logs,
+        )
+        page.screenshot(path=str(artifacts / "ohif-tid1500-findings.png"))
+        assert "Probability of cancer: 0.86" in page.inner_text("body")
+        assert not [line for line in logs if "page error" in line], console_lines(logs)
+
+        # Tracking them: OHIF rehydrates every group into its measurement panel.
+        page.get_by_role("button", name="Yes").click(timeout=60_000)
+        tab = page.locator("[data-cy=trackedMeasurements-btn]")
+        if not tab.is_visible():
+            page.mouse.click(1588, 64)  # the collapsed right panel's opener, top right
+        tab.click(timeout=30_000)
+        wait_until(
+            lambda: all(t in page.inner_text("body") for t in labels),
+            60,
+            "every group in the measurement panel",
+            logs,
+        )
+        panel = page.inner_text("body")
+        assert "Measurements (4)" in panel  # the breasts and the masses
+        assert "Additional Findings (2)" in panel  # the calcification points
+        page.screenshot(path=str(artifacts / "ohif-measurement-panel.png"))
+
+
+# Patient Orientation of each view as mammography units write it (row, column directions)
+ORIENTATION = {
+    ("R", "CC"): ["P", "L"],
+    ("L", "CC"): ["A", "R"],
+    ("R", "MLO"): ["P", "FL"],
+    ("L", "MLO"): ["A", "FR"],
+}
+VIEWS = {"cranio-caudal": "CC", "medio-lateral oblique": "MLO"}
+
+
+def test_overlays_hang_by_breast_and_view_in_ohifs_mammography_protocol(
+    tmp_path: Path,
+) -> None:
+    """The overlays alone, opened with OHIF's mammography hanging protocol (`@ohif/hpMammo`,
+    2x2: R CC, L CC above R MLO, L MLO): each CC overlay lands in its own breast's CC
+    viewport and the left MLO in the left MLO one. The right MLO cannot: OHIF 3.13's RMLO
+    rule requires a Patient Orientation without P, which every right MLO has (P\\FL), so
+    that viewport falls back to another image, as it does for the source images."""
+    require_viewer()
+    case = mammography_case()
+    for ds in case.sources:
+        ds.PatientOrientation = ORIENTATION[(ds.ImageLaterality, ds.ViewPosition)]
+    orthanc = Orthanc(tmp_path / "orthanc", extra_config=dicomweb_plugin_config()).start()
+    logs: list[str] = []
+    try:
+        for ds in case.sources:
+            orthanc.upload(write(ds, tmp_path / "sources"))
+        sources = {str(ds.SOPInstanceUID): ds for ds in case.sources}
+        objects = build_result_objects(sources, case.result, ResultsSettings(), "BREASTNODE", 1)
+        overlays = [o for o in objects if o.SOPClassUID == SecondaryCaptureImageStorage]
+        for number, ds in enumerate(overlays):
+            orthanc.upload(write(ds, tmp_path / "overlays", f"{number}.dcm"))
+        names = {
+            str(o.SOPInstanceUID): f"{o.ImageLaterality} {VIEWS[o.ViewCodeSequence[0].CodeMeaning]}"
+            for o in overlays
+        }
+        series = ",".join(sorted({str(o.SeriesInstanceUID) for o in overlays}))
+        assert len(series.split(",")) == 4  # one series per breast and view
+        study = case.result.study_instance_uid
+        with ohif_page(orthanc, logs) as (url, page):
+            page.goto(
+                f"{url}/viewer?StudyInstanceUIDs={study}&SeriesInstanceUIDs={series}"
+                "&hangingprotocolId=@ohif/hpMammo"
+            )
+            page.locator("[data-cy=viewport-pane]").nth(3).wait_for(timeout=120_000)
+            skip_tour(page)
+            shown: dict[tuple[int, int], str] = {}
+
+            def hung() -> bool:
+                placed = page.evaluate(VIEWPORT_IMAGES)
+                shown.clear()
+                for left, top, image_id in placed:
+                    uid = next((u for u in names if image_id and u in image_id), None)
+                    if uid:
+                        shown[(left, top)] = names[uid]
+                return len(shown) == 4
+
+            wait_until(hung, 120, "four overlays in the 2x2 layout", logs)
+            page.screenshot(path=str(artifact_dir() / "ohif-hanging-overlays.png"))
+        by_place = [shown[key] for key in sorted(shown, key=lambda k: (k[1], k[0]))]
+        upper_left, upper_right, _lower_left, lower_right = by_place
+        assert (upper_left, upper_right) == ("R CC", "L CC"), by_place
+        assert lower_right == "L MLO", by_place
+    finally:
+        orthanc.stop()
+
+
+# Where each of OHIF's cornerstone viewports is on the page, and which image it shows.
+VIEWPORT_IMAGES = """() => window.cornerstone.getRenderingEngines()[0].getViewports().map(v => {
+  const box = v.element.getBoundingClientRect();
+  return [Math.round(box.left), Math.round(box.top), v.getCurrentImageId()];
+})"""

@@ -40,10 +40,10 @@ def test_orthanc_stores_source_and_result_series(tmp_path: Path) -> None:
         for item in series:
             modality = item["MainDicomTags"].get("Modality", "")
             by_modality[modality] = by_modality.get(modality, 0) + len(item["Instances"])
-        # the source series (one per view here), two SR series, then the overlays and the
-        # presentation states, each one series per breast
+        # the source series (one per view here), two SR series, the overlays (one series per
+        # breast and view) and the presentation states (one series per breast)
         source_series = {str(ds.SeriesInstanceUID) for ds in case.sources}
-        assert len(series) == len(source_series) + 6
+        assert len(series) == len(source_series) + 8
         assert by_modality["MG"] == 8  # the sources and their overlays, which hang beside them
         assert by_modality["SR"] == 2
         assert "OT" not in by_modality

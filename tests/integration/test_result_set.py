@@ -33,7 +33,8 @@ def test_mammography_set_with_presentation_states_and_utf8() -> None:
     objects = build_result_objects(sources, case.result, settings, "BREASTNODE", 1)
     assert classes(objects) == [SR, MAMMOGRAPHY_CAD_SR, SC, SC, SC, SC, GSPS, GSPS]
     series = {o.SeriesInstanceUID for o in objects}
-    assert len(series) == 6  # SR, CAD SR, overlays and presentation states of each breast
+    # SR, CAD SR, the overlays of each breast and view, the presentation states of each breast
+    assert len(series) == 8
     for obj in objects:
         assert obj.SOPInstanceUID.startswith(ROOT)
         assert obj.StudyInstanceUID == case.result.study_instance_uid

@@ -142,12 +142,14 @@ def test_an_overlay_from_the_image_the_model_read_equals_one_from_the_pixels(
 def test_a_four_view_study_hangs_by_breast_and_passes_both_validators(tmp_path: Path) -> None:
     """Every object of the result set passes dciodvfy, and the set with its sources passes
     dcentvfy (which found overlays of both breasts in one series with Laterality R on two
-    and L on two); the overlays and the presentation states go in one series per breast."""
+    and L on two); the overlays go in one series per breast and view (hanging protocols place
+    series), the presentation states in one series per breast."""
     case = with_view_modifier(mammography_case())
     sources = {str(ds.SOPInstanceUID): ds for ds in case.sources}
     objects = build_result_objects(sources, case.result, ResultsSettings(gsps=True), "BN", 1)
     paths = [write(ds, tmp_path / "sources") for ds in case.sources]
     by_series: dict[str, set[str]] = {}
+    views: dict[str, set[str]] = {}
     for number, ds in enumerate(objects):
         path = tmp_path / f"result-{number}.dcm"
         back = validated(ds, path, f"object {number}", OVERLAY_EXTENSIONS)
@@ -156,10 +158,15 @@ def test_a_four_view_study_hangs_by_breast_and_passes_both_validators(tmp_path: 
             [source] = [sources[r.ReferencedSOPInstanceUID] for r in back.SourceImageSequence]
             assert_placed_like(back, source)
             by_series.setdefault(back.SeriesInstanceUID, set()).add(back.ImageLaterality)
+            view = f"{back.ImageLaterality} {source.ViewPosition}"
+            views.setdefault(back.SeriesInstanceUID, set()).add(view)
+            assert view in back.SeriesDescription
         if back.SOPClassUID == GrayscaleSoftcopyPresentationStateStorage:
             by_series.setdefault(back.SeriesInstanceUID, set()).add(back.Laterality)
     assert dcentvfy(paths) == []
-    assert sorted(sorted(sides) for sides in by_series.values()) == [["L"], ["L"], ["R"], ["R"]]
+    # four overlay series, one per breast and view; two presentation state series
+    assert sorted(sorted(sides) for sides in by_series.values()) == [["L"]] * 3 + [["R"]] * 3
+    assert sorted(sorted(v) for v in views.values()) == [["L CC"], ["L MLO"], ["R CC"], ["R MLO"]]
     numbers = {ds.SeriesInstanceUID: ds.SeriesNumber for ds in objects}
     assert len(set(numbers.values())) == len(numbers)  # each series its own number
 
