@@ -76,7 +76,7 @@ def add_model_commands(commands: Any) -> None:
 def _init_demo(settings: Settings, args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from models.demo import DemoTraining, make_demo_checkpoint
+    from models.demo import DemoTraining, demo_checkpoint_current, make_demo_checkpoint
     from models.demo_mri import DEMO_MRI_TRAINING, make_demo_mri_checkpoint
 
     wanted = [
@@ -88,8 +88,12 @@ def _init_demo(settings: Settings, args: argparse.Namespace) -> int:
         if args.only not in (None, kind):
             continue
         if args.if_missing and weights.is_file():
-            print(f"demo {kind} checkpoint present: {weights}")
-            continue
+            if demo_checkpoint_current(weights):
+                print(f"demo {kind} checkpoint present: {weights}")
+                continue
+            # an older demo learnt other phantoms (or the file is not its manifest): kept,
+            # it would mark the walkthrough's sample study wrongly
+            print(f"demo {kind} checkpoint {weights} is not this version's demo; training again")
         training = replace(defaults, **chosen)
         print(f"training the demo {kind} model on {training.views} synthetic {what} ...")
         started = time.monotonic()

@@ -3,6 +3,7 @@ not start on a checkpoint that is missing or is not the file its manifest descri
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from models.demo import DEMO_VERSION
 from node.config import load_settings
 from node.pipeline.analysis import InputInstance, StudyInput
 from node.pipeline.model_analysis import ModelAnalysis
@@ -71,6 +73,25 @@ def test_init_demo_writes_verified_not_validated_checkpoints(tmp_path: Path) -> 
         assert weights.is_file() and weights.with_suffix(".json").is_file()
     again = breastnode(config, "models", "init-demo", "--if-missing")
     assert again.returncode == 0 and again.stdout.count("present") == 2
+    # a checkpoint of an older demo version is trained again, not kept (make run uses this)
+    manifest = tmp_path / "store" / "models" / "demo.json"
+    old = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**old, "version": "1.0.0"}))
+    stale = breastnode(
+        config,
+        "models",
+        "init-demo",
+        "--if-missing",
+        "--only",
+        "mammography",
+        "--views",
+        "16",
+        "--epochs",
+        "1",
+    )
+    assert stale.returncode == 0, stale.stderr
+    assert "not this version's demo; training again" in stale.stdout
+    assert json.loads(manifest.read_text())["version"] == DEMO_VERSION
     shown = breastnode(config, "models", "show")
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.count('"validated_for_clinical_use": false') == 2
