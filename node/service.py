@@ -31,6 +31,7 @@ from node.dicom.ingest import Ingestor
 from node.dicom.ledger import ReceptionLedger
 from node.dicom.scp import StorageSCP
 from node.dicom.spool import spool_into, spool_prefix
+from node.dicom.transfer_syntaxes import scratch_prefix
 from node.dispatch import Dispatcher, Slot
 from node.errors import ConfigError, NodeError
 from node.lifecycle import die_with_parent
@@ -312,6 +313,8 @@ def _supervise(
                         store.sweep_spool(prefix=spool_prefix(child.process.pid))
                     children[index] = spawn_receiver()
                 else:
+                    if child.process.pid is not None:  # a sender's converted copies
+                        store.sweep_spool(prefix=scratch_prefix(child.process.pid))
                     children[index] = spawn_pipeline()
     finally:
         if monitoring is not None:

@@ -77,11 +77,16 @@ class StoreOutcome:
 
 
 def store(
-    node: NodeSettings, peer: PeerSettings, paths: Sequence[Path], timeout_s: float
+    node: NodeSettings,
+    peer: PeerSettings,
+    paths: Sequence[Path],
+    timeout_s: float,
+    scratch: Path | None = None,
 ) -> Generator[StoreOutcome, None, None]:
     """C-STORE each stored file over one association; yields one outcome per path, in order,
     as soon as it is known (so the caller records it before the next object goes). The
-    association is released when the last outcome is taken or the iterator is closed."""
+    association is released when the last outcome is taken or the iterator is closed.
+    ``scratch``: where converted copies are written (the store's spool folder)."""
     if peer.port is None:
         for _ in paths:
             yield StoreOutcome(None, Unsent.NO_PORT, f"peer {peer.name} has no port")
@@ -105,7 +110,7 @@ def store(
             elif not established:
                 yield _not_established(assoc, item)
             else:
-                yield _store_one(assoc, item, message_id)
+                yield _store_one(assoc, item, message_id, scratch)
     finally:
         if assoc.is_established:
             assoc.release()
@@ -154,7 +159,9 @@ def _context_rejected(item: StoredObject) -> StoreOutcome:
     return StoreOutcome(None, Unsent.CONTEXT_REJECTED, detail)
 
 
-def _store_one(assoc: Association, item: StoredObject, message_id: int) -> StoreOutcome:
+def _store_one(
+    assoc: Association, item: StoredObject, message_id: int, scratch: Path | None
+) -> StoreOutcome:
     if not assoc.is_established:
         return StoreOutcome(None, Unsent.ASSOCIATION_LOST, LOST)
     accepted = {(cx.abstract_syntax, cx.transfer_syntax[0]) for cx in assoc.accepted_contexts}
@@ -164,7 +171,7 @@ def _store_one(assoc: Association, item: StoredObject, message_id: int) -> Store
     problems = []
     for syntax in syntaxes:
         try:
-            with encoded(item, syntax) as path:
+            with encoded(item, syntax, scratch) as path:
                 return _send(assoc, path, message_id, syntax)
         except EncodingError as exc:  # JPEG-LS cannot take every image: try the next one
             logger.warning("%s; trying the next accepted transfer syntax", exc)

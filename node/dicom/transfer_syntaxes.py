@@ -9,6 +9,7 @@ send time, once, in the syntax the peer accepted.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,19 +66,32 @@ def inspect(path: Path) -> StoredObject:
     return StoredObject(path, sop_class, syntax, has_pixels)
 
 
+def scratch_prefix(pid: int) -> str:
+    """Converted copies carry their process id, so a dead sender's leftovers can be swept
+    (as the receivers' spool files are)."""
+    return f"tx-{pid}-"
+
+
 @contextmanager
-def encoded(stored: StoredObject, syntax: UID) -> Iterator[Path]:
+def encoded(stored: StoredObject, syntax: UID, scratch: Path | None = None) -> Iterator[Path]:
     """A file of the object in ``syntax``, for the sender to stream: the stored file itself
-    when it is already in that syntax, otherwise a temporary copy converted once, removed
+    when it is already in that syntax, otherwise a copy converted once into ``scratch`` (the
+    store's spool folder, which the node sweeps; the system temp folder when None), removed
     when the block ends. (A data set handed to pynetdicom would be written with the raw
     elements of the syntax it was read in, so the conversion is written by pydicom here.)"""
     if syntax == stored.transfer_syntax:
         yield stored.path
         return
-    with tempfile.TemporaryDirectory(prefix="breastnode-send-") as scratch:
-        target = Path(scratch) / "object.dcm"
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 closed at once, removed below
+        dir=scratch, prefix=scratch_prefix(os.getpid()), suffix=".dcm", delete=False
+    )
+    handle.close()
+    target = Path(handle.name)
+    try:
         _convert(stored, syntax, target)
         yield target
+    finally:
+        target.unlink(missing_ok=True)
 
 
 def _convert(stored: StoredObject, syntax: UID, target: Path) -> None:

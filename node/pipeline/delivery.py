@@ -142,7 +142,13 @@ class DeliverySender:
         paths = [self.store.path_of(d.file_path) for d in batch]
         what = f"deliveries {batch[0].id}-{batch[-1].id}"
         with heartbeat(beat, lease.total_seconds() / 3, what):
-            sending = store(self.settings.node, peer, paths, self.settings.delivery.timeout_s)
+            sending = store(
+                self.settings.node,
+                peer,
+                paths,
+                self.settings.delivery.timeout_s,
+                scratch=self.store.spool_dir,
+            )
             with closing(sending) as outcomes:  # released even if recording fails
                 for delivery, outcome in zip(batch, outcomes, strict=True):
                     held.drop(delivery.id)

@@ -418,3 +418,39 @@ def test_an_image_jpeg_ls_cannot_take_goes_in_the_next_accepted_syntax(
 
 def peer_at(port: int) -> PeerSettings:
     return PeerSettings(name="pacs", ae_title="PACS", host="127.0.0.1", port=port)
+
+
+def test_converted_copies_live_in_the_spool_named_by_process_and_go_after_the_send(
+    tmp_path: Path,
+) -> None:
+    """A converted copy is written into the given scratch folder (the store's spool, which the
+    node sweeps, by process id when a sender dies and by age), not the system temp folder,
+    and is removed when the send is over, also when the encoding fails."""
+    import os
+
+    from node.dicom.transfer_syntaxes import EncodingError, encoded, inspect, scratch_prefix
+
+    scratch = tmp_path / "spool"
+    scratch.mkdir()
+    case = mammography_case()
+    overlay = next(
+        o
+        for o in build_result_objects(
+            {str(ds.SOPInstanceUID): ds for ds in case.sources},
+            case.result,
+            ResultsSettings(),
+            "BN",
+            1,
+        )
+        if "PixelData" in o
+    )
+    stored = inspect(write(overlay, tmp_path / "stored"))
+    with encoded(stored, JPEGLSLossless, scratch) as path:
+        assert path.parent == scratch and path.name.startswith(scratch_prefix(os.getpid()))
+        assert dcmread(path).file_meta.TransferSyntaxUID == JPEGLSLossless
+    assert list(scratch.iterdir()) == []
+    broken = inspect(write(overlay, tmp_path / "stored", "broken.dcm"))
+    (tmp_path / "stored" / "broken.dcm").write_bytes(b"\0" * 132)  # unreadable once sent
+    with pytest.raises(EncodingError), encoded(broken, JPEGLSLossless, scratch):
+        pass
+    assert list(scratch.iterdir()) == []
