@@ -128,7 +128,12 @@ def heatmap_overlay(
     """``series_number``: the overlay series' own (``build`` gives each breast's series
     one); the SC offset of the version by default."""
     grey = overlay_grey(source, image)
-    on_frame = tuple(f for f in image.findings if f.frame in (None, image.frame))
+    # a projection (MRI) shows every slice, so every finding; a tomosynthesis frame its own
+    on_frame = tuple(
+        f
+        for f in image.findings
+        if image.display_image is not None or f.frame in (None, image.frame)
+    )
     orientation = patient_orientation(source)
     text = overlay_text(image, score, model)
     rgb = annotate(blend(grey, image.heatmap), on_frame, text, label_side(orientation))

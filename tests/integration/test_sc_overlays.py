@@ -12,7 +12,7 @@ from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.uid import GrayscaleSoftcopyPresentationStateStorage, SecondaryCaptureImageStorage
 
-from models.result import ImageResult
+from models.result import Finding, ImageResult, Point, Region
 from node.config import ResultsSettings
 from node.results.build import build_result_objects
 from node.results.common import NOT_FOR_CLINICAL_USE, ResultContext, device_uid_for
@@ -209,3 +209,24 @@ def test_labels_stay_clear_of_the_corners_viewers_write_in(
     Image.fromarray(rgb).resize((columns // 4, rows // 4)).save(
         artifact_dir() / f"sc-label-{laterality}-{rows}x{columns}.png"
     )
+
+
+def test_an_mri_projection_shows_the_findings_of_every_slice() -> None:
+    """The MRI overlay shows the projection of all slices, so a finding on another slice
+    than the one the image result references is drawn too (a tomosynthesis frame shows
+    only its own)."""
+    case = mr_case()
+    [image] = case.result.images
+    elsewhere = Finding("enhancing lesion", 0.4, Region.ellipse(Point(40, 40), 8, 6))
+    here = replace(image.findings[0], frame=2)
+    moved = replace(image, frame=2, findings=(here, replace(elsewhere, frame=4)))
+    source = case.sources[0]
+    drawn = heatmap_overlay(source, moved, 0.64, case.result.model, CONTEXT, "2.25.1", 1)
+    without = heatmap_overlay(
+        source, replace(moved, findings=(here,)), 0.64, case.result.model, CONTEXT, "2.25.1", 1
+    )
+    changed = np.any(drawn.pixel_array != without.pixel_array, axis=2)
+    rows, columns = np.nonzero(changed)
+    assert rows.size, "the finding on slice 4 was not drawn"
+    # every changed pixel is the outline around (40, 40): 8 x 6 ellipse, a pixel of stroke
+    assert np.hypot(columns - 40, rows - 40).max() <= 8 + 2
