@@ -9,6 +9,7 @@ reverse proxy would, so the browser needs no CORS exceptions. `make test` fetche
 from __future__ import annotations
 
 import http.server
+import importlib.util
 import json
 import mimetypes
 import shutil
@@ -23,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import REPO, free_port
+from tests.helpers import IN_CI, REPO, free_port
 
 OHIF_VERSION = "3.13.2"
 OHIF_DIST = REPO / ".cache" / f"ohif-{OHIF_VERSION}" / "package" / "dist"
@@ -67,15 +68,18 @@ APP_CONFIG = """window.config = {
 
 
 def require_viewer() -> tuple[Path, Path]:
-    """The OHIF build and Chromium, or a skip saying what is missing."""
+    """The OHIF build and Chromium; locally a skip saying what is missing, in CI a failure."""
+    missing = None
     if not (OHIF_DIST / "index.html").is_file():
-        pytest.skip(f"OHIF {OHIF_VERSION} is not fetched (make viewer-deps)")
-    if not CHROMIUM.is_file():
-        pytest.skip("Chromium is not installed (make viewer-deps, as root)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        pytest.skip("playwright is not installed (make test-deps)")
+        missing = f"OHIF {OHIF_VERSION} is not fetched (make viewer-deps)"
+    elif not CHROMIUM.is_file():
+        missing = "Chromium is not installed (make viewer-deps, as root)"
+    elif importlib.util.find_spec("playwright") is None:
+        missing = "playwright is not installed (make test-deps)"
+    if missing:
+        if IN_CI:
+            pytest.fail(missing)
+        pytest.skip(missing)
     return OHIF_DIST, CHROMIUM
 
 
@@ -160,7 +164,10 @@ def dicomweb_plugin_config() -> dict[str, Any]:
     """Orthanc settings that load Debian's DICOMweb plugin at `/dicom-web/`."""
     plugin = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
     if not plugin.exists():
-        pytest.skip("Orthanc's DICOMweb plugin is not installed (Debian orthanc-dicomweb)")
+        message = "Orthanc's DICOMweb plugin is not installed (Debian orthanc-dicomweb)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
     return {"Plugins": [str(plugin)], "DicomWeb": {"Enable": True, "Root": "/dicom-web/"}}
 
 
