@@ -206,3 +206,19 @@ def test_study_whose_images_name_no_breast_gets_a_study_level_group(tmp_path: Pa
             assert ds.Laterality == ""
     [cad] = [n for n, ds in enumerate(objects) if ds.SOPClassUID == MAMMOGRAPHY_CAD_SR]
     assert dsr2html(tmp_path / f"{cad}.dcm").count("Right and left") == 4  # image library
+
+
+def test_an_mri_finding_names_its_breast_though_its_image_shows_both(tmp_path: Path) -> None:
+    """The MRI projection shows both breasts (no image laterality); the finding says which
+    breast it is in, and its group names that breast as its site and in its label."""
+    case = mr_case()
+    [image] = case.result.images
+    finding = dataclasses.replace(image.findings[0], laterality="L")
+    both = dataclasses.replace(image, laterality=None, findings=(finding,))
+    result = dataclasses.replace(case.result, images=(both,))
+    back = validated(build(Case("mr-both", case.sources, result)), tmp_path / "sr.dcm", "MR SR")
+    groups = hd.sr.Comprehensive3DSR.from_dataset(back).content.get_image_measurement_groups()
+    [group] = [g for g in groups if "Finding " in g.tracking_identifier]
+    [site] = group.finding_sites
+    assert site.value == BREAST_SITE["L"]
+    assert "(left breast)" in comment_of(group)
