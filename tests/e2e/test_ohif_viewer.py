@@ -10,13 +10,14 @@ each into OHIF's measurement panel with the same label. Screenshots go to test-a
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pydicom.uid import SecondaryCaptureImageStorage
+from pydicom.uid import JPEGLSLossless, SecondaryCaptureImageStorage
 
 from models.aggregate import category
 from node.config import ResultsSettings
@@ -226,3 +227,103 @@ VIEWPORT_IMAGES = """() => window.cornerstone.getRenderingEngines()[0].getViewpo
   const box = v.element.getBoundingClientRect();
   return [Math.round(box.left), Math.round(box.top), v.getCurrentImageId()];
 })"""
+
+
+def test_a_full_size_sample_study_in_ohif(demo_weights: Path, tmp_path: Path) -> None:
+    """At the size of a real mammogram: the walkthrough's SYNTHETIC sample study at
+    3328x2560, analysed by the demo model, its overlays sent as the node sends them to a PACS
+    that takes JPEG-LS. OHIF draws the report's finding on the lesion's view, and decodes and
+    shows the full-size JPEG-LS overlay of that view."""
+    from models.inference import Engine
+    from models.sources import study_sources
+    from models.study import analyse_images
+    from node.dicom.transfer_syntaxes import encoded, inspect
+    from node.sample_study import sample_views, write_sample_study
+
+    require_viewer()
+    size, seed = (3328, 2560), 2026
+    paths = write_sample_study(tmp_path / "study", "L", size, seed)
+    truth = {(v.laterality, v.view): v for v in sample_views("L", size, seed)}
+    sources = study_sources(paths)
+    result = analyse_images(Engine(demo_weights, device="cpu"), "2.25.1", sources.images)
+    objects = build_result_objects(sources.datasets, result, ResultsSettings(), "BREASTNODE", 1)
+    [report] = [o for o in objects if o.SOPClassUID == TID_1500_SOP_CLASS]
+    [cc] = [i for i in result.images if (i.laterality, i.view) == ("L", "CC")]
+    assert cc.findings, "the demo model found nothing on the lesion's CC view"
+    view = truth[("L", "CC")]
+    assert view.lesion is not None
+    nearest_mm = min(
+        view.pixel_spacing_mm
+        * math.hypot(
+            f.region.center.column - view.lesion.center.column,
+            f.region.center.row - view.lesion.center.row,
+        )
+        for f in cc.findings
+    )
+    assert nearest_mm <= 10.0, nearest_mm
+    [overlay] = [
+        o
+        for o in objects
+        if o.SOPClassUID == SecondaryCaptureImageStorage and "HEATMAP L CC" in o.SeriesDescription
+    ]
+    orthanc = Orthanc(tmp_path / "orthanc", extra_config=dicomweb_plugin_config()).start()
+    logs: list[str] = []
+    try:
+        for path in paths:
+            orthanc.upload(Path(path))
+        for number, ds in enumerate(objects):
+            path = write(ds, tmp_path / "results", f"{number}.dcm")
+            if ds.SOPClassUID == SecondaryCaptureImageStorage:
+                with encoded(inspect(path), JPEGLSLossless, tmp_path) as compressed:
+                    orthanc.upload(compressed)
+            else:
+                orthanc.upload(path)
+        with ohif_page(orthanc, logs) as (url, page):
+            page.goto(f"{url}/viewer?StudyInstanceUIDs={report.StudyInstanceUID}")
+            thumbnail = page.get_by_text(str(report.SeriesDescription)).first
+            thumbnail.wait_for(timeout=120_000)
+            skip_tour(page)
+            thumbnail.dblclick()
+            wait_until(
+                lambda: "(left breast): " in page.inner_text("body"),
+                120,
+                "the finding's label on the left CC view",
+                logs,
+            )
+            wait_until(lambda: image_rendered(page), 120, "the left CC view's pixels", logs)
+            page.screenshot(path=str(artifact_dir() / "ohif-full-size-report.png"))
+            page.get_by_text(str(overlay.SeriesDescription)).first.dblclick()
+            shown: list[Any] = []
+
+            def overlay_shown() -> bool:
+                shown[:] = page.evaluate(SHOWN_IMAGE)
+                return bool(shown) and str(overlay.SOPInstanceUID) in str(shown[0])
+
+            wait_until(overlay_shown, 120, "the full-size JPEG-LS overlay", logs)
+            page.screenshot(path=str(artifact_dir() / "ohif-full-size-overlay.png"))
+        _image_id, dimensions, brightest = shown
+        assert dimensions[:2] == [2560, 3328]  # columns, rows: decoded at full size
+        assert brightest > 0  # pixels, not an empty frame
+    finally:
+        orthanc.stop()
+
+
+def image_rendered(page: Any) -> bool:
+    """The first viewport holds decoded pixels; then a moment for the canvas to draw them."""
+    shown = page.evaluate(SHOWN_IMAGE)
+    if not shown or shown[2] <= 0:
+        return False
+    page.wait_for_timeout(1500)
+    return True
+
+
+# The image in OHIF's active viewport: its id, its dimensions, and its brightest value.
+SHOWN_IMAGE = """() => {
+  const v = window.cornerstone.getRenderingEngines()[0].getViewports()[0];
+  const data = v.getImageData && v.getImageData();
+  if (!data) return [];
+  const values = data.scalarData || data.voxelManager.getCompleteScalarDataArray();
+  let top = 0;
+  for (let i = 0; i < values.length; i += 997) top = Math.max(top, values[i]);
+  return [v.getCurrentImageId(), data.dimensions, top];
+}"""
