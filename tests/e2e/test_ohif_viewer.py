@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydicom.dataset import Dataset
 from pydicom.uid import JPEGLSLossless, SecondaryCaptureImageStorage
 
 from models.aggregate import category
@@ -108,6 +109,15 @@ def skip_tour(page: Any) -> None:
         page.get_by_text("Skip all").click(timeout=10_000)
 
 
+def open_report(page: Any, url: str, report: Dataset) -> None:
+    """The study in OHIF, then the report opened from its thumbnail (a double click)."""
+    page.goto(f"{url}/viewer?StudyInstanceUIDs={report.StudyInstanceUID}")
+    thumbnail = page.get_by_text(str(report.SeriesDescription)).first
+    thumbnail.wait_for(timeout=120_000)
+    skip_tour(page)
+    thumbnail.dblclick()
+
+
 def test_ohif_draws_the_reports_findings_and_lists_them(
     study_in_orthanc: tuple[Orthanc, Case, list],
 ) -> None:
@@ -118,11 +128,7 @@ def test_ohif_draws_the_reports_findings_and_lists_them(
     artifacts = artifact_dir()
     logs: list[str] = []
     with ohif_page(orthanc, logs) as (url, page):
-        page.goto(f"{url}/viewer?StudyInstanceUIDs={report.StudyInstanceUID}")
-        thumbnail = page.get_by_text(str(report.SeriesDescription)).first
-        thumbnail.wait_for(timeout=120_000)
-        skip_tour(page)
-        thumbnail.dblclick()
+        open_report(page, url, report)
 
         # The SR viewport shows the report on the image in view (the left CC view, where
         # the report draws the left breast's assessment): each group drawn and labelled.
@@ -279,11 +285,7 @@ def test_a_full_size_sample_study_in_ohif(demo_weights: Path, tmp_path: Path) ->
             else:
                 orthanc.upload(path)
         with ohif_page(orthanc, logs) as (url, page):
-            page.goto(f"{url}/viewer?StudyInstanceUIDs={report.StudyInstanceUID}")
-            thumbnail = page.get_by_text(str(report.SeriesDescription)).first
-            thumbnail.wait_for(timeout=120_000)
-            skip_tour(page)
-            thumbnail.dblclick()
+            open_report(page, url, report)
             wait_until(
                 lambda: "(left breast): " in page.inner_text("body"),
                 120,
