@@ -137,12 +137,18 @@ class ImageResult:
                 raise ValueError("the display image and the heatmap must have one shape")
 
 
+COMPOSITIONS = ("a", "b", "c", "d")  # BI-RADS breast composition categories
+
+
 @dataclass(frozen=True)
 class BreastResult:
     laterality: str
     score: float
     category: Category
     birads: int | None = None  # BI-RADS-style assessment 0-6, when the model gives one
+    # BI-RADS breast composition a-d (a: almost entirely fat ... d: extremely dense), when a
+    # density model assessed the breast
+    composition: str | None = None
 
     def __post_init__(self) -> None:
         _check_score(self.score, "a breast score")
@@ -150,6 +156,8 @@ class BreastResult:
             raise ValueError("laterality is L or R")
         if self.birads is not None and not 0 <= self.birads <= 6:
             raise ValueError("BI-RADS assessments are 0 to 6")
+        if self.composition not in {None, *COMPOSITIONS}:
+            raise ValueError(f"breast composition is one of {', '.join(COMPOSITIONS)}")
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,7 @@ def build_result_objects(
             )
         )
     scores = {b.laterality: b.score for b in result.breasts}
+    compositions = {b.laterality: b.composition for b in result.breasts}
     overlays = SeriesPerView(context)
     for number, image in enumerate(result.images, start=1):
         score = scores.get(image.laterality or "", result.overall_score)
@@ -76,6 +77,7 @@ def build_result_objects(
                 series_uid,
                 number,
                 series_number,
+                compositions.get(image.laterality or ""),
             )
         )
     if settings.gsps:

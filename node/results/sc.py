@@ -95,14 +95,15 @@ def _direction(vector: list[float]) -> str:
     return "".join(picked[:2]) or letters[ranked[0]][0]
 
 
-def overlay_text(image: ImageResult, score: float, model: ModelInfo) -> list[str]:
+def overlay_text(
+    image: ImageResult, score: float, model: ModelInfo, composition: str | None = None
+) -> list[str]:
     where = " ".join(p for p in (image.laterality, image.view) if p)
     frame = f" frame {image.frame}" if image.frame else ""
-    lines = [
-        f"{where}{frame}".strip() or "image",
-        f"score {score:.2f}",
-        f"{model.name} {model.version}",
-    ]
+    lines = [f"{where}{frame}".strip() or "image", f"score {score:.2f}"]
+    if composition:
+        lines.append(f"density {composition}")  # BI-RADS breast composition
+    lines.append(f"{model.name} {model.version}")
     if not model.validated_for_clinical_use:
         lines.append(NOT_FOR_CLINICAL_USE)
     return lines
@@ -124,9 +125,11 @@ def heatmap_overlay(
     series_instance_uid: str,
     instance_number: int,
     series_number: int | None = None,
+    composition: str | None = None,
 ) -> hd.sc.SCImage:
     """``series_number``: the overlay series' own (``build`` gives each breast's series
-    one); the SC offset of the version by default."""
+    one); the SC offset of the version by default. ``composition``: the breast's BI-RADS
+    composition, when a density model gave one, for the label."""
     grey = overlay_grey(source, image)
     # a projection (MRI) shows every slice, so every finding; a tomosynthesis frame its own
     on_frame = tuple(
@@ -135,7 +138,7 @@ def heatmap_overlay(
         if image.display_image is not None or f.frame in (None, image.frame)
     )
     orientation = patient_orientation(source)
-    text = overlay_text(image, score, model)
+    text = overlay_text(image, score, model, composition)
     rgb = annotate(blend(grey, image.heatmap), on_frame, text, label_side(orientation))
     sc = hd.sc.SCImage.from_ref_dataset(
         ref_dataset=source,

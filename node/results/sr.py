@@ -47,6 +47,13 @@ PROCEDURES = {
     "MG": hd.sr.CodedConcept("71651007", "SCT", "Mammography"),
 }
 SIDE_NAMES = {"L": "Left breast", "R": "Right breast"}
+# BI-RADS breast composition as DICOM codes it (CID 6000 Overall Breast Composition)
+COMPOSITION_CODES = {
+    "a": codes.SCT.AlmostEntirelyFat,
+    "b": codes.SCT.ScatteredFibroglandularDensities,
+    "c": codes.SCT.HeterogeneouslyDense,
+    "d": codes.SCT.ExtremelyDense,
+}
 CORNERSTONE = "Cornerstone3DTools@^0.1.0"
 CORNERSTONE_TOOLS = {
     hd.sr.GraphicTypeValues.POINT: f"{CORNERSTONE}:Probe",
@@ -170,6 +177,7 @@ def assessment_group(
     source: Dataset,
     result: StudyResult,
     context: ResultContext,
+    composition: str | None = None,
 ) -> hd.sr.MeasurementsAndQualitativeEvaluations:
     """A breast's (or, with no laterality, the study's) score and category, over the extent
     of the image it was assessed on."""
@@ -181,9 +189,21 @@ def assessment_group(
         finding_sites=[hd.sr.FindingSite(BREAST_SITE[laterality])] if laterality else None,
         algorithm_id=algorithm(result),
         measurements=[_score_measurement(score, result, where)],
-        qualitative_evaluations=[hd.sr.QualitativeEvaluation(ASSESSMENT, CATEGORY_CODES[verdict])],
+        qualitative_evaluations=[hd.sr.QualitativeEvaluation(ASSESSMENT, CATEGORY_CODES[verdict])]
+        + (
+            [
+                hd.sr.QualitativeEvaluation(
+                    codes.SCT.BreastComposition, COMPOSITION_CODES[composition]
+                )
+            ]
+            if composition
+            else []
+        ),
     )
-    return _with_comment(group, label(what, score, verdict))
+    text = label(what, score, verdict)
+    if composition:
+        text += f"; breast composition {composition} ({COMPOSITION_CODES[composition].meaning})"
+    return _with_comment(group, text)
 
 
 def breast_group(
@@ -202,6 +222,7 @@ def breast_group(
         sources[image.sop_instance_uid],
         result,
         context,
+        breast.composition,
     )
 
 

@@ -12,11 +12,12 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import GrayscaleSoftcopyPresentationStateStorage, SecondaryCaptureImageStorage
 
 from models.aggregate import category
-from models.result import Finding, Point, Region, Shape
+from models.result import Finding, Point, Region, Shape, StudyResult
 from node.config import ResultsSettings
 from node.results.build import TID_1500_SOP_CLASS, build_result_objects
 from node.results.cad_sr import MAMMOGRAPHY_CAD_SR
 from node.results.common import NOT_FOR_CLINICAL_USE, ResultContext, device_uid_for
+from node.results.sc import overlay_text
 from node.results.sr import (
     BREAST_SITE,
     CATEGORY_CODES,
@@ -222,3 +223,40 @@ def test_an_mri_finding_names_its_breast_though_its_image_shows_both(tmp_path: P
     [site] = group.finding_sites
     assert site.value == BREAST_SITE["L"]
     assert "(left breast)" in comment_of(group)
+
+
+def test_breast_composition_is_reported_with_dicoms_codes(tmp_path: Path) -> None:
+    """A breast's BI-RADS composition (a density model's) is a qualitative evaluation coded
+    from CID 6000 in its group, named in the group's label, and on its overlays."""
+    case = mammography_case()
+    breasts = tuple(
+        dataclasses.replace(b, composition="b" if b.laterality == "L" else "d")
+        for b in case.result.breasts
+    )
+    result = dataclasses.replace(case.result, breasts=breasts)
+    dense = Case("mg-density", case.sources, result)
+    path = tmp_path / "sr.dcm"
+    back = validated(build(dense), path, "SR with composition")
+    html = dsr2html(path)
+    assert "Scattered fibroglandular densities" in html and "Extremely dense" in html
+    groups = hd.sr.Comprehensive3DSR.from_dataset(back).content.get_image_measurement_groups()
+    by_side = {g.tracking_identifier.rsplit(":", 1)[1]: g for g in groups}
+    for side, code in (("Left breast", "129717001"), ("Right breast", "129719003")):
+        group = by_side[side]
+        [composition] = [
+            q for q in group.get_qualitative_evaluations() if q.name == codes.SCT.BreastComposition
+        ]
+        assert (composition.value.value, composition.value.scheme_designator) == (code, "SCT")
+        assert "breast composition" in comment_of(group)
+    [image] = [i for i in case.result.images if (i.laterality, i.view) == ("L", "CC")]
+    assert "density b" in overlay_text(image, 0.86, case.result.model, "b")
+    # the overlays' burned-in labels carry it: the same overlays without it differ
+    sources = {str(ds.SOPInstanceUID): ds for ds in case.sources}
+
+    def overlays(of: StudyResult) -> list[np.ndarray]:
+        built = build_result_objects(sources, of, ResultsSettings(), "BN", 1)
+        return [o.pixel_array for o in built if o.SOPClassUID == SecondaryCaptureImageStorage]
+
+    with_density, without = overlays(result), overlays(case.result)
+    assert len(with_density) == 4
+    assert all((a != b).any() for a, b in zip(with_density, without, strict=True))
