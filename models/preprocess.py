@@ -111,6 +111,21 @@ class Geometry:
             source = source[:, ::-1]
         return np.ascontiguousarray(source)
 
+    def mask_to_source(self, mask: np.ndarray) -> np.ndarray:
+        """A model-grid mask (a lesion outline placed with ``place(..., nearest=True)`` or
+        predicted) back on the source grid, nearest-neighbour so it stays a mask (False
+        outside the crop)."""
+        top, left, bottom, right = self.crop
+        rows, columns = self.inner_shape
+        inner = np.asarray(mask, dtype=bool)[
+            self.pad[0] : self.pad[0] + rows, self.pad[1] : self.pad[1] + columns
+        ]
+        source = np.zeros(self.source_shape, dtype=bool)
+        source[top:bottom, left:right] = _resize_nearest(inner, (bottom - top, right - left))
+        if self.flipped:
+            source = source[:, ::-1]
+        return np.ascontiguousarray(source)
+
 
 def breast_bounds(image: np.ndarray) -> tuple[int, int, int, int]:
     """Bounding box of the tissue: pixels above an Otsu threshold, with a margin."""
@@ -149,6 +164,17 @@ def _resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.asarray(resized, dtype=np.float32)
 
 
+def _resize_nearest(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Each output pixel takes the source pixel under its centre (same pixel-centre convention
+    as the bilinear resize and :class:`Geometry`), so a mask keeps its values."""
+    rows = ((np.arange(shape[0]) + 0.5) * image.shape[0] / shape[0]).astype(np.intp)
+    columns = ((np.arange(shape[1]) + 0.5) * image.shape[1] / shape[1]).astype(np.intp)
+    rows = np.minimum(rows, image.shape[0] - 1)
+    columns = np.minimum(columns, image.shape[1] - 1)
+    resized: np.ndarray = image[np.ix_(rows, columns)]
+    return resized
+
+
 def plan(
     image: np.ndarray,
     laterality: str | None,
@@ -185,13 +211,15 @@ def prepare(
     return standardise(place(image, geometry)), geometry
 
 
-def place(image: np.ndarray, geometry: Geometry) -> np.ndarray:
+def place(image: np.ndarray, geometry: Geometry, *, nearest: bool = False) -> np.ndarray:
     """The image in the model grid (flipped, cropped, resized, padded), before
-    standardisation: training augments it here, in display values."""
+    standardisation: training augments it here, in display values. ``nearest`` resamples
+    nearest-neighbour instead of bilinear: for a lesion mask, which must stay a mask."""
     top, left, bottom, right = geometry.crop
     oriented = image[:, ::-1] if geometry.flipped else image
     inner = geometry.inner_shape
-    resized = _resize(oriented[top:bottom, left:right], inner)
+    cropped = oriented[top:bottom, left:right]
+    resized = _resize_nearest(cropped, inner) if nearest else _resize(cropped, inner)
     model = np.zeros(geometry.model_shape, dtype=np.float32)
     pad = geometry.pad
     model[pad[0] : pad[0] + inner[0], pad[1] : pad[1] + inner[1]] = resized
