@@ -4,7 +4,10 @@
 Columns: ``path`` (a DICOM or PNG/JPEG image, or a folder holding one MR study; relative to
 the manifest's folder unless absolute), ``patient_id``, ``study_id``, ``laterality`` (L, R
 or empty), ``view`` (CC, MLO, ... or empty), ``label`` (a class name of the task, or its
-number), and optionally ``split`` (train, validation or test) to fix the split by hand.
+number), and optionally ``split`` (train, validation or test) to fix the split by hand,
+and ``annotations`` (the image's lesions in source pixels as a compact JSON list; see
+``models.annotations`` for the form and why a column). Manifests without the column load
+with no annotations, and an image without any keeps its image label alone.
 The splits are by patient; the patient column is what keeps a woman on one side.
 """
 
@@ -16,9 +19,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from models.annotations import Annotation, decode, encode
 from models.checkpoint import TASKS
 
-COLUMNS = ("path", "patient_id", "study_id", "laterality", "view", "label", "split")
+COLUMNS = ("path", "patient_id", "study_id", "laterality", "view", "label", "split", "annotations")
 REQUIRED = ("path", "patient_id", "label")
 SPLITS = ("train", "validation", "test")
 # Other spellings of the task's class names that label files commonly use.
@@ -46,6 +50,7 @@ class Row:
     view: str | None
     label: str  # the task's class name, as written in the checkpoint manifest
     split: str | None = None
+    annotations: tuple[Annotation, ...] = ()  # lesions in source pixels; () when none given
 
     def as_csv(self, base: Path | None = None) -> dict[str, str]:
         path = self.path.resolve()
@@ -59,6 +64,7 @@ class Row:
             "view": self.view or "",
             "label": self.label,
             "split": self.split or "",
+            "annotations": encode(self.annotations, base),
         }
 
 
@@ -117,6 +123,10 @@ def _row(base: Path, line: int, record: dict[str, str | None], task: str) -> Row
     split = value("split").lower() or None
     if split is not None and split not in SPLITS:
         raise DatasetError(f"{where}: split {split!r} is not one of {', '.join(SPLITS)}")
+    try:
+        annotations = decode(value("annotations"), base)
+    except ValueError as exc:
+        raise DatasetError(f"{where}: {exc}") from None
     image = Path(value("path"))
     return Row(
         path=image if image.is_absolute() else base / image,
@@ -126,6 +136,7 @@ def _row(base: Path, line: int, record: dict[str, str | None], task: str) -> Row
         view=value("view").upper() or None,
         label=label,
         split=split,
+        annotations=annotations,
     )
 
 

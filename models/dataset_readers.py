@@ -11,7 +11,10 @@ that a manifest says the same thing whoever built it. Every reader has the same 
   names the file, the row and why;
 - leaves out, and counts by reason, images that cannot carry a label for the task;
 - builds image paths only from the label file's own fields under the ``images`` root, and
-  refuses fields that would lead outside it.
+  refuses fields that would lead outside it;
+- carries the lesions the dataset outlines as ``Row.annotations`` (``models.annotations``), in
+  the image's source pixels, with type and pathology where given; an image without any (a
+  normal image, a lesion without coordinates) keeps its image label alone.
 
 Nothing is logged: the label files hold patient identifiers.
 """
@@ -25,9 +28,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from PIL import Image, UnidentifiedImageError
 from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
+from models.annotations import Annotation, Box, Circle, Mask
 from models.checkpoint import TASKS
 from models.dataset import DatasetError, Row, class_name
 from models.headers import laterality_of, view_of
@@ -37,6 +42,26 @@ MIAS_NAME = re.compile(r"mdb(\d{3})")
 CBIS_PATHOLOGY = {"MALIGNANT": "malignant", "BENIGN": "benign", "BENIGN_WITHOUT_CALLBACK": "benign"}
 CBIS_LATERALITY = {"LEFT": "L", "RIGHT": "R"}
 VINDR_SPLITS: dict[str, str | None] = {"training": None, "test": "test"}
+# Lesion types (models.annotations.LESION_TYPES) by each dataset's own names.
+MIAS_TYPES = {
+    "CIRC": "mass",
+    "SPIC": "mass",
+    "MISC": "mass",
+    "CALC": "calcification",
+    "ARCH": "architectural distortion",
+    "ASYM": "asymmetry",
+}
+MIAS_SIZE = 1024  # every mini-MIAS image is 1024 x 1024 pixels (its Info.txt says so)
+CBIS_TYPES = {"mass": "mass", "calcification": "calcification"}
+VINDR_FINDINGS = "finding_annotations.csv"
+VINDR_TYPES = {
+    "mass": "mass",
+    "suspicious calcification": "calcification",
+    "architectural distortion": "architectural distortion",
+    "asymmetry": "asymmetry",
+    "focal asymmetry": "asymmetry",
+    "global asymmetry": "asymmetry",
+}
 VIEWS = ("CC", "MLO", "ML", "LM", "LMO", "SIO", "XCCL", "XCCM", "FB", "AT")
 
 # Reasons an image (or a label row) is left out; the keys of ``Converted.skipped``.
@@ -76,18 +101,21 @@ def _key(name: str) -> str:
 
 
 def _table(
-    label_file: Path, required: Sequence[tuple[str, ...]]
+    label_file: Path,
+    required: Sequence[tuple[str, ...]],
+    optional: Sequence[tuple[str, ...]] = (),
 ) -> Iterator[tuple[str, dict[str, str]]]:
     """Data rows of a CSV as ("FILE: row N", {required column's first name: value}).
 
     Column names match ignoring case, spaces and underscores; each required column may be
-    spelled in any of its alternatives. Rows are numbered as in a spreadsheet (header = 1).
+    spelled in any of its alternatives. Optional columns, when absent, read as "". Rows are
+    numbered as in a spreadsheet (header = 1).
     """
     try:
         with label_file.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle)
             header = [_key(name) for name in next(reader, [])]
-            columns: dict[str, int] = {}
+            columns: dict[str, int | None] = {}
             missing = []
             for names in required:
                 found = [header.index(_key(n)) for n in names if _key(n) in header]
@@ -97,13 +125,16 @@ def _table(
                     missing.append(" or ".join(repr(n) for n in names))
             if missing:
                 raise DatasetError(f"{label_file.name}: missing column(s) {', '.join(missing)}")
+            for names in optional:
+                found = [header.index(_key(n)) for n in names if _key(n) in header]
+                columns[names[0]] = found[0] if found else None
             count = 0
             for number, record in enumerate(reader, 2):
                 if not any(value.strip() for value in record):
                     continue
                 count += 1
                 values = {
-                    name: record[index].strip() if index < len(record) else ""
+                    name: record[index].strip() if index is not None and index < len(record) else ""
                     for name, index in columns.items()
                 }
                 yield f"{label_file.name}: row {number}", values
@@ -143,6 +174,11 @@ def read_mini_mias(label_file: Path, images: Path, task: str) -> Converted:
     numbers are her right MLO, even numbers her left MLO; patient ``mias-woman-NNN`` with
     NNN = (n + 1) // 2. normal_abnormal: NORM is normal, any lesion abnormal;
     benign_malignant: lesion images only, malignant if any of its lesions is M.
+    Annotations: a circle per lesion row with coordinates (x, y, r; y counts from the bottom
+    edge, so row = height - 1 - y, the height read from the image's header, else 1024),
+    typed CIRC/SPIC/MISC mass, CALC calcification, ARCH architectural distortion, ASYM
+    asymmetry, B benign and M malignant; rows without coordinates (``*NOTE 3*``: spread
+    calcifications) give none.
     """
     _check_task(
         "mini-MIAS",
@@ -153,8 +189,9 @@ def read_mini_mias(label_file: Path, images: Path, task: str) -> Converted:
             "birads": "mini-MIAS has no BI-RADS assessments",
         },
     )
-    lesions: dict[str, list[tuple[str, str, str]]] = {}  # name -> (where, class, severity)
-    for where, name, abnormality, severity in _mias_lines(label_file):
+    # name -> (where, class, severity, (x, y, r) or None)
+    lesions: dict[str, list[tuple[str, str, str, tuple[float, float, float] | None]]] = {}
+    for where, name, abnormality, severity, coordinates in _mias_lines(label_file):
         if not MIAS_NAME.fullmatch(name):
             raise DatasetError(f"{where}: name {name!r} is not mdbNNN")
         if abnormality not in MIAS_CLASSES:
@@ -163,12 +200,13 @@ def read_mini_mias(label_file: Path, images: Path, task: str) -> Converted:
             )
         if abnormality != "NORM" and severity not in {"B", "M"}:
             raise DatasetError(f"{where}: {abnormality} lesion without severity B or M")
-        lesions.setdefault(name, []).append((where, abnormality, severity))
+        circle = None if abnormality == "NORM" else _mias_circle(where, *coordinates)
+        lesions.setdefault(name, []).append((where, abnormality, severity, circle))
 
     rows: list[Row] = []
     skipped: Counter[str] = Counter()
     for name, found in lesions.items():
-        normal = [where for where, abnormality, _ in found if abnormality == "NORM"]
+        normal = [where for where, abnormality, _, _ in found if abnormality == "NORM"]
         if normal and len(normal) < len(found):
             raise DatasetError(f"{normal[0]}: {name} is listed both as normal and with a lesion")
         if task == "benign_malignant" and normal:
@@ -183,15 +221,50 @@ def read_mini_mias(label_file: Path, images: Path, task: str) -> Converted:
         if task == "normal_abnormal":
             label = "normal" if normal else "abnormal"
         else:
-            label = "malignant" if any(s == "M" for _, _, s in found) else "benign"
+            label = "malignant" if any(s == "M" for _, _, s, _ in found) else "benign"
         number = int(name[3:])
         woman = f"mias-woman-{(number + 1) // 2:03d}"
-        rows.append(Row(image, woman, woman, "R" if number % 2 else "L", "MLO", label))
+        height = _image_height(image) or MIAS_SIZE
+        annotations = tuple(
+            Annotation(
+                Circle(circle[0], height - 1 - circle[1], circle[2]),
+                MIAS_TYPES[abnormality],
+                "malignant" if severity == "M" else "benign",
+            )
+            for _, abnormality, severity, circle in found
+            if circle is not None
+        )
+        side = "R" if number % 2 else "L"
+        rows.append(Row(image, woman, woman, side, "MLO", label, None, annotations))
     return Converted(tuple(rows), dict(skipped))
 
 
-def _mias_lines(label_file: Path) -> Iterator[tuple[str, str, str, str]]:
-    """(where, name, abnormality, severity) per lesion row, from either form."""
+def _mias_circle(where: str, x: str, y: str, r: str) -> tuple[float, float, float] | None:
+    """(x, y, r) of a lesion row; None where it gives none (empty, or a ``*NOTE n*``)."""
+    if not (x and y and r) or x.startswith("*"):
+        return None
+    try:
+        values = float(x), float(y), float(r)
+    except ValueError:
+        raise DatasetError(f"{where}: coordinates {x!r} {y!r} {r!r} are not numbers") from None
+    if values[2] <= 0 or min(values) < 0:
+        raise DatasetError(f"{where}: coordinates {x} {y} {r} are not a circle in the image")
+    return values
+
+
+def _image_height(image: Path) -> int | None:
+    """Rows of a PNG/PGM from its header (None where it cannot be read)."""
+    try:
+        with Image.open(image) as opened:
+            return int(opened.height)
+    except (OSError, UnidentifiedImageError):
+        return None
+
+
+def _mias_lines(
+    label_file: Path,
+) -> Iterator[tuple[str, str, str, str, tuple[str, str, str]]]:
+    """(where, name, abnormality, severity, (x, y, r) as written) per row, from either form."""
     try:
         text = label_file.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -199,12 +272,14 @@ def _mias_lines(label_file: Path) -> Iterator[tuple[str, str, str, str]]:
     first = next((line for line in text.splitlines() if line.strip()), "")
     if "," in first:
         required = [("Name", "REFNUM"), ("Abnormality", "CLASS"), ("Type", "SEVERITY")]
-        for where, values in _table(label_file, required):
+        optional = [("x", "X"), ("y", "Y"), ("r", "RADIUS")]
+        for where, values in _table(label_file, required, optional):
             yield (
                 where,
                 values["Name"].lower(),
                 values["Abnormality"].upper(),
                 values["Type"].upper(),
+                (values["x"], values["y"], values["r"]),
             )
         return
     count = 0
@@ -217,7 +292,8 @@ def _mias_lines(label_file: Path) -> Iterator[tuple[str, str, str, str]]:
         if len(parts) < 3:
             raise DatasetError(f"{where}: expected name, background tissue and abnormality")
         severity = parts[3].upper() if len(parts) > 3 else ""
-        yield where, parts[0].lower(), parts[2].upper(), severity
+        x, y, r = [*parts[4:7], "", "", ""][:3]
+        yield where, parts[0].lower(), parts[2].upper(), severity, (x, y, r)
     if count == 0:
         raise DatasetError(f"{label_file.name}: no mdb lines")
 
@@ -234,6 +310,11 @@ def read_cbis_ddsm(label_file: Path, images: Path, task: str) -> Converted:
     BENIGN_WITHOUT_CALLBACK are benign), BI-RADS the highest ``assessment``; an image whose
     highest assessment is 0 (incomplete) is left out for birads. Images of the published test
     sets (path starting ``Mass-Test``/``Calc-Test``) get split "test"; the others none.
+    Annotations: per abnormality its ``ROI mask file path`` (a mask with the full image's
+    rows and columns, under ``images`` like the image), typed by ``abnormality type`` (mass,
+    calcification), with its pathology. The paths are kept as published: in some TCIA
+    downloads the ROI mask and the cropped image of a case trade places, so a user of the
+    mask checks that its size is the image's.
     """
     _check_task(
         "CBIS-DDSM",
@@ -252,8 +333,11 @@ def read_cbis_ddsm(label_file: Path, images: Path, task: str) -> Converted:
         ("pathology",),
         ("image file path",),
     ]
-    images_seen: dict[PurePosixPath, tuple[str, str, str, str, list[int], list[str]]] = {}
-    for where, values in _table(label_file, required):
+    optional = [("abnormality type",), ("ROI mask file path",)]
+    images_seen: dict[
+        PurePosixPath, tuple[str, str, str, str, list[int], list[str], list[Annotation]]
+    ] = {}
+    for where, values in _table(label_file, required, optional):
         patient = values["patient_id"]
         if not patient:
             raise DatasetError(f"{where}: empty patient_id")
@@ -275,17 +359,27 @@ def read_cbis_ddsm(label_file: Path, images: Path, task: str) -> Converted:
                 f"{', '.join(CBIS_PATHOLOGY)}"
             )
         path = _relative(where, "image file path", values["image file path"])
-        seen = images_seen.setdefault(path, (where, patient, laterality, view, [], []))
+        seen = images_seen.setdefault(path, (where, patient, laterality, view, [], [], []))
         if seen[1:4] != (patient, laterality, view):
             raise DatasetError(
                 f"{where}: image {path} has another patient, breast or view than at {seen[0]}"
             )
         seen[4].append(int(values["assessment"]))
         seen[5].append(pathology)
+        if values["ROI mask file path"]:
+            kind = values["abnormality type"].lower()
+            if kind and kind not in CBIS_TYPES:
+                raise DatasetError(
+                    f"{where}: abnormality type {values['abnormality type']!r} is not "
+                    "mass or calcification"
+                )
+            roi = _relative(where, "ROI mask file path", values["ROI mask file path"])
+            seen[6].append(Annotation(Mask(images / roi), CBIS_TYPES.get(kind), pathology))
 
     rows: list[Row] = []
     skipped: Counter[str] = Counter()
-    for path, (_, patient, laterality, view, assessments, pathologies) in images_seen.items():
+    for path, seen in images_seen.items():
+        _, patient, laterality, view, assessments, pathologies, annotations = seen
         if task == "birads":
             if max(assessments) == 0:
                 skipped[INCOMPLETE] += 1
@@ -294,8 +388,9 @@ def read_cbis_ddsm(label_file: Path, images: Path, task: str) -> Converted:
         else:
             label = "malignant" if "malignant" in pathologies else "benign"
         test = path.parts[0].lower().startswith(("mass-test", "calc-test"))
+        split = "test" if test else None
         rows.append(
-            Row(images / path, patient, patient, laterality, view, label, "test" if test else None)
+            Row(images / path, patient, patient, laterality, view, label, split, tuple(annotations))
         )
     return Converted(tuple(rows), dict(skipped))
 
@@ -373,6 +468,11 @@ def read_vindr_mammo(label_file: Path, images: Path, task: str) -> Converted:
     benign finding (BI-RADS 2) counts as abnormal: the task asks whether there is anything
     to see, not whether it is suspicious. The published split is kept for its test set
     (split "test"); "training" images get no split, for the trainer to divide by patient.
+    Annotations: the boxes of ``finding_annotations.csv`` beside the label file, when it is
+    there (xmin, ymin, xmax, ymax in the image's pixels; "No Finding" rows have none), typed
+    by the first of their ``finding_categories`` that is a lesion type (Mass, Suspicious
+    Calcification, Architectural Distortion, Asymmetry and its Focal/Global forms); other
+    findings (lymph node, skin thickening, ...) keep their box with no type. No pathology.
     """
     _check_task(
         "VinDr-Mammo",
@@ -391,6 +491,7 @@ def read_vindr_mammo(label_file: Path, images: Path, task: str) -> Converted:
         ("breast_birads",),
         ("split",),
     ]
+    boxes = _vindr_boxes(label_file.parent / VINDR_FINDINGS)
     rows: list[Row] = []
     skipped: Counter[str] = Counter()
     seen: dict[tuple[str, str], str] = {}
@@ -421,8 +522,35 @@ def read_vindr_mammo(label_file: Path, images: Path, task: str) -> Converted:
             label = "normal" if birads == "BI-RADS 1" else "abnormal"
         else:
             label = birads
-        rows.append(Row(image, study, study, laterality, view, label, VINDR_SPLITS[published]))
+        split = VINDR_SPLITS[published]
+        annotations = tuple(boxes.get((study, image_id), ()))
+        rows.append(Row(image, study, study, laterality, view, label, split, annotations))
     return Converted(tuple(rows), dict(skipped))
+
+
+def _vindr_boxes(findings: Path) -> dict[tuple[str, str], list[Annotation]]:
+    """(study_id, image_id) -> its boxes, from ``finding_annotations.csv`` (none if absent)."""
+    boxes: dict[tuple[str, str], list[Annotation]] = {}
+    if not findings.is_file():
+        return boxes
+    required = [("study_id",), ("image_id",), ("finding_categories",)]
+    required += [("xmin",), ("ymin",), ("xmax",), ("ymax",)]
+    for where, values in _table(findings, required):
+        corners = [values[name] for name in ("xmin", "ymin", "xmax", "ymax")]
+        if not any(corners):  # "No Finding"
+            continue
+        try:
+            left, top, right, bottom = (float(value) for value in corners)
+        except ValueError:
+            raise DatasetError(f"{where}: box {' '.join(corners)!r} is not four numbers") from None
+        if not (0 <= left <= right and 0 <= top <= bottom):
+            raise DatasetError(f"{where}: box {' '.join(corners)!r} is not xmin ymin xmax ymax")
+        categories = re.findall(r"[A-Za-z][A-Za-z ]*[A-Za-z]", values["finding_categories"])
+        kinds = [VINDR_TYPES[c.lower()] for c in categories if c.lower() in VINDR_TYPES]
+        key = (values["study_id"], values["image_id"])
+        annotation = Annotation(Box(left, top, right, bottom), kinds[0] if kinds else None)
+        boxes.setdefault(key, []).append(annotation)
+    return boxes
 
 
 READERS: dict[str, Reader] = {

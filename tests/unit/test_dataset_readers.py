@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from models.annotations import Annotation, Box, Circle, Mask
 from models.dataset import DatasetError, Row, read_manifest, write_manifest
 from models.dataset_readers import (
     IMAGE_MISSING,
@@ -58,6 +59,14 @@ mdb008 F NORM
 """
 
 
+# The lesions of INFO_TXT: y counts from the bottom of a 1024-row image, so row = 1023 - y.
+MDB001 = (
+    Annotation(Circle(535, 598, 197), "mass", "benign"),
+    Annotation(Circle(300, 723, 20), "calcification", "malignant"),
+)
+MDB003 = (Annotation(Circle(100, 923, 10), "mass", "benign"),)
+
+
 def mias_images(tmp_path: Path) -> Path:
     images = tmp_path / "images"
     touch(images / "mdb001.png", images / "mdb002.png", images / "mdb003.pgm")
@@ -79,10 +88,11 @@ def test_mias_csv_normal_abnormal_gives_one_row_per_image(tmp_path: Path) -> Non
         ],
     )
     converted = read_mini_mias(labels, images, "normal_abnormal")
+    woman1, woman2 = "mias-woman-001", "mias-woman-002"
     assert converted.rows == (
-        Row(images / "mdb001.png", "mias-woman-001", "mias-woman-001", "R", "MLO", "abnormal"),
-        Row(images / "mdb002.png", "mias-woman-001", "mias-woman-001", "L", "MLO", "normal"),
-        Row(images / "mdb003.pgm", "mias-woman-002", "mias-woman-002", "R", "MLO", "abnormal"),
+        Row(images / "mdb001.png", woman1, woman1, "R", "MLO", "abnormal", None, MDB001),
+        Row(images / "mdb002.png", woman1, woman1, "L", "MLO", "normal"),
+        Row(images / "mdb003.pgm", woman2, woman2, "R", "MLO", "abnormal", None, MDB003),
     )
     assert converted.skipped == {IMAGE_MISSING: 1}
 
@@ -96,8 +106,27 @@ def test_mias_info_txt_benign_malignant_collapses_lesions_and_skips_normals(
     converted = read_mini_mias(info, images, "benign_malignant")
     assert converted.rows == (
         # two lesion rows, one malignant: the image is malignant
-        Row(images / "mdb001.png", "mias-woman-001", "mias-woman-001", "R", "MLO", "malignant"),
-        Row(images / "mdb003.pgm", "mias-woman-002", "mias-woman-002", "R", "MLO", "benign"),
+        Row(
+            images / "mdb001.png",
+            "mias-woman-001",
+            "mias-woman-001",
+            "R",
+            "MLO",
+            "malignant",
+            None,
+            MDB001,
+        ),
+        Row(
+            images / "mdb003.pgm",
+            "mias-woman-002",
+            "mias-woman-002",
+            "R",
+            "MLO",
+            "benign",
+            None,
+            MDB003,
+        ),
+        # a CALC without coordinates: the image label alone
         Row(images / "mdb006.png", "mias-woman-003", "mias-woman-003", "L", "MLO", "benign"),
     )
     assert converted.skipped == {NORMAL_IMAGE: 2}  # mdb002, mdb008 (before its image is sought)
@@ -134,6 +163,39 @@ def test_mias_has_no_birads(tmp_path: Path) -> None:
 def test_mias_malformed_info_txt(tmp_path: Path, text: str, message: str) -> None:
     info = tmp_path / "Info.txt"
     info.write_text(text, encoding="utf-8")
+    with pytest.raises(DatasetError, match=message):
+        read_mini_mias(info, mias_images(tmp_path), "normal_abnormal")
+
+
+def test_mias_circles_use_the_image_height_and_skip_notes(tmp_path: Path) -> None:
+    from PIL import Image
+
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.new("L", (40, 50)).save(images / "mdb005.png")  # a 50-row image: row = 49 - y
+    info = tmp_path / "Info.txt"
+    info.write_text(
+        "mdb005 F ARCH M 10 5 4\nmdb005 F ASYM B 20 30 6.5\nmdb005 F CALC M *NOTE 3*\n"
+        "mdb005 F MISC B 1 2 3\nmdb005 F SPIC M 3 4 5\n",
+        encoding="utf-8",
+    )
+    (row,) = read_mini_mias(info, images, "benign_malignant").rows
+    assert row.label == "malignant"
+    assert row.annotations == (
+        Annotation(Circle(10, 44, 4), "architectural distortion", "malignant"),
+        Annotation(Circle(20, 19, 6.5), "asymmetry", "benign"),
+        Annotation(Circle(1, 47, 3), "mass", "benign"),
+        Annotation(Circle(3, 45, 5), "mass", "malignant"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("coordinates", "message"),
+    [("1 two 3", r"line 1: coordinates '1' 'two' '3'"), ("1 2 0", "line 1: .* not a circle")],
+)
+def test_mias_malformed_coordinates(tmp_path: Path, coordinates: str, message: str) -> None:
+    info = tmp_path / "Info.txt"
+    info.write_text(f"mdb001 G CIRC B {coordinates}\n", encoding="utf-8")
     with pytest.raises(DatasetError, match=message):
         read_mini_mias(info, mias_images(tmp_path), "normal_abnormal")
 
@@ -195,7 +257,19 @@ def mass(
     patient: str, side: str, view: str, n: int, assessment: int, pathology: str, path: str
 ) -> list[str]:
     return [patient, "2", side, view, str(n), "mass", "OVAL", "CIRCUMSCRIBED", str(assessment),
-            pathology, "3", path, "crop.dcm", "roi.dcm"]  # fmt: skip
+            pathology, "3", path, "crop.dcm", roi_path(patient, side, view, n)]  # fmt: skip
+
+
+def roi_path(patient: str, side: str, view: str, n: int) -> str:
+    return f"Mass-Training_{patient}_{side}_{view}_{n}/1.2.999.9/1.2.999.10/000001.dcm"
+
+
+def roi(images: Path, patient: str, side: str, view: str, n: int, pathology: str) -> Annotation:
+    return Annotation(Mask(images / roi_path(patient, side, view, n)), "mass", pathology)
+
+
+def changed(row: list[str], index: int, value: str) -> list[str]:
+    return [value if i == index else v for i, v in enumerate(row)]
 
 
 def cbis_train(tmp_path: Path) -> Path:
@@ -215,10 +289,17 @@ def test_cbis_benign_malignant_collapses_abnormalities_of_one_image(tmp_path: Pa
     images = tmp_path / "CBIS-DDSM"
     converted = read_cbis_ddsm(cbis_train(tmp_path), images, "benign_malignant")
     assert converted.rows == (
-        Row(images / P1_CC, "P_99001", "P_99001", "L", "CC", "malignant"),
-        Row(images / P1_MLO, "P_99001", "P_99001", "L", "MLO", "benign"),
-        Row(images / P2_CC, "P_99002", "P_99002", "R", "CC", "benign"),
-    )
+        Row(images / P1_CC, "P_99001", "P_99001", "L", "CC", "malignant", None, (
+            roi(images, "P_99001", "LEFT", "CC", 1, "benign"),
+            roi(images, "P_99001", "LEFT", "CC", 2, "malignant"),
+        )),
+        Row(images / P1_MLO, "P_99001", "P_99001", "L", "MLO", "benign", None, (
+            roi(images, "P_99001", "LEFT", "MLO", 1, "benign"),
+        )),
+        Row(images / P2_CC, "P_99002", "P_99002", "R", "CC", "benign", None, (
+            roi(images, "P_99002", "RIGHT", "CC", 1, "benign"),
+        )),
+    )  # fmt: skip
     assert converted.skipped == {}
 
 
@@ -239,9 +320,19 @@ def test_cbis_calc_test_set_gets_the_test_split(tmp_path: Path) -> None:
     labels = table(tmp_path / "calc_case_description_test_set.csv", CBIS_CALC_HEADER, [calc])
     images = tmp_path / "CBIS-DDSM"
     converted = read_cbis_ddsm(labels, images, "benign_malignant")
+    mask = Annotation(Mask(images / "roi.dcm"), "calcification", "malignant")
     assert converted.rows == (
-        Row(images / path, "P_99003", "P_99003", "R", "MLO", "malignant", "test"),
+        Row(images / path, "P_99003", "P_99003", "R", "MLO", "malignant", "test", (mask,)),
     )
+
+
+def test_cbis_without_roi_column_gives_image_labels_alone(tmp_path: Path) -> None:
+    header = [c for c in CBIS_MASS_HEADER if c not in {"ROI mask file path", "abnormality type"}]
+    row = mass("P_99001", "LEFT", "CC", 1, 3, "BENIGN", P1_CC)
+    del row[13], row[5]
+    labels = table(tmp_path / "mass_case_description_train_set.csv", header, [row])
+    (converted,) = read_cbis_ddsm(labels, tmp_path, "benign_malignant").rows
+    assert converted.annotations == () and converted.label == "benign"
 
 
 def test_cbis_has_no_normal_images(tmp_path: Path) -> None:
@@ -262,6 +353,10 @@ def test_cbis_has_no_normal_images(tmp_path: Path) -> None:
         (mass("P_99001", "LEFT", "CC", 1, 3, "BENIGN", "../../etc/x.dcm"), "row 3: .* outside"),
         (mass("P_99001", "LEFT", "CC", 1, 3, "BENIGN", "/abs/x.dcm"), "row 3: .* outside"),
         (mass("P_99009", "LEFT", "CC", 2, 3, "BENIGN", P1_CC), "row 3: image .* another patient"),
+        (changed(mass("P_99001", "LEFT", "CC", 2, 3, "BENIGN", P1_CC), 5, "cyst"),
+         "row 3: abnormality type 'cyst'"),
+        (changed(mass("P_99001", "LEFT", "CC", 2, 3, "BENIGN", P1_CC), 13, "../roi.dcm"),
+         "row 3: ROI mask file path .* outside"),
     ],
 )  # fmt: skip
 def test_cbis_malformed_rows(tmp_path: Path, row: list[str], message: str) -> None:
@@ -407,6 +502,64 @@ def test_vindr_birads_keeps_the_published_test_split(tmp_path: Path) -> None:
     assert converted.skipped == {IMAGE_MISSING: 1}
 
 
+FINDINGS_HEADER = [
+    "image_id", "study_id", "series_id", "laterality", "view_position", "height", "width",
+    "breast_birads", "breast_density", "finding_categories", "finding_birads",
+    "xmin", "ymin", "xmax", "ymax", "split",
+]  # fmt: skip
+
+
+def finding(image: str, study: str, categories: str, box: tuple[str, ...]) -> list[str]:
+    return [image, study, "synseries", "L", "CC", "3518", "2800", "BI-RADS 4", "DENSITY C",
+            categories, "BI-RADS 4" if box else "", *box, "training"]  # fmt: skip
+
+
+def test_vindr_boxes_come_from_finding_annotations(tmp_path: Path) -> None:
+    labels, images = vindr(tmp_path)
+    table(
+        tmp_path / "finding_annotations.csv",
+        FINDINGS_HEADER,
+        [
+            finding("synimage01", "synstudy01", "['No Finding']", ("", "", "", "")),
+            finding("synimage02", "synstudy01", "['Mass']", ("1210.5", "900", "1400", "1085.25")),
+            finding("synimage02", "synstudy01", "['Suspicious Calcification', 'Mass']",
+                    ("10", "20", "30", "40")),
+            finding("synimage03", "synstudy02", "['Focal Asymmetry']", ("1", "2", "3", "4")),
+            finding("synimage03", "synstudy02", "['Architectural Distortion']",
+                    ("5", "6", "7", "8")),
+            finding("synimage03", "synstudy02", "['Suspicious Lymph Node']", ("9", "9", "9", "9")),
+            finding("synimage09", "synstudy09", "['Mass']", ("1", "1", "2", "2")),  # no image row
+        ],
+    )  # fmt: skip
+    converted = read_vindr_mammo(labels, images, "normal_abnormal")
+    assert [row.annotations for row in converted.rows] == [
+        (),
+        (
+            Annotation(Box(1210.5, 900, 1400, 1085.25), "mass"),
+            Annotation(Box(10, 20, 30, 40), "calcification"),
+        ),
+        (
+            Annotation(Box(1, 2, 3, 4), "asymmetry"),
+            Annotation(Box(5, 6, 7, 8), "architectural distortion"),
+            Annotation(Box(9, 9, 9, 9), None),
+        ),
+    ]
+    assert [row.label for row in converted.rows] == ["normal", "abnormal", "abnormal"]
+
+
+@pytest.mark.parametrize(
+    ("box", "message"),
+    [(("1", "2", "x", "4"), "row 2: box '1 2 x 4' is not four numbers"),
+     (("5", "2", "3", "4"), "row 2: box '5 2 3 4' is not xmin ymin xmax ymax")],
+)  # fmt: skip
+def test_vindr_malformed_boxes(tmp_path: Path, box: tuple[str, ...], message: str) -> None:
+    labels, images = vindr(tmp_path)
+    rows = [finding("synimage01", "synstudy01", "['Mass']", box)]
+    table(tmp_path / "finding_annotations.csv", FINDINGS_HEADER, rows)
+    with pytest.raises(DatasetError, match=r"finding_annotations\.csv: " + message):
+        read_vindr_mammo(labels, images, "birads")
+
+
 def test_vindr_normal_is_birads_1_only(tmp_path: Path) -> None:
     labels, images = vindr(tmp_path)
     converted = read_vindr_mammo(labels, images, "normal_abnormal")
@@ -455,7 +608,10 @@ def converted_by(name: str, tmp_path: Path) -> tuple[Converted, str]:
         return READERS[name](cbis_train(tmp_path), tmp_path / "CBIS-DDSM", "birads"), "birads"
     if name == "cmmd":
         return READERS[name](*cmmd(tmp_path), "benign_malignant"), "benign_malignant"
-    return READERS[name](*vindr(tmp_path), "birads"), "birads"
+    labels, images = vindr(tmp_path)
+    row = finding("synimage02", "synstudy01", "['Mass']", ("1210.5", "900", "1400", "1085.25"))
+    table(tmp_path / "finding_annotations.csv", FINDINGS_HEADER, [row])
+    return READERS[name](labels, images, "birads"), "birads"
 
 
 @pytest.mark.parametrize("name", sorted(READERS))
@@ -467,3 +623,26 @@ def test_rows_round_trip_through_a_manifest(tmp_path: Path, name: str) -> None:
     text = manifest.read_text(encoding="utf-8")
     assert str(tmp_path) not in text  # paths relative to the manifest's folder
     assert tuple(read_manifest(manifest, task)) == converted.rows
+    if name != "cmmd":  # CMMD publishes no lesion outlines
+        assert any(row.annotations for row in converted.rows)
+
+
+def test_a_manifest_without_the_annotations_column_still_loads(tmp_path: Path) -> None:
+    manifest = table(
+        tmp_path / "old.csv",
+        ["path", "patient_id", "study_id", "laterality", "view", "label", "split"],
+        [["a.png", "p1", "s1", "L", "CC", "normal", ""]],
+    )
+    (row,) = read_manifest(manifest, "normal_abnormal")
+    assert row == Row(tmp_path / "a.png", "p1", "s1", "L", "CC", "normal")
+    assert row.annotations == ()
+
+
+def test_a_malformed_annotations_cell_names_the_row(tmp_path: Path) -> None:
+    manifest = table(
+        tmp_path / "bad.csv",
+        ["path", "patient_id", "label", "annotations"],
+        [["a.png", "p1", "normal", ""], ["b.png", "p2", "abnormal", '[{"circle":[1,2]}]']],
+    )
+    with pytest.raises(DatasetError, match=r"row 3: circle \[1, 2\] is not 3 numbers"):
+        read_manifest(manifest, "normal_abnormal")
