@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from node.cli_site_audit import add_audit_command
 from node.cli_training import add_training_commands, parse_size
 from node.config import Settings
 from node.errors import ConfigError, NodeError
@@ -43,6 +44,7 @@ def add_model_commands(commands: Any) -> None:
     show.add_argument("weights", type=Path, nargs="*", help="default: the configured ones")
     show.set_defaults(run=_show)
     add_training_commands(actions)
+    add_audit_command(actions)
 
     sample = commands.add_parser(
         "sample-study",
