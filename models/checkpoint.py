@@ -3,7 +3,9 @@
 A checkpoint is a local weights file (``NAME.pt``) with a JSON manifest beside it
 (``NAME.json``): name, version, task, labels, backbone, input size, operating threshold,
 the weights file's SHA-256, whether it is validated for clinical use, and a summary of the
-training data. The hash is checked before anything is loaded; nothing is ever downloaded.
+training data; for checkpoints trained since calibration came in, the score calibration
+and the rule that chose the operating threshold (absent in older manifests, which load and
+score as before). The hash is checked before anything is loaded; nothing is ever downloaded.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from models.calibration import Calibration, OperatingPoint
 
 TASKS: dict[str, tuple[str, ...]] = {
     "lesion": ("no lesion", "lesion"),
@@ -47,9 +51,15 @@ class Manifest:
     training_data: str
     heatmap: str = "gradcam"
     extra: dict[str, Any] = field(default_factory=dict)
+    # None in manifests written before calibration: raw scores, threshold rule in extra
+    calibration: Calibration | None = None
+    operating_point: OperatingPoint | None = None
 
     def __post_init__(self) -> None:
         problems = []
+        point = self.operating_point
+        if point is not None and point.threshold != self.operating_threshold:
+            problems.append("operating_point.threshold is not the operating_threshold")
         if self.task not in TASKS:
             problems.append(f"task {self.task!r} is not one of {', '.join(TASKS)}")
         elif tuple(self.labels) != TASKS[self.task]:
@@ -71,6 +81,9 @@ class Manifest:
         data = asdict(self)
         data["labels"] = list(self.labels)
         data["input_size"] = list(self.input_size)
+        for optional in ("calibration", "operating_point"):  # older readers never saw them
+            if data[optional] is None:
+                del data[optional]
         return json.dumps(data, indent=2, sort_keys=True)
 
     @classmethod
@@ -79,8 +92,12 @@ class Manifest:
             data = json.loads(text)
             data["labels"] = tuple(data["labels"])
             data["input_size"] = tuple(data["input_size"])
+            if data.get("calibration") is not None:
+                data["calibration"] = Calibration.from_dict(data["calibration"])
+            if data.get("operating_point") is not None:
+                data["operating_point"] = OperatingPoint.from_dict(data["operating_point"])
             return cls(**data)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CheckpointError(f"unreadable manifest: {exc}") from exc
 
 
