@@ -10,7 +10,11 @@ share a batch; callers keep the order.
 A view's score is the probability of the task's positive classes (``lesion``,
 ``malignant``, BI-RADS 4-5). With a saliency head the score is the mean of that and the
 saliency map's peak, so a network must both classify the view and point at something to
-call it positive. Heatmaps are in [0, 1] in the model grid, scaled so their peak is 1 when
+call it positive. When the checkpoint carries a calibration (``models.calibration``), the
+score reported is the calibrated one, a probability; the breast and study scores and the
+findings (the score weighted by the heatmap's peak) all derive from it, so they and the
+operating threshold share that scale. The class probabilities stay the network's own.
+Heatmaps are in [0, 1] in the model grid, scaled so their peak is 1 when
 there is any evidence; the caller weights them by the score.
 """
 
@@ -217,6 +221,8 @@ class Engine:
             heatmaps = evidence
         probabilities_np = probabilities.cpu().numpy()
         scores_np = scores.float().clamp(0, 1).cpu().numpy()
+        if self.manifest.calibration is not None:  # None: an older checkpoint, raw scores
+            scores_np = self.manifest.calibration.apply(scores_np)
         heatmaps_np = heatmaps.float().clamp(0, 1).cpu().numpy()
         for n in range(images.shape[0]):
             yield ViewPrediction(

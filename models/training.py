@@ -1,6 +1,8 @@
 """Transfer learning on a site's labelled images: a torchvision backbone (from a local
 pretrained file when given), a dense head with batch normalisation and dropout, trained
 first with the backbone frozen and then fine-tuned, stopped early on the validation AUC.
+The kept network's scores are then calibrated on the validation split and the operating
+threshold chosen there, on the calibrated scores, by the settings' rule (``models.calibration``).
 
 What it writes is an ordinary node checkpoint (weights + manifest), so ``config.toml`` can
 point at it directly; the manifest also carries the epoch log, the split and the settings,
@@ -24,6 +26,14 @@ from sklearn import metrics as skm
 from torch import nn
 from tqdm import tqdm
 
+from models.calibration import (
+    Calibration,
+    OperatingPoint,
+    OperatingRule,
+    choose_threshold,
+    fit_calibration,
+    operating_point,
+)
 from models.checkpoint import TASKS, Manifest, file_sha256, write_manifest
 from models.inference import (
     POSITIVE_LABELS,
@@ -60,6 +70,8 @@ class TrainingSettings:
     seed: int = 0
     device: str = "auto"
     workers: int = 0  # DataLoader worker processes
+    # Youden's J unless a target is given
+    operating_point: OperatingRule = field(default_factory=OperatingRule)
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -87,11 +99,13 @@ class Trained:
     network: BreastClassifier
     history: list[EpochLog]
     best_epoch: int
-    threshold: float  # operating threshold chosen on the validation set
+    threshold: float  # operating threshold chosen on the validation set (calibrated scores)
     pretrained: str | None = None  # which form of pretrained file was loaded
     stopped_early: bool = False
     device: str = "cpu"
     extra: dict[str, Any] = field(default_factory=dict)
+    calibration: Calibration | None = None
+    operating_point: OperatingPoint | None = None
 
 
 def validation_auc(task: str, labels: np.ndarray, probabilities: np.ndarray) -> float:
@@ -105,13 +119,29 @@ def validation_auc(task: str, labels: np.ndarray, probabilities: np.ndarray) -> 
 def youden_threshold(task: str, labels: np.ndarray, probabilities: np.ndarray) -> float:
     """The score threshold that maximises sensitivity + specificity on the validation set."""
     positive = positive_cases(task, labels)
-    if positive.min() == positive.max():
-        return 0.5
-    false_positive, true_positive, thresholds = skm.roc_curve(
-        positive, positive_score(task, probabilities)
+    return choose_threshold(OperatingRule(), positive, positive_score(task, probabilities))
+
+
+def calibrate_and_choose(
+    settings: TrainingSettings, labels: np.ndarray, probabilities: np.ndarray
+) -> tuple[Calibration, OperatingPoint]:
+    """The validation split's calibration, and the operating point chosen on its
+    calibrated scores (the scale the engine reports)."""
+    positive = positive_cases(settings.task, labels)
+    raw = positive_score(settings.task, probabilities)
+    calibration = fit_calibration(positive, raw, seed=settings.seed)
+    point = operating_point(settings.operating_point, positive, calibration.apply(raw))
+    logger.info(
+        "calibration: %s; operating point %s: threshold %.4f, validation sensitivity %.3f, "
+        "specificity %.3f, recall rate %.3f",
+        calibration.reason,
+        settings.operating_point.describe(),
+        point.threshold,
+        point.sensitivity,
+        point.specificity,
+        point.recall_rate,
     )
-    best = int(np.argmax(true_positive - false_positive))
-    return float(np.clip(thresholds[best], 0.0, 1.0))
+    return calibration, point
 
 
 def class_weights(labels: np.ndarray, classes: int) -> np.ndarray:
@@ -223,14 +253,17 @@ def train(
     assert best_state is not None and best_probabilities is not None
     network.load_state_dict(best_state)
     network.eval()
+    calibration, point = calibrate_and_choose(settings, validation.labels, best_probabilities)
     return Trained(
         network=network,
         history=history,
         best_epoch=best_epoch,
-        threshold=youden_threshold(settings.task, validation.labels, best_probabilities),
+        threshold=point.threshold,
         pretrained=pretrained,
         stopped_early=stopped_early,
         device=str(device),
+        calibration=calibration,
+        operating_point=point,
     )
 
 
@@ -354,6 +387,9 @@ def save_checkpoint(
         k: (v.name if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
         for k, v in asdict(settings).items()
     }
+    rule = settings.operating_point.describe() + " on the validation split"
+    if trained.calibration is not None:
+        rule += ", calibrated scores"
     manifest = Manifest(
         name=name,
         version=version,
@@ -361,7 +397,7 @@ def save_checkpoint(
         labels=TASKS[settings.task],
         backbone=settings.backbone,
         input_size=settings.working_size,
-        operating_threshold=round(trained.threshold, 6),
+        operating_threshold=trained.threshold,  # unrounded: cases at it stay on its side
         sha256=file_sha256(weights),
         validated_for_clinical_use=False,
         training_data=training_data,
@@ -372,12 +408,14 @@ def save_checkpoint(
             "pretrained": trained.pretrained or "none (trained from scratch)",
             "best_epoch": trained.best_epoch,
             "stopped_early": trained.stopped_early,
-            "threshold_rule": "Youden's J on the validation split",
+            "threshold_rule": rule,
             "device": trained.device,
             "settings": settings_record,
             "history": [asdict(log) for log in trained.history],
             **(extra or {}),
         },
+        calibration=trained.calibration,
+        operating_point=trained.operating_point,
     )
     write_manifest(weights, manifest)
     return manifest

@@ -64,6 +64,12 @@ def add_training_commands(actions: Any) -> None:
     train.add_argument("--device", default="auto")
     train.add_argument("--workers", type=int, default=0, help="data loader processes")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
+    train.add_argument(
+        "--operating-point",
+        default="youden",
+        help="how the threshold is chosen on the validation split (calibrated scores): "
+        "youden (default), sensitivity=0.90, specificity=0.90 or recall-rate=0.10",
+    )
     train.set_defaults(run=_clear_errors(_train))
 
     evaluate = actions.add_parser("evaluate", help="evaluate a checkpoint on a manifest")
@@ -137,10 +143,12 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def _train(settings: Settings, args: argparse.Namespace) -> int:
+    from models.calibration import parse_operating_point
     from models.dataset import describe, label_index, read_manifest, write_manifest
     from models.training import TrainingSettings, save_checkpoint, train, write_epoch_log
     from models.training_data import place_rows
 
+    rule = parse_operating_point(args.operating_point)  # before any image is read
     rows = read_manifest(args.manifest, args.task)
     try:
         fractions = tuple(float(v) for v in args.fractions.split(","))
@@ -159,6 +167,7 @@ def _train(settings: Settings, args: argparse.Namespace) -> int:
             seed=args.seed,
             device=args.device,
             workers=args.workers,
+            operating_point=rule,
         )
     except ValueError as exc:
         raise NodeError(str(exc)) from exc
@@ -212,6 +221,14 @@ def _train(settings: Settings, args: argparse.Namespace) -> int:
         f"{manifest.operating_threshold:.3f}, {time.monotonic() - started:.0f} s on "
         f"{trained.device}; NOT VALIDATED FOR CLINICAL USE"
     )
+    if manifest.calibration is not None and manifest.operating_point is not None:
+        point = manifest.operating_point
+        print(
+            f"scores calibrated by {manifest.calibration.method} ({manifest.calibration.reason}); "
+            f"operating point {rule.describe()}: validation sensitivity "
+            f"{point.sensitivity:.3f}, specificity {point.specificity:.3f}, recall rate "
+            f"{point.recall_rate:.3f}"
+        )
     print(f"evaluate: breastnode models evaluate {weights} {output / 'split.csv'} --output REPORT")
     key = "mri" if args.task == "mri_benign_malignant" else "mammography"
     print(f'use in the node: [models] {key} = "{weights}"')
@@ -290,6 +307,10 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
         f"sensitivity {binary.recall.value:.3f}, specificity {binary.specificity.value:.3f} "
         f"at threshold {binary.threshold:.3f} ({time.monotonic() - started:.0f} s)"
     )
+    point = evaluation.manifest.operating_point
+    if point is not None:
+        target = f"={point.target:.2f}" if point.target is not None else ""
+        print(f"operating point {point.rule}{target} (chosen on the validation split)")
     for baseline in evaluation.baselines:
         print(f"  baseline {baseline.name}: ROC AUC {baseline.binary.roc_auc.value:.3f}")
     if caveat(evaluation):

@@ -5,6 +5,7 @@ same path as in the node (PNG and DICOM alike)."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 from functools import partial
@@ -88,6 +89,24 @@ def test_training_reduces_the_loss_and_writes_a_checkpoint_the_engine_scores_wit
     scores = np.array([p.score for p in predictions])
     assert skm.roc_auc_score(test.labels, scores) >= 0.9
     assert all(p.heatmap.shape == SIZE and p.heatmap.max() <= 1.0 for p in predictions)
+
+    # the reported score is the calibrated one; the class probabilities stay the network's
+    assert manifest.calibration is not None and manifest.operating_point is not None
+    assert manifest.operating_point.rule == "youden"
+    assert manifest.operating_threshold == manifest.operating_point.threshold
+    raw = np.array([p.probabilities[1] for p in predictions])
+    assert scores == pytest.approx(manifest.calibration.apply(raw), abs=1e-6)
+    assert not np.allclose(scores, raw, atol=1e-3)
+
+    # the same weights under a manifest written before calibration: raw scores, as before
+    old = json.loads(weights.with_suffix(".json").read_text())
+    del old["calibration"], old["operating_point"]
+    weights.with_suffix(".json").write_text(json.dumps(old))
+    uncalibrated = Engine(weights, device="cpu")
+    assert uncalibrated.manifest.calibration is None
+    before = uncalibrated.predict([test.standardised(n) for n in range(len(test.labels))])
+    assert [p.score for p in before] == pytest.approx(raw.tolist(), abs=1e-6)
+    assert [p.probabilities for p in before] == [p.probabilities for p in predictions]
 
 
 def test_pretrained_weights_are_loaded_and_stay_frozen_until_fine_tuning(tmp_path: Path) -> None:
