@@ -2,7 +2,10 @@
 checkpoint is loaded and verified exactly as in service), then the figures a site needs to
 judge it: binary figures for the node's score (the task's positive classes against the
 rest) at the checkpoint's operating threshold, per-class figures, baselines on the CNN's
-pooled features, and a few example heatmaps.
+pooled features, and a few example heatmaps. The operating point's test figures
+(sensitivity, specificity, recall rate with their intervals) are the binary figures at that
+threshold; with a calibrated checkpoint the scores are calibrated, and the Brier score and
+calibration error say how well they read as probabilities on the test split.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import numpy as np
 import torch
 
 from models.baselines import BaselineScores, fit_baselines
+from models.calibration import brier, expected_calibration_error
 from models.checkpoint import Manifest
 from models.dataset import Row, label_index
 from models.inference import Engine, positive_cases, positive_score
@@ -60,6 +64,20 @@ class Evaluation:
     @property
     def positive_truth(self) -> np.ndarray:
         return positive_cases(self.manifest.task, self.truth)
+
+    def calibration_figures(self) -> dict[str, float]:
+        """Brier score and expected calibration error on these cases, of the network's own
+        score (its positive classes' probability) and of the score reported; the two are
+        the same for an uncalibrated checkpoint. (With a saliency head the reported score
+        also carries the map's peak, so "network" is the classifier's share alone.)"""
+        truth = self.positive_truth
+        network = positive_score(self.manifest.task, self.probabilities)
+        return {
+            "brier_network": round(brier(truth, network), 6),
+            "brier_reported": round(brier(truth, self.scores), 6),
+            "ece_network": round(expected_calibration_error(truth, network), 6),
+            "ece_reported": round(expected_calibration_error(truth, self.scores), 6),
+        }
 
 
 def evaluate(

@@ -36,6 +36,9 @@ class BinaryReport:
     confusion: tuple[tuple[int, int], tuple[int, int]]  # [[TN, FP], [FN, TP]]
     cases: int
     positives: int
+    # the share of all cases called positive at the threshold (a screening site's recall
+    # rate when the cases are screening exams)
+    recall_rate: Estimate | None = None
 
 
 def sensitivity_at_specificity(truth: np.ndarray, scores: np.ndarray, specificity: float) -> float:
@@ -129,6 +132,10 @@ def binary_report(
         ),
         cases=int(truth.size),
         positives=int(truth.sum()),
+        # drawn last, so the other intervals are the ones reported before it was added
+        recall_rate=_bootstrap(
+            truth, scores, lambda t, s: float(np.mean(s >= threshold)), rounds, rng
+        ),
     )
 
 

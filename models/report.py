@@ -19,7 +19,7 @@ from sklearn import metrics as skm
 
 from models.evaluation import Evaluation
 from models.inference import POSITIVE_LABELS
-from models.metrics import Estimate
+from models.metrics import BinaryReport, Estimate
 
 NOT_VALIDATED = "NOT VALIDATED - NOT FOR CLINICAL USE"
 
@@ -49,6 +49,11 @@ def figures_json(evaluation: Evaluation) -> dict[str, Any]:
         "caveat": caveat(evaluation),
         "cases": int(evaluation.truth.size),
         "patients": evaluation.patients,
+        "operating_point": _operating_point(evaluation),
+        "calibration": {
+            "method": asdict(manifest.calibration) if manifest.calibration else None,
+            "test": evaluation.calibration_figures(),
+        },
         "binary": asdict(evaluation.binary),
         "per_class": asdict(evaluation.multiclass),
         "baselines": [
@@ -73,6 +78,46 @@ def figures_json(evaluation: Evaluation) -> dict[str, Any]:
             )
         ],
     }
+
+
+def _operating_point(evaluation: Evaluation) -> dict[str, Any]:
+    """The rule that chose the threshold, what it gave on validation (from the manifest)
+    and on these cases (with intervals)."""
+    manifest, binary = evaluation.manifest, evaluation.binary
+    point = manifest.operating_point
+    return {
+        "rule": point.rule if point else None,  # None: a checkpoint from before the rules
+        "target": point.target if point else None,
+        "described": _rule_text(evaluation),
+        "threshold": manifest.operating_threshold,
+        "validation": (
+            {
+                "sensitivity": point.sensitivity,
+                "specificity": point.specificity,
+                "recall_rate": point.recall_rate,
+                "cases": point.cases,
+            }
+            if point
+            else None
+        ),
+        "test": {
+            "sensitivity": asdict(binary.recall),
+            "specificity": asdict(binary.specificity),
+            "recall_rate": asdict(binary.recall_rate) if binary.recall_rate else None,
+            "cases": binary.cases,
+        },
+    }
+
+
+def _rule_text(evaluation: Evaluation) -> str:
+    manifest = evaluation.manifest
+    if manifest.operating_point is None:
+        recorded = manifest.extra.get("threshold_rule")
+        return str(recorded) if recorded else "not recorded in the manifest"
+    from models.calibration import OperatingRule
+
+    point = manifest.operating_point
+    return OperatingRule(point.rule, point.target).describe() + " on the validation split"
 
 
 def write_report(evaluation: Evaluation, folder: Path, style: str = "html") -> Path:
@@ -224,6 +269,8 @@ def _markdown(evaluation: Evaluation, plots: list[str]) -> str:
         "",
         f"CNN at the operating threshold: TP {tp}, FP {fp}, FN {fn}, TN {tn}.",
         "",
+        *_operating_lines(evaluation, binary),
+        "",
         "## Per class (CNN, most probable class)",
         "",
         f"Accuracy {_estimate(evaluation.multiclass.accuracy)}, macro F1 "
@@ -241,6 +288,44 @@ def _markdown(evaluation: Evaluation, plots: list[str]) -> str:
     lines += [f"![{name}]({name})" for name in plots]
     lines += ["", "Raw figures: `figures.json`.", ""]
     return "\n".join(lines)
+
+
+def _operating_lines(evaluation: Evaluation, binary: BinaryReport) -> list[str]:
+    manifest = evaluation.manifest
+    point, calibration = manifest.operating_point, manifest.calibration
+    lines = [
+        "## Operating point and calibration",
+        "",
+        f"- Operating point: {_rule_text(evaluation)}, threshold {binary.threshold:.4f}",
+    ]
+    if point is not None:
+        lines.append(
+            f"- On the validation split ({point.cases} images): sensitivity "
+            f"{point.sensitivity:.3f}, specificity {point.specificity:.3f}, recall rate "
+            f"{point.recall_rate:.3f}"
+        )
+    lines.append(
+        f"- On these {binary.cases} test images: sensitivity {_estimate(binary.recall)}, "
+        f"specificity {_estimate(binary.specificity)}, recall rate "
+        f"{_estimate(binary.recall_rate)}"
+    )
+    figures = evaluation.calibration_figures()
+    if calibration is None:
+        lines.append(
+            "- Scores not calibrated (a checkpoint from before calibration): Brier score "
+            f"{figures['brier_reported']:.4f}, expected calibration error "
+            f"{figures['ece_reported']:.4f}"
+        )
+    else:
+        name = {"platt": "Platt scaling", "isotonic": "isotonic regression"}[calibration.method]
+        lines += [
+            f"- Scores calibrated on the validation split ({calibration.cases} images) by "
+            f"{name}; chosen by {calibration.reason}",
+            f"- On the test split: Brier score {figures['brier_network']:.4f} before, "
+            f"{figures['brier_reported']:.4f} calibrated; expected calibration error "
+            f"{figures['ece_network']:.4f} before, {figures['ece_reported']:.4f} calibrated",
+        ]
+    return lines
 
 
 def _binary_line(name: str, report: Any) -> str:

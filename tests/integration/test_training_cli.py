@@ -71,11 +71,23 @@ def test_dataset_train_evaluate_and_the_node_runs_the_checkpoint(tmp_path: Path)
         config, "models", "train", str(manifest), "--task", "normal_abnormal",
         "--output", str(output), "--size", "64x48", "--epochs", "6", "--no-progress",
         "--fractions", "0.5,0.25,0.25", "--name", "synthetic-site", "--seed", "2",
+        "--operating-point", "sensitivity=0.90",
     )  # fmt: skip
     assert trained.returncode == 0, trained.stderr
     assert "NOT VALIDATED FOR CLINICAL USE" in trained.stdout
+    assert "operating point sensitivity at least 0.90: validation sensitivity 1.000" in (
+        trained.stdout
+    )  # 0.90 of a few positives is all of them
     assert "epoch 1 (fine-tune): loss" in trained.stderr  # the per-epoch log
     weights = output / "model.pt"
+    written = json.loads((output / "model.json").read_text())
+    point = written["operating_point"]
+    assert (point["rule"], point["target"]) == ("sensitivity", 0.9)
+    assert point["threshold"] == written["operating_threshold"] and point["sensitivity"] >= 0.9
+    assert written["calibration"]["method"] == "platt"  # a handful of validation images
+    assert written["extra"]["threshold_rule"] == (
+        "sensitivity at least 0.90 on the validation split, calibrated scores"
+    )
     log = [json.loads(line) for line in (output / "training-log.jsonl").read_text().splitlines()]
     assert [entry["epoch"] for entry in log] == list(range(1, 7))
 
@@ -111,7 +123,16 @@ def test_dataset_train_evaluate_and_the_node_runs_the_checkpoint(tmp_path: Path)
     }  # fmt: skip
     assert all(b["smote"] for b in figures["baselines"])
     assert len(figures["training_history"]) == 6
+    shown = figures["operating_point"]
+    assert (shown["rule"], shown["target"], shown["threshold"]) == ("sensitivity", 0.9, threshold)
+    assert shown["validation"]["sensitivity"] == point["sensitivity"]
+    assert shown["test"]["sensitivity"] == figures["binary"]["recall"]
+    assert shown["test"]["recall_rate"]["value"] == pytest.approx(np.mean(scores >= threshold))
+    assert figures["calibration"]["method"]["method"] == "platt"
     page = (report / "report.html").read_text()
+    assert "Operating point and calibration" in page
+    assert "Operating point: sensitivity at least 0.90 on the validation split" in page
+    assert "Scores calibrated on the validation split" in page and "Platt scaling" in page
     assert page.count('src="data:image/png;base64,') == 5
     assert "NOT VALIDATED - NOT FOR CLINICAL USE" in page and "logistic regression" in page
     for plot in ("roc", "precision-recall", "confusion", "training", "heatmaps"):
@@ -211,6 +232,16 @@ def test_a_bad_manifest_is_one_clear_line_not_a_traceback(tmp_path: Path) -> Non
     )  # fmt: skip
     assert trained.returncode == 1 and "gone-" in trained.stderr and "not found" in trained.stderr
     assert "Traceback" not in trained.stderr
+    for text, message in [
+        ("sens=0.9", "--operating-point 'sens=0.9': give one of youden, sensitivity=0.90"),
+        ("specificity=90", "the target is a fraction between 0 and 1"),
+    ]:
+        trained = breastnode(
+            config, "models", "train", str(missing), "--task", "normal_abnormal",
+            "--output", str(tmp_path / "out"), "--operating-point", text,
+        )  # fmt: skip
+        assert trained.returncode == 1 and message in trained.stderr
+        assert "Traceback" not in trained.stderr
 
 
 def test_hand_set_train_and_validation_splits_are_kept() -> None:
