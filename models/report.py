@@ -312,7 +312,7 @@ def _operating_lines(evaluation: Evaluation, binary: BinaryReport) -> list[str]:
     figures = evaluation.calibration_figures()
     if calibration is None:
         lines.append(
-            "- Scores not calibrated (a checkpoint from before calibration): Brier score "
+            "- Scores not calibrated (the manifest carries no calibration): Brier score "
             f"{figures['brier_reported']:.4f}, expected calibration error "
             f"{figures['ece_reported']:.4f}"
         )
