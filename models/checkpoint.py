@@ -25,6 +25,11 @@ TASKS: dict[str, tuple[str, ...]] = {
     "normal_benign_malignant": ("normal", "benign", "malignant"),
     "birads": ("BI-RADS 1", "BI-RADS 2", "BI-RADS 3", "BI-RADS 4", "BI-RADS 5"),
     "mri_benign_malignant": ("benign", "malignant"),
+    # BI-RADS breast composition (a: almost entirely fat ... d: extremely dense); CBIS-DDSM's
+    # breast_density 1-4 and VinDr-Mammo's DENSITY A-D are these
+    "density": ("a", "b", "c", "d"),
+    # mini-MIAS's background tissue: fatty, fatty-glandular, dense-glandular (F, G, D)
+    "density_fgd": ("fatty", "fatty-glandular", "dense-glandular"),
 }
 # The working size a full-field mammography checkpoint is expected to use unless its
 # manifest says otherwise (rows, columns): about 0.25 mm per pixel on a 24 x 30 cm detector.

@@ -31,6 +31,8 @@ ALIASES: dict[str, dict[str, str]] = {
     "benign_malignant": {"0": "benign", "1": "malignant", "b": "benign", "m": "malignant"},
     "mri_benign_malignant": {"0": "benign", "1": "malignant", "b": "benign", "m": "malignant"},
     "lesion": {"0": "no lesion", "1": "lesion"},
+    "density": {str(n): "abcd"[n - 1] for n in range(1, 5)} | {f"density {c}": c for c in "abcd"},
+    "density_fgd": {"f": "fatty", "g": "fatty-glandular", "d": "dense-glandular"},
     "birads": {f"{n}": f"BI-RADS {n}" for n in range(1, 6)}
     | {f"bi-rads{n}": f"BI-RADS {n}" for n in range(1, 6)}
     | {f"birads {n}": f"BI-RADS {n}" for n in range(1, 6)},

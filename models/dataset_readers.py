@@ -51,6 +51,8 @@ MIAS_TYPES = {
     "ARCH": "architectural distortion",
     "ASYM": "asymmetry",
 }
+MIAS_TISSUES = {"F": "fatty", "G": "fatty-glandular", "D": "dense-glandular"}
+NO_DENSITY = "no breast density given"
 MIAS_SIZE = 1024  # every mini-MIAS image is 1024 x 1024 pixels (its Info.txt says so)
 CBIS_TYPES = {"mass": "mass", "calcification": "calcification"}
 VINDR_FINDINGS = "finding_annotations.csv"
@@ -174,6 +176,7 @@ def read_mini_mias(label_file: Path, images: Path, task: str) -> Converted:
     numbers are her right MLO, even numbers her left MLO; patient ``mias-woman-NNN`` with
     NNN = (n + 1) // 2. normal_abnormal: NORM is normal, any lesion abnormal;
     benign_malignant: lesion images only, malignant if any of its lesions is M.
+    density_fgd: the background tissue (F fatty, G fatty-glandular, D dense-glandular).
     Annotations: a circle per lesion row with coordinates (x, y, r; y counts from the bottom
     edge, so row = height - 1 - y, the height read from the image's header, else 1024),
     typed CIRC/SPIC/MISC mass, CALC calcification, ARCH architectural distortion, ASYM
@@ -186,12 +189,19 @@ def read_mini_mias(label_file: Path, images: Path, task: str) -> Converted:
         {
             "normal_abnormal": None,
             "benign_malignant": None,
+            "density_fgd": None,
             "birads": "mini-MIAS has no BI-RADS assessments",
+            "density": "mini-MIAS gives background tissue F/G/D (density_fgd), not BI-RADS",
         },
     )
     # name -> (where, class, severity, (x, y, r) or None)
     lesions: dict[str, list[tuple[str, str, str, tuple[float, float, float] | None]]] = {}
-    for where, name, abnormality, severity, coordinates in _mias_lines(label_file):
+    tissues: dict[str, str] = {}
+    for where, name, abnormality, severity, coordinates, tissue in _mias_lines(label_file):
+        if tissue and tissue not in MIAS_TISSUES:
+            raise DatasetError(f"{where}: background tissue {tissue!r} is not F, G or D")
+        if tissue:
+            tissues[name] = tissue
         if not MIAS_NAME.fullmatch(name):
             raise DatasetError(f"{where}: name {name!r} is not mdbNNN")
         if abnormality not in MIAS_CLASSES:
@@ -218,7 +228,12 @@ def read_mini_mias(label_file: Path, images: Path, task: str) -> Converted:
         if not image.is_file():
             skipped[IMAGE_MISSING] += 1
             continue
-        if task == "normal_abnormal":
+        if task == "density_fgd":
+            if name not in tissues:
+                skipped[NO_DENSITY] += 1
+                continue
+            label = MIAS_TISSUES[tissues[name]]
+        elif task == "normal_abnormal":
             label = "normal" if normal else "abnormal"
         else:
             label = "malignant" if any(s == "M" for _, _, s, _ in found) else "benign"
@@ -263,8 +278,9 @@ def _image_height(image: Path) -> int | None:
 
 def _mias_lines(
     label_file: Path,
-) -> Iterator[tuple[str, str, str, str, tuple[str, str, str]]]:
-    """(where, name, abnormality, severity, (x, y, r) as written) per row, from either form."""
+) -> Iterator[tuple[str, str, str, str, tuple[str, str, str], str]]:
+    """(where, name, abnormality, severity, (x, y, r) as written, background tissue F/G/D or
+    empty) per row, from either form."""
     try:
         text = label_file.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -272,7 +288,7 @@ def _mias_lines(
     first = next((line for line in text.splitlines() if line.strip()), "")
     if "," in first:
         required = [("Name", "REFNUM"), ("Abnormality", "CLASS"), ("Type", "SEVERITY")]
-        optional = [("x", "X"), ("y", "Y"), ("r", "RADIUS")]
+        optional = [("x", "X"), ("y", "Y"), ("r", "RADIUS"), ("Background Tissue", "BG")]
         for where, values in _table(label_file, required, optional):
             yield (
                 where,
@@ -280,6 +296,7 @@ def _mias_lines(
                 values["Abnormality"].upper(),
                 values["Type"].upper(),
                 (values["x"], values["y"], values["r"]),
+                values["Background Tissue"].upper(),
             )
         return
     count = 0
@@ -293,7 +310,7 @@ def _mias_lines(
             raise DatasetError(f"{where}: expected name, background tissue and abnormality")
         severity = parts[3].upper() if len(parts) > 3 else ""
         x, y, r = [*parts[4:7], "", "", ""][:3]
-        yield where, parts[0].lower(), parts[2].upper(), severity, (x, y, r)
+        yield where, parts[0].lower(), parts[2].upper(), severity, (x, y, r), parts[1].upper()
     if count == 0:
         raise DatasetError(f"{label_file.name}: no mdb lines")
 
@@ -308,7 +325,8 @@ def read_cbis_ddsm(label_file: Path, images: Path, task: str) -> Converted:
     checked, as the published paths and a TCIA download's folder names often differ); the
     abnormalities of one image collapse: malignant if any is MALIGNANT (BENIGN and
     BENIGN_WITHOUT_CALLBACK are benign), BI-RADS the highest ``assessment``; an image whose
-    highest assessment is 0 (incomplete) is left out for birads. Images of the published test
+    highest assessment is 0 (incomplete) is left out for birads; density: ``breast_density``
+    1-4 as BI-RADS composition a-d (an image without one is left out). Images of the published test
     sets (path starting ``Mass-Test``/``Calc-Test``) get split "test"; the others none.
     Annotations: per abnormality its ``ROI mask file path`` (a mask with the full image's
     rows and columns, under ``images`` like the image), typed by ``abnormality type`` (mass,
@@ -322,6 +340,7 @@ def read_cbis_ddsm(label_file: Path, images: Path, task: str) -> Converted:
         {
             "benign_malignant": None,
             "birads": None,
+            "density": None,
             "normal_abnormal": "every CBIS-DDSM image has a lesion, none is normal",
         },
     )
@@ -333,9 +352,14 @@ def read_cbis_ddsm(label_file: Path, images: Path, task: str) -> Converted:
         ("pathology",),
         ("image file path",),
     ]
-    optional = [("abnormality type",), ("ROI mask file path",)]
+    optional = [
+        ("abnormality type",),
+        ("ROI mask file path",),
+        ("breast_density", "breast density"),
+    ]
     images_seen: dict[
-        PurePosixPath, tuple[str, str, str, str, list[int], list[str], list[Annotation]]
+        PurePosixPath,
+        tuple[str, str, str, str, list[int], list[str], list[Annotation], list[str]],
     ] = {}
     for where, values in _table(label_file, required, optional):
         patient = values["patient_id"]
@@ -359,11 +383,16 @@ def read_cbis_ddsm(label_file: Path, images: Path, task: str) -> Converted:
                 f"{', '.join(CBIS_PATHOLOGY)}"
             )
         path = _relative(where, "image file path", values["image file path"])
-        seen = images_seen.setdefault(path, (where, patient, laterality, view, [], [], []))
+        seen = images_seen.setdefault(path, (where, patient, laterality, view, [], [], [], []))
         if seen[1:4] != (patient, laterality, view):
             raise DatasetError(
                 f"{where}: image {path} has another patient, breast or view than at {seen[0]}"
             )
+        density = values["breast_density"]
+        if density and density not in {"1", "2", "3", "4"}:
+            raise DatasetError(f"{where}: breast_density {density!r} is not 1 to 4")
+        if density:
+            seen[7].append(density)
         seen[4].append(int(values["assessment"]))
         seen[5].append(pathology)
         if values["ROI mask file path"]:
@@ -379,8 +408,15 @@ def read_cbis_ddsm(label_file: Path, images: Path, task: str) -> Converted:
     rows: list[Row] = []
     skipped: Counter[str] = Counter()
     for path, seen in images_seen.items():
-        _, patient, laterality, view, assessments, pathologies, annotations = seen
-        if task == "birads":
+        _, patient, laterality, view, assessments, pathologies, annotations, densities = seen
+        if task == "density":
+            if not densities:
+                skipped[NO_DENSITY] += 1
+                continue
+            if len(set(densities)) > 1:
+                raise DatasetError(f"{seen[0]}: image {path} has breast densities {densities}")
+            label = "abcd"[int(densities[0]) - 1]
+        elif task == "birads":
             if max(assessments) == 0:
                 skipped[INCOMPLETE] += 1
                 continue

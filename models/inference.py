@@ -43,6 +43,9 @@ POSITIVE_LABELS: dict[str, tuple[str, ...]] = {
     "normal_benign_malignant": ("malignant",),
     "birads": ("BI-RADS 4", "BI-RADS 5"),
     "mri_benign_malignant": ("malignant",),
+    # a density model's score: dense breasts, the ones screening reports as such
+    "density": ("c", "d"),
+    "density_fgd": ("dense-glandular",),
 }
 
 

@@ -132,6 +132,43 @@ def test_mias_info_txt_benign_malignant_collapses_lesions_and_skips_normals(
     assert converted.skipped == {NORMAL_IMAGE: 2}  # mdb002, mdb008 (before its image is sought)
 
 
+@pytest.mark.parametrize("form", ["Info.txt", "labels.csv"])
+def test_mias_background_tissue_is_the_density_fgd_label(tmp_path: Path, form: str) -> None:
+    """Every image (normal or not) gets its background tissue as its class, from either form;
+    mini-MIAS has no BI-RADS composition, so task density is refused with the reason."""
+    images = mias_images(tmp_path)
+    if form == "Info.txt":
+        labels = tmp_path / "Info.txt"
+        labels.write_text(INFO_TXT, encoding="utf-8")
+    else:
+        labels = table(
+            tmp_path / "labels.csv",
+            MIAS_HEADER,
+            [
+                ["mdb001", "G", "CIRC", "B", "535", "425", "197"],
+                ["mdb002", "G", "NORM", "", "", "", ""],
+                ["mdb003", "D", "SPIC", "B", "100", "100", "10"],
+                ["mdb006", "F", "CALC", "B", "", "", ""],
+            ],
+        )
+    converted = read_mini_mias(labels, images, "density_fgd")
+    assert {row.path.stem: row.label for row in converted.rows} == {
+        "mdb001": "fatty-glandular",
+        "mdb002": "fatty-glandular",
+        "mdb003": "dense-glandular",
+        "mdb006": "fatty",
+    }
+    with pytest.raises(DatasetError, match="density_fgd"):
+        read_mini_mias(labels, images, "density")
+
+
+def test_mias_unknown_background_tissue_names_its_row(tmp_path: Path) -> None:
+    info = tmp_path / "Info.txt"
+    info.write_text("mdb001 X NORM\n", encoding="utf-8")
+    with pytest.raises(DatasetError, match="line 1: background tissue 'X'"):
+        read_mini_mias(info, mias_images(tmp_path), "density_fgd")
+
+
 def test_mias_prefers_png_over_pgm(tmp_path: Path) -> None:
     images = tmp_path / "images"
     touch(images / "mdb004.png", images / "mdb004.pgm")
@@ -285,6 +322,21 @@ def cbis_train(tmp_path: Path) -> Path:
     )
 
 
+def test_cbis_breast_density_is_the_composition(tmp_path: Path) -> None:
+    """breast_density 1-4 is BI-RADS composition a-d; a density outside 1-4 names its row."""
+    images = tmp_path / "CBIS-DDSM"
+    converted = read_cbis_ddsm(cbis_train(tmp_path), images, "density")
+    assert [row.label for row in converted.rows] == ["b", "b", "b"]  # the fixture's "2"
+    rows = [mass("P_99003", "LEFT", "CC", 1, 3, "BENIGN", P2_CC)]
+    rows[0][1] = "4"
+    dense = table(tmp_path / "dense.csv", CBIS_MASS_HEADER, rows)
+    assert [r.label for r in read_cbis_ddsm(dense, images, "density").rows] == ["d"]
+    rows[0][1] = "5"
+    wrong = table(tmp_path / "wrong.csv", CBIS_MASS_HEADER, rows)
+    with pytest.raises(DatasetError, match="row 2: breast_density '5'"):
+        read_cbis_ddsm(wrong, images, "density")
+
+
 def test_cbis_benign_malignant_collapses_abnormalities_of_one_image(tmp_path: Path) -> None:
     images = tmp_path / "CBIS-DDSM"
     converted = read_cbis_ddsm(cbis_train(tmp_path), images, "benign_malignant")
@@ -338,8 +390,8 @@ def test_cbis_without_roi_column_gives_image_labels_alone(tmp_path: Path) -> Non
 def test_cbis_has_no_normal_images(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="every CBIS-DDSM image has a lesion"):
         read_cbis_ddsm(cbis_train(tmp_path), tmp_path, "normal_abnormal")
-    with pytest.raises(DatasetError, match="unknown task 'density'"):
-        read_cbis_ddsm(cbis_train(tmp_path), tmp_path, "density")
+    with pytest.raises(DatasetError, match="unknown task 'volume'"):
+        read_cbis_ddsm(cbis_train(tmp_path), tmp_path, "volume")
 
 
 @pytest.mark.parametrize(
