@@ -504,6 +504,7 @@ def read_vindr_mammo(label_file: Path, images: Path, task: str) -> Converted:
     benign finding (BI-RADS 2) counts as abnormal: the task asks whether there is anything
     to see, not whether it is suspicious. The published split is kept for its test set
     (split "test"); "training" images get no split, for the trainer to divide by patient.
+    density: ``breast_density`` (DENSITY A to D) as BI-RADS composition a-d.
     Annotations: the boxes of ``finding_annotations.csv`` beside the label file, when it is
     there (xmin, ymin, xmax, ymax in the image's pixels; "No Finding" rows have none), typed
     by the first of their ``finding_categories`` that is a lesion type (Mass, Suspicious
@@ -516,6 +517,7 @@ def read_vindr_mammo(label_file: Path, images: Path, task: str) -> Converted:
         {
             "birads": None,
             "normal_abnormal": None,
+            "density": None,
             "benign_malignant": "VinDr-Mammo has BI-RADS assessments but no pathology",
         },
     )
@@ -531,7 +533,7 @@ def read_vindr_mammo(label_file: Path, images: Path, task: str) -> Converted:
     rows: list[Row] = []
     skipped: Counter[str] = Counter()
     seen: dict[tuple[str, str], str] = {}
-    for where, values in _table(label_file, required):
+    for where, values in _table(label_file, required, [("breast_density",)]):
         study = _plain(where, "study_id", values["study_id"])
         image_id = _plain(where, "image_id", values["image_id"])
         earlier = seen.setdefault((study, image_id), where)
@@ -554,7 +556,16 @@ def read_vindr_mammo(label_file: Path, images: Path, task: str) -> Converted:
         if not image.is_file():
             skipped[IMAGE_MISSING] += 1
             continue
-        if task == "normal_abnormal":
+        if task == "density":
+            density = values["breast_density"].strip().lower()
+            if not density:
+                skipped[NO_DENSITY] += 1
+                continue
+            try:
+                label = class_name("density", density)
+            except DatasetError as exc:
+                raise DatasetError(f"{where}: breast_density: {exc}") from None
+        elif task == "normal_abnormal":
             label = "normal" if birads == "BI-RADS 1" else "abnormal"
         else:
             label = birads

@@ -542,6 +542,17 @@ def vindr(tmp_path: Path) -> tuple[Path, Path]:
     return labels, images
 
 
+def test_vindr_breast_density_is_the_composition(tmp_path: Path) -> None:
+    labels, images = vindr(tmp_path)
+    converted = read_vindr_mammo(labels, images, "density")
+    assert [row.label for row in converted.rows] == ["c", "c", "c"]  # DENSITY C, one file gone
+    row = vindr_row("synstudy01", "synimage01", "L", "CC", "BI-RADS 1", "training")
+    row[8] = "DENSITY E"
+    wrong = table(tmp_path / "wrong.csv", VINDR_HEADER, [row])
+    with pytest.raises(DatasetError, match="row 2: breast_density"):
+        read_vindr_mammo(wrong, images, "density")
+
+
 def test_vindr_birads_keeps_the_published_test_split(tmp_path: Path) -> None:
     labels, images = vindr(tmp_path)
     converted = read_vindr_mammo(labels, images, "birads")
