@@ -160,6 +160,9 @@ class MulticlassReport:
     per_class: tuple[ClassFigures, ...]
     confusion: tuple[tuple[int, ...], ...]  # rows: truth, columns: predicted
     cases: int
+    # Cohen's kappa with quadratic weights: for ordered classes (density, BI-RADS) a miss by
+    # two categories costs more than a miss by one; None with a single class among the cases
+    weighted_kappa: Estimate | None = None
 
 
 def multiclass_report(
@@ -218,4 +221,14 @@ def multiclass_report(
         per_class=tuple(per_class),
         confusion=tuple(tuple(int(v) for v in line) for line in matrix),
         cases=int(truth.size),
+        # drawn last, so the estimates above keep their resamples
+        weighted_kappa=_bootstrap(truth, predicted, _weighted_kappa, rounds, rng)
+        if np.unique(truth).size > 1
+        else None,
     )
+
+
+def _weighted_kappa(truth: np.ndarray, predicted: np.ndarray) -> float:
+    if np.unique(np.concatenate([truth, predicted])).size < 2:
+        return 1.0  # a resample of one class, predicted as that class: full agreement
+    return float(skm.cohen_kappa_score(truth, predicted, weights="quadratic"))

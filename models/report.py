@@ -274,7 +274,8 @@ def _markdown(evaluation: Evaluation, plots: list[str]) -> str:
         "## Per class (CNN, most probable class)",
         "",
         f"Accuracy {_estimate(evaluation.multiclass.accuracy)}, macro F1 "
-        f"{_estimate(evaluation.multiclass.macro_f1)}.",
+        f"{_estimate(evaluation.multiclass.macro_f1)}, quadratic-weighted kappa "
+        f"{_estimate(evaluation.multiclass.weighted_kappa)}.",
         "",
         "| class | cases | precision | recall | F1 | ROC AUC (one vs rest) | PR AUC |",
         "| --- | --- | --- | --- | --- | --- | --- |",

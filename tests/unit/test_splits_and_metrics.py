@@ -110,3 +110,22 @@ def test_a_class_absent_from_the_cases_has_no_auc_rather_than_a_made_up_one() ->
     probabilities = np.tile([0.5, 0.3, 0.2], (6, 1))
     report = multiclass_report(truth, probabilities, ("a", "b", "c"), rounds=50)
     assert report.per_class[2].support == 0 and report.per_class[2].roc_auc is None
+
+
+def test_weighted_kappa_costs_a_far_miss_more_than_a_near_one() -> None:
+    """Density classes are ordered: calling d for a costs more than calling b for a."""
+    truth = np.array([0, 0, 1, 1, 2, 2, 3, 3] * 5)
+    near = truth.copy()
+    near[0] = 1  # one a called b
+    far = truth.copy()
+    far[0] = 3  # one a called d
+    labels = ("a", "b", "c", "d")
+    one_hot = np.eye(4)
+    perfect = multiclass_report(truth, one_hot[truth], labels, rounds=50)
+    near_report = multiclass_report(truth, one_hot[near], labels, rounds=50)
+    far_report = multiclass_report(truth, one_hot[far], labels, rounds=50)
+    assert perfect.weighted_kappa is not None and perfect.weighted_kappa.value == 1.0
+    assert near_report.weighted_kappa is not None and far_report.weighted_kappa is not None
+    assert 1.0 > near_report.weighted_kappa.value > far_report.weighted_kappa.value
+    # the same accuracy either way: only the kappa tells the two apart
+    assert near_report.accuracy.value == far_report.accuracy.value
