@@ -100,6 +100,9 @@ class ModelsSettings(_Section):
     # Breast MRI checkpoint; empty: the demo MRI checkpoint under the storage root (made by
     # `breastnode models init-demo` too); "none": MRI studies are not analysed.
     mri: str = ""
+    # Breast density checkpoint (task density: BI-RADS composition a-d); empty: no density
+    # is reported.
+    density: str = ""
     device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     batch_size: int = Field(default=8, ge=1, le=512)
     threads: int = Field(default=0, ge=0, le=256)  # CPU threads for torch; 0: one per core
@@ -269,6 +272,11 @@ class Settings(BaseSettings):
         return (
             _resolve(self.config_dir, Path(configured)) if configured else self.demo_mri_checkpoint
         )
+
+    @property
+    def density_checkpoint(self) -> Path | None:
+        configured = self.models.density
+        return _resolve(self.config_dir, Path(configured)) if configured else None
 
     def peer(self, name: str) -> PeerSettings:
         for peer in self.peers:

@@ -77,6 +77,16 @@ class ModelAnalysis:
         }
         if settings.mri_checkpoint is not None:
             self.engines["mri"] = load_engine(settings.mri_checkpoint, settings)
+        self.density: Engine | None = None
+        if settings.density_checkpoint is not None:
+            from models.checkpoint import CheckpointError
+            from models.density import check_density_engine
+
+            self.density = load_engine(settings.density_checkpoint, settings)
+            try:
+                check_density_engine(self.density)
+            except CheckpointError as exc:
+                raise ConfigError(f"[models] density: {exc}") from exc
 
     @property
     def studies_per_batch(self) -> int:
@@ -125,8 +135,21 @@ class ModelAnalysis:
                     outcomes[number] = exc
                 continue
             for (number, sources), result in zip(members, analysed, strict=True):
+                try:
+                    result = self._with_density(kind, result, sources)
+                except Exception as exc:
+                    outcomes[number] = exc
+                    continue
                 outcomes[number] = Analysed(result, sources.datasets)
         return outcomes
+
+    def _with_density(self, kind: str, result: StudyResult, sources: StudySources) -> StudyResult:
+        """The breasts' composition, from the density model, for mammography studies."""
+        if self.density is None or kind != "mammography":
+            return result
+        from models.density import compositions, with_compositions
+
+        return with_compositions(result, compositions(self.density, sources.images))
 
     def result(self, study: StudyInput) -> Analysed | None:
         """The typed result of a study, or None when no configured model applies."""

@@ -1,0 +1,55 @@
+"""Breast composition from a density checkpoint (task ``density``: BI-RADS a-d), per breast.
+
+A breast's composition is the class with the highest mean probability over its views
+(CC and MLO see the same tissue from two sides; averaging is steadier than either view).
+The result is attached to the malignancy model's breast results, so one report carries
+both. Only a checkpoint of task ``density`` reports a composition: a dataset's own classes
+(mini-MIAS F/G/D) are not BI-RADS categories and would be miscoded as such.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from models.checkpoint import CheckpointError
+from models.inference import Engine
+from models.result import COMPOSITIONS, StudyResult
+from models.study import AnalysisImage, predict_images
+
+DENSITY_TASK = "density"
+
+
+def check_density_engine(engine: Engine) -> None:
+    """Refuse a checkpoint that does not answer BI-RADS composition a-d."""
+    if engine.manifest.task != DENSITY_TASK or tuple(engine.manifest.labels) != COMPOSITIONS:
+        raise CheckpointError(
+            f"a density checkpoint answers task {DENSITY_TASK!r} (classes a-d); "
+            f"this one answers {engine.manifest.task!r}"
+        )
+
+
+def compositions(engine: Engine, images: Sequence[AnalysisImage]) -> dict[str, str]:
+    """Each breast's composition (L/R -> a-d) from the images that name their breast."""
+    check_density_engine(engine)
+    sided = [image for image in images if image.laterality in {"L", "R"}]
+    if not sided:
+        return {}
+    per_side: dict[str, list[tuple[float, ...]]] = defaultdict(list)
+    for item in predict_images(engine, sided):
+        per_side[str(item.image.laterality)].append(item.prediction.probabilities)
+    return {
+        side: COMPOSITIONS[int(np.mean(np.asarray(probabilities), axis=0).argmax())]
+        for side, probabilities in per_side.items()
+    }
+
+
+def with_compositions(result: StudyResult, found: dict[str, str]) -> StudyResult:
+    """``result`` with each breast's composition where one was found."""
+    breasts = tuple(
+        replace(breast, composition=found.get(breast.laterality)) for breast in result.breasts
+    )
+    return replace(result, breasts=breasts)
