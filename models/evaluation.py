@@ -22,7 +22,9 @@ from models.baselines import BaselineScores, fit_baselines
 from models.calibration import brier, expected_calibration_error
 from models.checkpoint import Manifest
 from models.dataset import Row, label_index
+from models.froc import Froc
 from models.inference import Engine, positive_cases, positive_score
+from models.localisation import localisation
 from models.metrics import BinaryReport, MulticlassReport, binary_report, multiclass_report
 from models.networks import BreastClassifier
 from models.training_data import PlacedSet, place_rows
@@ -60,6 +62,8 @@ class Evaluation:
     patients: int
     examples: list[Example] = field(default_factory=list)
     baselines: list[BaselineFigures] = field(default_factory=list)
+    # lesion detection against the test rows' annotations (None: the rows carry none)
+    froc: Froc | None = None
 
     @property
     def positive_truth(self) -> np.ndarray:
@@ -117,6 +121,7 @@ def evaluate(
         multiclass=multiclass_report(truth, probabilities, engine.manifest.labels, rounds, seed),
         patients=len({row.patient_id for row in test_rows}),
         examples=_examples(engine, test, test_rows, positives, scores),
+        froc=localisation(engine, test, test_rows),
     )
     if train_rows:
         train_truth = np.asarray(label_index(task, train_rows))

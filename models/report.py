@@ -56,6 +56,7 @@ def figures_json(evaluation: Evaluation) -> dict[str, Any]:
         },
         "binary": asdict(evaluation.binary),
         "per_class": asdict(evaluation.multiclass),
+        "froc": _froc_figures(evaluation),
         "baselines": [
             {
                 "name": b.name,
@@ -78,6 +79,36 @@ def figures_json(evaluation: Evaluation) -> dict[str, Any]:
             )
         ],
     }
+
+
+def _froc_figures(evaluation: Evaluation) -> dict[str, Any] | None:
+    curve = evaluation.froc
+    if curve is None:
+        return None
+    return {
+        "lesions": curve.lesions,
+        "images": curve.images,
+        "sensitivity_at_false_marks_per_image": {str(k): v for k, v in curve.at.items()},
+        "curve": {
+            "false_marks_per_image": [round(float(v), 6) for v in curve.false_marks_per_image],
+            "sensitivity": [round(float(v), 6) for v in curve.sensitivity],
+        },
+    }
+
+
+def _froc_lines(evaluation: Evaluation) -> list[str]:
+    curve = evaluation.froc
+    if curve is None:
+        return []
+    points = ", ".join(f"{v:.2f} at {k:g}" for k, v in curve.at.items())
+    return [
+        "",
+        "## Lesion detection (FROC)",
+        "",
+        f"{curve.lesions} annotated lesions on {curve.images} test images. Lesion sensitivity "
+        f"at false marks per image: {points}. A mark finds a lesion when its centre lies "
+        "within the lesion's radius (or box) of it, in the model's grid.",
+    ]
 
 
 def _operating_point(evaluation: Evaluation) -> dict[str, Any]:
@@ -285,6 +316,7 @@ def _markdown(evaluation: Evaluation, plots: list[str]) -> str:
             f"| {c.label} | {c.support} | {c.precision:.3f} | {c.recall:.3f} | {c.f1:.3f} | "
             f"{_estimate(c.roc_auc)} | {_estimate(c.pr_auc)} |"
         )
+    lines += _froc_lines(evaluation)
     lines += ["", "## Figures", ""]
     lines += [f"![{name}]({name})" for name in plots]
     lines += ["", "Raw figures: `figures.json`.", ""]
