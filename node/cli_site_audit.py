@@ -34,6 +34,15 @@ BREAST = ("76752008", "SCT")
 PROBABILITY_OF_CANCER = ("111047", "DCM")
 OVERALL_ASSESSMENT = ("111037", "DCM")
 SUSPICIOUS = ("444814009", "SCT")
+# A breast's composition, as the node's report codes it (CID 6000); a study's is the denser
+# breast's, as screening reports it
+BREAST_COMPOSITION = ("129715009", "SCT")
+COMPOSITION_LETTERS = {
+    ("129716005", "SCT"): "a",
+    ("129717001", "SCT"): "b",
+    ("129718006", "SCT"): "c",
+    ("129719003", "SCT"): "d",
+}
 ALGORITHM_NAME = ("111001", "DCM")
 ALGORITHM_VERSION = ("111003", "DCM")
 
@@ -205,8 +214,10 @@ def sr_scores(ds: Dataset) -> StoredScore | None:
                     scores.append(float(item.MeasuredValueSequence[0].NumericValue))
                 elif name == OVERALL_ASSESSMENT:
                     positive |= _code(item, "ConceptCodeSequence") == SUSPICIOUS
-                elif item.get("ValueType") == "CODE" and _composition(item):
-                    density = str(item.ConceptCodeSequence[0].CodeMeaning)[:40]
+                elif name == BREAST_COMPOSITION:
+                    value = _code(item, "ConceptCodeSequence")
+                    letter = COMPOSITION_LETTERS.get(value) if value else None
+                    density = max(filter(None, (density, letter)), default=None)
             model = model or " ".join(
                 x for x in (_text(items, ALGORITHM_NAME), _text(items, ALGORITHM_VERSION)) if x
             )
@@ -214,13 +225,6 @@ def sr_scores(ds: Dataset) -> StoredScore | None:
         return None
     clinical = "NOT FOR CLINICAL USE" not in str(ds.get("SeriesDescription", "")).upper()
     return StoredScore(max(scores), positive, model or "unknown model", density, clinical)
-
-
-def _composition(item: Dataset) -> bool:
-    """A breast composition (density) evaluation, by its concept's name: the SR does not
-    carry one yet, and a density model's report would name it so."""
-    names = item.get("ConceptNameCodeSequence")
-    return bool(names) and "composition" in str(names[0].CodeMeaning).lower()
 
 
 def run_audit(settings: Settings, args: argparse.Namespace) -> int:

@@ -285,3 +285,30 @@ def test_models_audit_markdown_and_refusals(
     unmatched = tmp_path / "unmatched.csv"
     unmatched.write_text("study_instance_uid,outcome\n1.2.3,cancer\n")
     assert main([*base[:4], str(unmatched), "--output", str(tmp_path / "none")]) != 0
+
+
+def test_a_reports_breast_composition_is_the_studys_density() -> None:
+    """The node's report codes each breast's composition (CID 6000); the audit takes the
+    denser breast's as the study's, as screening reports density."""
+    import dataclasses
+
+    from node.cli_site_audit import sr_scores
+    from node.results.common import ResultContext, device_uid_for
+    from node.results.sr import measurement_report
+    from tests.results_fixtures import mammography_case
+
+    case = mammography_case()
+    breasts = tuple(
+        dataclasses.replace(b, composition="b" if b.laterality == "L" else "d")
+        for b in case.result.breasts
+    )
+    result = dataclasses.replace(case.result, breasts=breasts)
+    context = ResultContext("", device_uid_for("BREASTNODE"), 1)
+    sources = {str(ds.SOPInstanceUID): ds for ds in case.sources}
+    report = measurement_report(sources, result, context, context.new_uid())
+    stored = sr_scores(report)
+    assert stored is not None
+    assert stored.density == "d"
+    assert stored.score == max(b.score for b in breasts)
+    plain = measurement_report(sources, case.result, context, context.new_uid())
+    assert sr_scores(plain) is not None and sr_scores(plain).density is None  # type: ignore[union-attr]
