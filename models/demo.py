@@ -34,7 +34,7 @@ from models.checkpoint import (
     read_verified,
     write_manifest,
 )
-from models.networks import BreastClassifier
+from models.networks import BreastClassifier, saliency_loss
 from models.phantoms import DETECTOR_MM, phantom_view
 from models.preprocess import prepare
 from models.result import Point
@@ -110,7 +110,6 @@ def train(network: BreastClassifier, data: TrainingSet, settings: DemoTraining) 
     labels = torch.from_numpy(data.labels).long()
     targets = torch.from_numpy(data.targets)[:, None]
     classification = nn.CrossEntropyLoss()
-    saliency_loss = nn.BCEWithLogitsLoss()
     history = []
     network.train()
     for epoch in range(settings.epochs):
@@ -122,10 +121,8 @@ def train(network: BreastClassifier, data: TrainingSet, settings: DemoTraining) 
                 continue
             outputs = network(inputs[batch])
             assert outputs.saliency is not None
-            wanted = nn.functional.adaptive_avg_pool2d(targets[batch], outputs.saliency.shape[-2:])
-            wanted = wanted / wanted.amax(dim=(2, 3), keepdim=True).clamp_min(1e-6)
             loss = classification(outputs.logits, labels[batch]) + settings.saliency_weight * (
-                saliency_loss(outputs.saliency, wanted)
+                saliency_loss(outputs.saliency, targets[batch])
             )
             optimiser.zero_grad(set_to_none=True)
             loss.backward()

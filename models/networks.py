@@ -121,6 +121,39 @@ class BreastClassifier(nn.Module):
         return Outputs(self.head(features), features, saliency)
 
 
+def saliency_loss(
+    saliency: torch.Tensor,
+    targets: torch.Tensor,
+    supervised: torch.Tensor | None = None,
+    balanced: bool = False,
+) -> torch.Tensor:
+    """Binary cross-entropy of the saliency head's logits (batch, 1, h, w) against wanted
+    lesion maps in the model grid (batch, 1, rows, columns), averaged down to the head's
+    grid and scaled to a peak of 1 per image, so a lesion smaller than a cell still asks
+    for a full response there (an empty map stays empty). ``supervised`` (batch,) bool
+    leaves out the images whose lesions are unknown; the loss is their mean. ``balanced``
+    weighs the lesion cells of the batch as much as all the others together: a lesion is a
+    few cells of hundreds, and few images with few epochs otherwise learn an empty map."""
+    grid = (int(saliency.shape[-2]), int(saliency.shape[-1]))
+    wanted = nn.functional.adaptive_avg_pool2d(targets.float(), grid)
+    wanted = wanted / wanted.amax(dim=(2, 3), keepdim=True).clamp_min(1e-6)
+    if supervised is None and not balanced:
+        return nn.functional.binary_cross_entropy_with_logits(saliency.float(), wanted)
+    if supervised is None:
+        supervised = torch.ones(len(wanted), dtype=torch.bool, device=wanted.device)
+    cells = None
+    if balanced:
+        chosen = wanted[supervised]
+        lesion = chosen.sum()
+        ratio = ((chosen.numel() - lesion) / lesion.clamp_min(1e-6)).clamp(1.0, 1000.0)
+        cells = 1 + (ratio.detach() - 1) * wanted
+    each = nn.functional.binary_cross_entropy_with_logits(
+        saliency.float(), wanted, weight=cells, reduction="none"
+    ).mean(dim=(1, 2, 3))
+    weights = supervised.to(each.dtype)
+    return (each * weights).sum() / weights.sum().clamp_min(1.0)
+
+
 def _channels_after(backbone: nn.Module, stages: int) -> int:
     """Channels of the backbone's output after its first ``stages`` stages (a dry run)."""
     probe = torch.zeros(1, 3, 96, 96)

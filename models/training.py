@@ -7,6 +7,13 @@ threshold chosen there, on the calibrated scores, by the settings' rule (``model
 What it writes is an ordinary node checkpoint (weights + manifest), so ``config.toml`` can
 point at it directly; the manifest also carries the epoch log, the split and the settings,
 and always says it is not validated for clinical use: that takes a site's own validation.
+
+When the training rows carry lesion annotations (``PlacedSet.masks``), the network gets a
+saliency head (the demo's mechanism, ``models.networks.saliency_loss``) supervised by the
+lesion masks jointly with the image label: positive images with annotations ask for their
+lesions, images of a negative class for an empty map, positive images without annotations
+add the image loss only. The checkpoint then says heatmap "saliency", so the node draws
+findings from the learned localisation; without annotations it stays Grad-CAM.
 """
 
 from __future__ import annotations
@@ -40,14 +47,22 @@ from models.inference import (
     autocast_for,
     pick_device,
     positive_cases,
+    positive_indices,
     positive_score,
 )
-from models.networks import BreastClassifier, load_pretrained_backbone
-from models.training_data import Augmentation, PlacedSet, TrainingImages
+from models.networks import BreastClassifier, load_pretrained_backbone, saliency_loss
+from models.training_data import AnnotatedImages, Augmentation, PlacedSet, TrainingImages
 
 logger = logging.getLogger(__name__)
 
 BALANCING = ("loss", "sampler", "none")
+# tasks whose positive class is about lesions: their annotations supervise a saliency head
+# (a density model's classes are not located in a lesion)
+LOCALISING_TASKS = tuple(task for task in TASKS if not task.startswith("density"))
+# the ResNets' saliency tap, as the demo's: after layer1 (conv1, bn1, relu, maxpool,
+# layer1), a stride-4 grid; stride 8 (layer2) placed phantom lesions of 4-6 model pixels'
+# radius a cell off, outside their radius; other backbones tap their last stage
+RESNET_SALIENCY_TAP = 5
 
 
 @dataclass(frozen=True)
@@ -72,6 +87,8 @@ class TrainingSettings:
     workers: int = 0  # DataLoader worker processes
     # Youden's J unless a target is given
     operating_point: OperatingRule = field(default_factory=OperatingRule)
+    saliency_weight: float = 1.0  # of the lesion-mask loss beside the image loss
+    saliency_tap: int | None = None  # None: RESNET_SALIENCY_TAP for ResNets, else the last
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -106,6 +123,22 @@ class Trained:
     extra: dict[str, Any] = field(default_factory=dict)
     calibration: Calibration | None = None
     operating_point: OperatingPoint | None = None
+    saliency_tap: int | None = None  # the saliency head's tap; None: no head (Grad-CAM)
+    annotated_images: int = 0  # training images whose lesion annotations were used
+
+
+def uses_annotations(task: str, placed: PlacedSet) -> bool:
+    """Whether training on ``placed`` supervises a saliency head: some positive image of a
+    lesion task carries annotations."""
+    if task not in LOCALISING_TASKS or placed.masks is None or placed.annotated is None:
+        return False
+    return bool((placed.annotated & (positive_cases(task, placed.labels) == 1)).any())
+
+
+def saliency_tap(settings: TrainingSettings) -> int | None:
+    if settings.saliency_tap is not None:
+        return settings.saliency_tap
+    return RESNET_SALIENCY_TAP if settings.backbone.startswith("resnet") else None
 
 
 def validation_auc(task: str, labels: np.ndarray, probabilities: np.ndarray) -> float:
@@ -123,12 +156,16 @@ def youden_threshold(task: str, labels: np.ndarray, probabilities: np.ndarray) -
 
 
 def calibrate_and_choose(
-    settings: TrainingSettings, labels: np.ndarray, probabilities: np.ndarray
+    settings: TrainingSettings,
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    scores: np.ndarray | None = None,
 ) -> tuple[Calibration, OperatingPoint]:
     """The validation split's calibration, and the operating point chosen on its
-    calibrated scores (the scale the engine reports)."""
+    calibrated scores (the scale the engine reports). ``scores``: the engine's raw scores
+    where they are not the probabilities' (a saliency head's peak is in them)."""
     positive = positive_cases(settings.task, labels)
-    raw = positive_score(settings.task, probabilities)
+    raw = positive_score(settings.task, probabilities) if scores is None else scores
     calibration = fit_calibration(positive, raw, seed=settings.seed)
     point = operating_point(settings.operating_point, positive, calibration.apply(raw))
     logger.info(
@@ -176,9 +213,18 @@ def train(
     torch.manual_seed(settings.seed)
     np.random.seed(settings.seed % 2**32)  # libraries that draw from numpy's global state
     device = pick_device(settings.device)
+    localise = uses_annotations(settings.task, training)
+    tap = saliency_tap(settings) if localise else None
     network = BreastClassifier(
-        settings.backbone, classes=classes, hidden=settings.hidden, dropout=settings.dropout
+        settings.backbone,
+        classes=classes,
+        hidden=settings.hidden,
+        dropout=settings.dropout,
+        saliency_head=localise,
+        saliency_tap=tap,
     )
+    if localise:
+        tap = network.tap  # None (the last stage) as its index, as the manifest records it
     pretrained = (
         load_pretrained_backbone(network, settings.backbone, settings.pretrained)
         if settings.pretrained is not None
@@ -190,12 +236,15 @@ def train(
     criterion = nn.CrossEntropyLoss(
         weight=loss_weights.to(device) if loss_weights is not None else None
     )
-    loader = _training_loader(settings, training, weights)
+    loader = _training_loader(settings, training, weights, localise)
+    joint = _JointLoss(criterion, settings.task, settings.saliency_weight) if localise else None
     phases = ([("frozen", settings.frozen_epochs)] if pretrained else []) + [
         ("fine-tune", settings.epochs)
     ]
     history: list[EpochLog] = []
-    best_auc, best_loss, best_state, best_epoch, best_probabilities = -1.0, 0.0, None, 0, None
+    best_auc, best_loss, best_state, best_epoch = -1.0, 0.0, None, 0
+    best_probabilities: np.ndarray | None = None
+    best_scores: np.ndarray | None = None
     stopped_early = False
     epochs_total = sum(n for _, n in phases)
     bar = tqdm(total=epochs_total, desc="epochs", unit="epoch", disable=not progress)
@@ -205,11 +254,13 @@ def train(
         for _ in range(epochs):
             started = time.monotonic()
             train_loss, train_accuracy = _train_epoch(
-                network, loader, criterion, optimiser, device, phase, progress
+                network, loader, joint or criterion, optimiser, device, phase, progress
             )
             schedule.step()
-            probabilities, validation_loss = predict_placed(network, validation, device, criterion)
-            auc = validation_auc(settings.task, validation.labels, probabilities)
+            probabilities, validation_loss, scores = predict_scores(
+                network, validation, device, settings.task, criterion
+            )
+            auc = score_auc(settings.task, validation.labels, scores)
             accuracy = float((probabilities.argmax(axis=1) == validation.labels).mean())
             log = EpochLog(
                 len(history) + 1,
@@ -242,7 +293,7 @@ def train(
             if best_state is None or (ranked, -validation_loss) > (best_auc, -best_loss):
                 best_auc, best_loss, best_epoch = ranked, validation_loss, log.epoch
                 best_state = copy.deepcopy(network.state_dict())
-                best_probabilities = probabilities
+                best_probabilities, best_scores = probabilities, scores
                 since_best = 0
             else:
                 since_best += 1
@@ -253,7 +304,9 @@ def train(
     assert best_state is not None and best_probabilities is not None
     network.load_state_dict(best_state)
     network.eval()
-    calibration, point = calibrate_and_choose(settings, validation.labels, best_probabilities)
+    calibration, point = calibrate_and_choose(
+        settings, validation.labels, best_probabilities, best_scores
+    )
     return Trained(
         network=network,
         history=history,
@@ -264,14 +317,55 @@ def train(
         device=str(device),
         calibration=calibration,
         operating_point=point,
+        saliency_tap=tap,
+        annotated_images=int(training.annotated.sum())
+        if localise and training.annotated is not None
+        else 0,
     )
 
 
+def score_auc(task: str, labels: np.ndarray, scores: np.ndarray) -> float:
+    """ROC AUC of the node's scores (positive classes vs the rest); NaN with one class."""
+    positive = positive_cases(task, labels)
+    if positive.min() == positive.max():
+        return float("nan")
+    return float(skm.roc_auc_score(positive, scores))
+
+
+class _JointLoss(nn.Module):
+    """The image loss plus the saliency map's against the lesion masks: a positive image
+    asks for its annotated lesions, a negative one for an empty map, and a positive image
+    without annotations is left out of the map's loss (where its lesion is is unknown)."""
+
+    def __init__(self, image_loss: nn.Module, task: str, weight: float) -> None:
+        super().__init__()
+        self.image_loss = image_loss
+        self.positive = positive_indices(task)
+        self.weight = weight
+
+    def forward(
+        self,
+        logits: torch.Tensor,
+        labels: torch.Tensor,
+        saliency: torch.Tensor,
+        masks: torch.Tensor,
+        annotated: torch.Tensor,
+    ) -> torch.Tensor:
+        positive = torch.isin(labels, torch.tensor(self.positive, device=labels.device))
+        wanted = masks * positive[:, None, None, None].to(masks.dtype)
+        supervised = annotated | ~positive
+        image: torch.Tensor = self.image_loss(logits.float(), labels)
+        return image + self.weight * saliency_loss(saliency, wanted, supervised, balanced=True)
+
+
 def _training_loader(
-    settings: TrainingSettings, training: PlacedSet, weights: np.ndarray
-) -> torch.utils.data.DataLoader[tuple[torch.Tensor, int]]:
-    images = TrainingImages(
-        training, Augmentation() if settings.augment else None, seed=settings.seed
+    settings: TrainingSettings, training: PlacedSet, weights: np.ndarray, localise: bool = False
+) -> torch.utils.data.DataLoader[Any]:
+    augmentation = Augmentation() if settings.augment else None
+    images: TrainingImages = (
+        AnnotatedImages(training, augmentation, seed=settings.seed)
+        if localise
+        else TrainingImages(training, augmentation, seed=settings.seed)
     )
     generator = torch.Generator().manual_seed(settings.seed)
     sampler = None
@@ -318,7 +412,7 @@ def _optimiser(
 
 def _train_epoch(
     network: BreastClassifier,
-    loader: torch.utils.data.DataLoader[tuple[torch.Tensor, int]],
+    loader: torch.utils.data.DataLoader[Any],
     criterion: nn.Module,
     optimiser: torch.optim.Optimizer,
     device: torch.device,
@@ -332,11 +426,17 @@ def _train_epoch(
         "cuda", enabled=device.type == "cuda" and not torch.cuda.is_bf16_supported()
     )
     total, correct, seen = 0.0, 0, 0
-    for images, labels in tqdm(loader, desc=phase, unit="batch", leave=False, disable=not progress):
-        images, labels = images.to(device), labels.to(device)
+    for batch in tqdm(loader, desc=phase, unit="batch", leave=False, disable=not progress):
+        images, labels = batch[0].to(device), batch[1].to(device)
         with autocast_for(device):
-            logits = network(images).logits
-            loss = criterion(logits.float(), labels)
+            outputs = network(images)
+            logits = outputs.logits
+            if isinstance(criterion, _JointLoss):  # batches of AnnotatedImages
+                assert outputs.saliency is not None
+                masks, annotated = batch[2].to(device), batch[3].to(device)
+                loss = criterion(logits, labels, outputs.saliency, masks, annotated)
+            else:
+                loss = criterion(logits.float(), labels)
         optimiser.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimiser)
@@ -367,6 +467,46 @@ def predict_placed(
                 total += float(criterion(logits, labels)) * len(labels)
             outputs.append(torch.softmax(logits, dim=1).cpu().numpy())
     return np.concatenate(outputs), total / max(len(placed.labels), 1)
+
+
+def predict_scores(
+    network: BreastClassifier,
+    placed: PlacedSet,
+    device: torch.device,
+    task: str,
+    criterion: nn.Module | None = None,
+    batch_size: int = 32,
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """As :func:`predict_placed`, with the engine's raw score per image: the positive
+    classes' probability, averaged with the saliency map's peak (upsampled to the working
+    grid as the engine does) when the network has the head, so the AUC that chooses the
+    epoch and the calibration fitted here are those of what the node reports."""
+    if network.saliency is None:
+        probabilities, loss = predict_placed(network, placed, device, criterion, batch_size)
+        return probabilities, loss, positive_score(task, probabilities)
+    network.eval()
+    outputs, peaks, total = [], [], 0.0
+    with torch.no_grad():
+        for part, batch in placed.batches(batch_size):
+            images = torch.from_numpy(batch)[:, None].to(device)
+            with autocast_for(device):
+                result = network(images)
+            logits = result.logits.float()
+            assert result.saliency is not None
+            evidence = nn.functional.interpolate(
+                torch.sigmoid(result.saliency.float()),
+                size=images.shape[-2:],
+                mode="bilinear",
+                align_corners=False,
+            )
+            peaks.append(evidence.amax(dim=(1, 2, 3)).cpu().numpy())
+            if criterion is not None:
+                labels = torch.from_numpy(placed.labels[part]).to(device)
+                total += float(criterion(logits, labels)) * len(labels)
+            outputs.append(torch.softmax(logits, dim=1).cpu().numpy())
+    probabilities = np.concatenate(outputs)
+    scores = (positive_score(task, probabilities) + np.concatenate(peaks)) / 2
+    return probabilities, total / max(len(placed.labels), 1), np.clip(scores, 0.0, 1.0)
 
 
 def save_checkpoint(
@@ -401,9 +541,18 @@ def save_checkpoint(
         sha256=file_sha256(weights),
         validated_for_clinical_use=False,
         training_data=training_data,
-        heatmap="gradcam",
+        heatmap="gradcam" if trained.saliency_tap is None else "saliency",
         extra={
             "trained_with": "breastnode models train",
+            **(
+                {
+                    "saliency_tap": trained.saliency_tap,
+                    "localisation": "saliency head supervised by the lesion annotations of "
+                    f"{trained.annotated_images} training images, jointly with the image label",
+                }
+                if trained.saliency_tap is not None
+                else {}
+            ),
             "hidden": settings.hidden,
             "pretrained": trained.pretrained or "none (trained from scratch)",
             "best_epoch": trained.best_epoch,

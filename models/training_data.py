@@ -24,6 +24,7 @@ from PIL import Image, UnidentifiedImageError
 from torchvision.transforms.v2 import functional as tvf
 from tqdm import tqdm
 
+from models.annotations import Annotation, Box, Circle, load_mask, mask_to_model, to_model
 from models.dataset import DatasetError, Row
 from models.preprocess import Geometry, place, plan, scale_display, standardise
 from models.sources import SourceError, SourceOptions, study_sources
@@ -64,11 +65,14 @@ def load_image(row: Row) -> AnalysisImage:
 
 @dataclass(frozen=True)
 class PlacedSet:
-    """The rows' images in the model grid (display values, float16) and their labels."""
+    """The rows' images in the model grid (display values, float16) and their labels; when
+    any row carries lesion annotations, every row's lesion mask in the same grid too."""
 
     images: np.ndarray  # (n, rows, columns)
     labels: np.ndarray  # (n,) class indices
     geometries: tuple[Geometry, ...]
+    masks: np.ndarray | None = None  # (n, rows, columns) uint8, 1 = lesion; None: no annotations
+    annotated: np.ndarray | None = None  # (n,) bool: the row had annotations (else mask empty)
 
     def standardised(self, index: int) -> np.ndarray:
         return standardise(self.images[index].astype(np.float32))
@@ -96,15 +100,65 @@ def place_rows(
         images = np.lib.format.open_memmap(cache, mode="w+", dtype=np.float16, shape=shape)
     else:
         images = np.zeros(shape, dtype=np.float16)
+    annotated = np.array([bool(row.annotations) for row in rows], dtype=bool)
+    masks: np.ndarray | None = None
+    if annotated.any():  # one byte a pixel beside the images, on disk when they are
+        if cache is not None:
+            where = cache.with_name(cache.stem + "-masks.npy")
+            masks = np.lib.format.open_memmap(where, mode="w+", dtype=np.uint8, shape=shape)
+        else:
+            masks = np.zeros(shape, dtype=np.uint8)
     geometries = []
     for n, row in enumerate(tqdm(rows, desc=description, unit="image", disable=not progress)):
         image = load_image(row)
         geometry = plan(image.image, image.laterality, working_size, crop=image.crop)
         images[n] = place(image.image, geometry)
+        if masks is not None and row.annotations:
+            masks[n] = lesion_mask(row.annotations, geometry, working_size)
         geometries.append(geometry)
-    if isinstance(images, np.memmap):
-        images.flush()
-    return PlacedSet(images, np.asarray(labels, dtype=np.int64), tuple(geometries))
+    for array in (images, masks):
+        if isinstance(array, np.memmap):
+            array.flush()
+    return PlacedSet(
+        images,
+        np.asarray(labels, dtype=np.int64),
+        tuple(geometries),
+        masks,
+        annotated if masks is not None else None,
+    )
+
+
+def lesion_mask(
+    annotations: Sequence[Annotation], geometry: Geometry, size: tuple[int, int]
+) -> np.ndarray:
+    """The annotations rasterised in the model grid (uint8, 1 = lesion), placed like the
+    pixels: circles as discs, boxes filled, mask images through ``mask_to_model``. A lesion
+    smaller than a model pixel still marks the pixel holding its centre, so none is lost."""
+    mask = np.zeros(size, dtype=bool)
+    rows, columns = np.mgrid[0 : size[0], 0 : size[1]].astype(np.float32)
+    for annotation in annotations:
+        shape = annotation.shape
+        if isinstance(shape, Circle | Box):
+            placed = to_model(shape, geometry)
+            if isinstance(placed, Circle):
+                radius = max(placed.radius, 0.5)
+                inside = (columns - placed.column) ** 2 + (rows - placed.row) ** 2 <= radius**2
+                centre = (placed.row, placed.column)
+            else:
+                inside = (
+                    (columns >= placed.left - 0.5)
+                    & (columns <= placed.right + 0.5)
+                    & (rows >= placed.top - 0.5)
+                    & (rows <= placed.bottom + 0.5)
+                )
+                centre = ((placed.top + placed.bottom) / 2, (placed.left + placed.right) / 2)
+            mask |= inside
+            row, column = round(centre[0]), round(centre[1])
+            if 0 <= row < size[0] and 0 <= column < size[1]:
+                mask[row, column] = True
+        else:
+            mask |= mask_to_model(load_mask(shape.path), geometry)
+    return mask.astype(np.uint8)
 
 
 @dataclass(frozen=True)
@@ -123,12 +177,23 @@ class Augmentation:
 
     def __call__(self, image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """``image``: (1, rows, columns) in display values; the same shape back."""
+        return self.with_mask(image, None, generator)[0]
+
+    def with_mask(
+        self, image: torch.Tensor, mask: torch.Tensor | None, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The image and its lesion mask (both (1, rows, columns)) through the same crop,
+        rotation, scaling and flips, so the mask stays on the lesion; the mask comes back
+        as lesion coverage in [0, 1] (bilinear), contrast changes touch the image only. The
+        random draws are the same with or without a mask."""
 
         def uniform(bounds: tuple[float, float]) -> float:
             low, high = bounds
             return low + (high - low) * float(torch.rand((), generator=generator))
 
         rows, columns = image.shape[-2:]
+        if mask is not None:
+            image = torch.cat([image, mask.to(image.dtype)])
         keep = math.sqrt(uniform(self.zoom))
         height, width = max(1, round(rows * keep)), max(1, round(columns * keep))
         top = int(torch.randint(0, rows - height + 1, (), generator=generator))
@@ -146,9 +211,10 @@ class Augmentation:
             image = tvf.vertical_flip(image)
         if float(torch.rand((), generator=generator)) < self.horizontal_flip:
             image = tvf.horizontal_flip(image)
-        image = image.clamp(0, 1) ** uniform(self.gamma)
+        moved = image[1:].clamp(0, 1) if mask is not None else None
+        image = image[:1].clamp(0, 1) ** uniform(self.gamma)
         mean = image.mean()
-        return ((image - mean) * uniform(self.contrast) + mean).clamp(0, 1)
+        return ((image - mean) * uniform(self.contrast) + mean).clamp(0, 1), moved
 
 
 class TrainingImages(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
@@ -168,5 +234,34 @@ class TrainingImages(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
         image = torch.from_numpy(self.placed.images[index].astype(np.float32))[None]
         if self.augmentation is not None:
             image = self.augmentation(image, self.generator)
-        spread = image.std(unbiased=False).clamp_min(1e-6)
-        return (image - image.mean()) / spread, int(self.placed.labels[index])
+        return _standardised(image), int(self.placed.labels[index])
+
+
+class AnnotatedImages(TrainingImages):
+    """As :class:`TrainingImages`, with each image's lesion mask moved by the same
+    augmentation (1, rows, columns) in [0, 1], and whether the row was annotated."""
+
+    def __init__(
+        self, placed: PlacedSet, augmentation: Augmentation | None = None, seed: int = 0
+    ) -> None:
+        if placed.masks is None or placed.annotated is None:
+            raise ValueError("AnnotatedImages needs a placed set with lesion masks")
+        super().__init__(placed, augmentation, seed)
+        self.masks: np.ndarray = placed.masks
+        self.annotated: np.ndarray = placed.annotated
+
+    def __getitem__(  # type: ignore[override]
+        self, index: int
+    ) -> tuple[torch.Tensor, int, torch.Tensor, bool]:
+        image = torch.from_numpy(self.placed.images[index].astype(np.float32))[None]
+        mask: torch.Tensor | None = torch.from_numpy(self.masks[index].astype(np.float32))[None]
+        if self.augmentation is not None:
+            image, mask = self.augmentation.with_mask(image, mask, self.generator)
+        assert mask is not None
+        label = int(self.placed.labels[index])
+        return _standardised(image), label, mask, bool(self.annotated[index])
+
+
+def _standardised(image: torch.Tensor) -> torch.Tensor:
+    spread = image.std(unbiased=False).clamp_min(1e-6)
+    return (image - image.mean()) / spread

@@ -251,7 +251,7 @@ def test_unusable_rows_are_clear_errors(tmp_path: Path) -> None:
 
 def test_settings_refuse_what_cannot_train() -> None:
     with pytest.raises(ValueError, match="unknown task"):
-        TrainingSettings(task="density")
+        TrainingSettings(task="no-such-task")
     with pytest.raises(ValueError, match="balance"):
         TrainingSettings(task=TASK, balance="smote")
     assert math.isclose(TrainingSettings(task=TASK).learning_rate, 1e-3)
