@@ -20,12 +20,17 @@ be committed. Skips (exit 0 with a message) when ../shared/data/mini-mias is abs
 
     python bench/train_mini_mias.py [--tasks normal_abnormal,benign_malignant]
         [--size 256x208] [--epochs 30] [--patience 8] [--seed 0] [--pretrained FILE]
-        [--device auto] [--output DIR]
+        [--device auto] [--output DIR] [--no-annotations]
+
+--no-annotations empties the manifest's annotations column before training, so the same
+split and budget train on image labels alone (Grad-CAM findings): the comparison with
+lesion-supervised training (docs/MODELS.md). The CLI itself has no such option.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import subprocess
 import sys
@@ -47,6 +52,22 @@ def run(command: list[str]) -> float:
     return time.monotonic() - started
 
 
+def strip_annotations(manifest: Path) -> int:
+    """Empty the manifest's annotations cells in place; how many rows had some."""
+    with manifest.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        fields, records = list(reader.fieldnames or ()), list(reader)
+    had = sum(1 for record in records if (record.get("annotations") or "").strip())
+    for record in records:
+        if "annotations" in record:
+            record["annotations"] = ""
+    with manifest.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(records)
+    return had
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", default="normal_abnormal,benign_malignant")
@@ -58,6 +79,11 @@ def main() -> int:
     parser.add_argument("--pretrained", type=Path)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "out" / "mini-mias")
+    parser.add_argument(
+        "--no-annotations",
+        action="store_true",
+        help="train on image labels alone (the manifest's lesion annotations removed)",
+    )
     args = parser.parse_args()
     if not (DATA / "labels.csv").is_file():
         print(f"skipped: the mini-MIAS data set is not at {DATA}")
@@ -82,6 +108,8 @@ def main() -> int:
                 ]
             )
         }
+        if args.no_annotations:
+            print(f"annotations removed from {strip_annotations(manifest)} rows", flush=True)
         train = [
             "models",
             "train",
