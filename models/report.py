@@ -71,7 +71,9 @@ def figures_json(evaluation: Evaluation) -> dict[str, Any]:
         "predictions": [
             {
                 "truth": manifest.labels[int(t)],
-                "score": round(float(s), 6),
+                # unrounded: the operating threshold is, and a score equal to it must stay
+                # on the side it was judged on
+                "score": float(s),
                 "probabilities": [round(float(p), 6) for p in row],
             }
             for t, s, row in zip(

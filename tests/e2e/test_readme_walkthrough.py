@@ -97,9 +97,12 @@ def test_the_readme_walkthrough_brings_results_into_orthanc(
         def series() -> list[str]:
             return shell([see], {"STUDY": study}, check=False).splitlines()
 
-        wait_for(lambda: len(series()) >= 4, timeout=180)
+        # the sample's series, the two SRs, and an overlay series per breast and view
+        wait_for(lambda: len(series()) >= 7, timeout=180)
         listed = series()
         results = [line for line in listed if "NOT FOR CLINICAL USE" in line]
-        assert len(listed) == 4 and len(results) == 3, listed
+        assert len(listed) == 7 and len(results) == 6, listed
+        for view in ("R CC", "R MLO", "L CC", "L MLO"):
+            assert sum(f"HEATMAP {view} " in line for line in results) == 1, listed
     finally:
         node.stop()
