@@ -6,8 +6,6 @@ Every page and plot of a checkpoint not validated for clinical use says so.
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -18,6 +16,7 @@ from matplotlib.figure import Figure  # object API: no pyplot state, no display 
 from sklearn import metrics as skm
 
 from models.evaluation import Evaluation
+from models.html_page import markdown_page
 from models.inference import POSITIVE_LABELS
 from models.metrics import BinaryReport, Estimate
 
@@ -383,41 +382,5 @@ def _positive_names(evaluation: Evaluation) -> list[str]:
 
 def _html(evaluation: Evaluation, folder: Path, plots: list[str]) -> str:
     """The Markdown's content as one self-contained page (plots embedded)."""
-    body = []
-    table: list[str] = []
-    for line in _markdown(evaluation, []).splitlines():
-        if line.startswith("|"):
-            if not line.startswith("| ---"):
-                cells = [html.escape(c.strip()) for c in line.strip("|").split("|")]
-                tag = "th" if not table else "td"
-                table.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
-            continue
-        if table:
-            body.append("<table>" + "".join(table) + "</table>")
-            table = []
-        text = html.escape(line).replace("**", "")
-        if line.startswith("# "):
-            body.append(f"<h1>{text[2:]}</h1>")
-        elif line.startswith("## "):
-            body.append(f"<h2>{text[3:]}</h2>")
-        elif line.startswith("- "):
-            body.append(f"<p>&bull; {text[2:]}</p>")
-        elif line.startswith("**"):
-            body.append(f'<p class="caveat">{text}</p>')
-        elif line:
-            body.append(f"<p>{text}</p>")
-    if table:
-        body.append("<table>" + "".join(table) + "</table>")
-    for name in plots:
-        data = base64.b64encode((folder / name).read_bytes()).decode("ascii")
-        body.append(f'<p><img alt="{name}" src="data:image/png;base64,{data}"></p>')
-    style = (
-        "body{font-family:sans-serif;max-width:70em;margin:2em auto}"
-        "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:.3em .6em}"
-        ".caveat{color:#b00;font-weight:bold}img{max-width:100%}"
-    )
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(evaluation.manifest.name)} evaluation</title>"
-        f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
-    )
+    title = f"{evaluation.manifest.name} evaluation"
+    return markdown_page(_markdown(evaluation, []), folder, plots, title)

@@ -8,8 +8,6 @@ file's line numbers, which name no one), so the report cannot show one.
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure  # object API: no pyplot state, no display backend
 from sklearn import metrics as skm
 
+from models.html_page import markdown_page
 from models.metrics import Estimate
 from models.site_audit import AuditCase, AuditFigures, SiteAudit
 
@@ -282,44 +281,4 @@ def audit_markdown(audit: SiteAudit, context: AuditContext, plots: list[str]) ->
 
 def _html(markdown: str, folder: Path, plots: list[str]) -> str:
     """The Markdown's content as one self-contained page (plots embedded)."""
-    body = []
-    table: list[str] = []
-    for line in markdown.splitlines():
-        if line.startswith("|"):
-            if not line.startswith("| ---"):
-                cells = [html.escape(c.strip()) for c in line.strip("|").split("|")]
-                tag = "th" if not table else "td"
-                table.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
-            continue
-        if table:
-            body.append("<table>" + "".join(table) + "</table>")
-            table = []
-        text = html.escape(line).replace("**", "")
-        if line.startswith("# "):
-            body.append(f"<h1>{text[2:]}</h1>")
-        elif line.startswith("## "):
-            body.append(f"<h2>{text[3:]}</h2>")
-        elif line.startswith("- "):
-            body.append(f"<p>&bull; {text[2:]}</p>")
-        elif line.startswith("**"):
-            body.append(f'<p class="caveat">{text}</p>')
-        elif line.startswith("!["):
-            continue
-        elif line:
-            body.append(f"<p>{text}</p>")
-    if table:
-        body.append("<table>" + "".join(table) + "</table>")
-    for name in plots:
-        data = base64.b64encode((folder / name).read_bytes()).decode("ascii")
-        body.append(f'<p><img alt="{name}" src="data:image/png;base64,{data}"></p>')
-    style = (
-        "body{font-family:sans-serif;max-width:80em;margin:2em auto}"
-        "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:.3em .6em}"
-        ".caveat{color:#b00;font-weight:bold}img{max-width:100%}"
-    )
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>Site audit</title><style>{style}</style></head><body>\n"
-        + "\n".join(body)
-        + "\n</body></html>\n"
-    )
+    return markdown_page(markdown, folder, plots, "Site audit", width="80em")
