@@ -26,13 +26,14 @@ $(BIN)/.installed-test: $(BIN)/.installed pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-# Real peers for the integration tests: Debian's dcmtk, dicom3tools and Orthanc (and curl, which
-# the README walkthrough uses).
+# Real peers for the integration tests: Debian's dcmtk, dicom3tools and Orthanc with its DICOMweb
+# plugin (and curl, which the README walkthrough uses), and Chromium for the viewer tests.
 system-deps:
 	@missing=""; \
-	for tool in storescu:dcmtk dciodvfy:dicom3tools Orthanc:orthanc curl:curl; do \
+	for tool in storescu:dcmtk dciodvfy:dicom3tools Orthanc:orthanc curl:curl chromium:chromium; do \
 	  command -v $${tool%%:*} >/dev/null || [ -x /usr/sbin/$${tool%%:*} ] || missing="$$missing $${tool##*:}"; \
 	done; \
+	[ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || missing="$$missing orthanc-dicomweb"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing$$missing"; \
@@ -48,22 +49,11 @@ system-deps:
 	fi
 
 # The viewer the radiologists use, for the tests that open results in it: OHIF's prebuilt
-# build from the npm registry (unpacked into .cache/) and Debian's Chromium (as root).
+# build from the npm registry, unpacked into .cache/ (Chromium comes with system-deps).
 OHIF_VERSION := 3.13.2
 OHIF_DIR := .cache/ohif-$(OHIF_VERSION)
 
 viewer-deps: $(OHIF_DIR)/package/dist/index.html
-	@missing=""; \
-	command -v chromium >/dev/null || missing="$$missing chromium"; \
-	[ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || missing="$$missing orthanc-dicomweb"; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing$$missing"; \
-	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
-	  else \
-	    echo "not root: cannot install$$missing; the viewer tests will skip"; \
-	  fi; \
-	fi
 
 $(OHIF_DIR)/package/dist/index.html:
 	@if command -v npm >/dev/null; then \
