@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from models.checkpoint import TASKS
 from node.config import Settings
 from node.errors import NodeError
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DATASET_FORMATS = ("mini-mias", "cbis-ddsm", "cmmd", "vindr-mammo", "node")
-TASK_NAMES = ("normal_abnormal", "benign_malignant", "birads", "mri_benign_malignant", "lesion")
+TASK_NAMES = tuple(TASKS)  # every task a checkpoint can answer, density included
 
 
 def add_training_commands(actions: Any) -> None:
