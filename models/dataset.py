@@ -5,9 +5,12 @@ Columns: ``path`` (a DICOM or PNG/JPEG image, or a folder holding one MR study; 
 the manifest's folder unless absolute), ``patient_id``, ``study_id``, ``laterality`` (L, R
 or empty), ``view`` (CC, MLO, ... or empty), ``label`` (a class name of the task, or its
 number), and optionally ``split`` (train, validation or test) to fix the split by hand,
-and ``annotations`` (the image's lesions in source pixels as a compact JSON list; see
-``models.annotations`` for the form and why a column). Manifests without the column load
-with no annotations, and an image without any keeps its image label alone.
+``annotations`` (the image's lesions in source pixels as a compact JSON list; see
+``models.annotations`` for the form and why a column), and ``density`` (the breast's density
+class, BI-RADS composition a-d or mini-MIAS's fatty / fatty-glandular / dense-glandular,
+whatever the task: evaluation breaks lesion detection down by it). Manifests without these
+columns load with no annotations and no density, and an image without annotations keeps
+its image label alone.
 The splits are by patient; the patient column is what keeps a woman on one side.
 """
 
@@ -22,9 +25,21 @@ from pathlib import Path
 from models.annotations import Annotation, decode, encode
 from models.checkpoint import TASKS
 
-COLUMNS = ("path", "patient_id", "study_id", "laterality", "view", "label", "split", "annotations")
+COLUMNS = (
+    "path",
+    "patient_id",
+    "study_id",
+    "laterality",
+    "view",
+    "label",
+    "split",
+    "annotations",
+    "density",
+)
 REQUIRED = ("path", "patient_id", "label")
 SPLITS = ("train", "validation", "test")
+DENSITY_TASKS = ("density", "density_fgd")  # tasks whose label is a density class
+DENSITIES = tuple(name for task in DENSITY_TASKS for name in TASKS[task])
 # Other spellings of the task's class names that label files commonly use.
 ALIASES: dict[str, dict[str, str]] = {
     "normal_abnormal": {"0": "normal", "1": "abnormal", "norm": "normal"},
@@ -53,6 +68,7 @@ class Row:
     label: str  # the task's class name, as written in the checkpoint manifest
     split: str | None = None
     annotations: tuple[Annotation, ...] = ()  # lesions in source pixels; () when none given
+    density: str | None = None  # one of DENSITIES; None when not given
 
     def as_csv(self, base: Path | None = None) -> dict[str, str]:
         path = self.path.resolve()
@@ -67,6 +83,7 @@ class Row:
             "label": self.label,
             "split": self.split or "",
             "annotations": encode(self.annotations, base),
+            "density": self.density or "",
         }
 
 
@@ -84,6 +101,16 @@ def class_name(task: str, value: str) -> str:
     raise DatasetError(
         f"label {value!r} is not a class of task {task!r} ({', '.join(TASKS[task])})"
     )
+
+
+def density_class(value: str) -> str:
+    """A density as written in a file, as one of DENSITIES (either task's names or aliases)."""
+    for task in DENSITY_TASKS:
+        try:
+            return class_name(task, value)
+        except DatasetError:
+            continue
+    raise DatasetError(f"density {value!r} is not one of {', '.join(DENSITIES)}")
 
 
 def label_index(task: str, rows: Sequence[Row]) -> list[int]:
@@ -129,6 +156,10 @@ def _row(base: Path, line: int, record: dict[str, str | None], task: str) -> Row
         annotations = decode(value("annotations"), base)
     except ValueError as exc:
         raise DatasetError(f"{where}: {exc}") from None
+    try:
+        density = density_class(value("density")) if value("density") else None
+    except DatasetError as exc:
+        raise DatasetError(f"{where}: {exc}") from None
     image = Path(value("path"))
     return Row(
         path=image if image.is_absolute() else base / image,
@@ -139,6 +170,7 @@ def _row(base: Path, line: int, record: dict[str, str | None], task: str) -> Row
         label=label,
         split=split,
         annotations=annotations,
+        density=density,
     )
 
 

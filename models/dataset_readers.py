@@ -14,7 +14,9 @@ that a manifest says the same thing whoever built it. Every reader has the same 
   refuses fields that would lead outside it;
 - carries the lesions the dataset outlines as ``Row.annotations`` (``models.annotations``), in
   the image's source pixels, with type and pathology where given; an image without any (a
-  normal image, a lesion without coordinates) keeps its image label alone.
+  normal image, a lesion without coordinates) keeps its image label alone;
+- carries the breast's density as ``Row.density`` where the dataset gives it, whatever the
+  task, so that an evaluation can break lesion detection down by density.
 
 Nothing is logged: the label files hold patient identifiers.
 """
@@ -176,7 +178,8 @@ def read_mini_mias(label_file: Path, images: Path, task: str) -> Converted:
     numbers are her right MLO, even numbers her left MLO; patient ``mias-woman-NNN`` with
     NNN = (n + 1) // 2. normal_abnormal: NORM is normal, any lesion abnormal;
     benign_malignant: lesion images only, malignant if any of its lesions is M.
-    density_fgd: the background tissue (F fatty, G fatty-glandular, D dense-glandular).
+    density_fgd: the background tissue (F fatty, G fatty-glandular, D dense-glandular),
+    which is also every row's density whatever the task.
     Annotations: a circle per lesion row with coordinates (x, y, r; y counts from the bottom
     edge, so row = height - 1 - y, the height read from the image's header, else 1024),
     typed CIRC/SPIC/MISC mass, CALC calcification, ARCH architectural distortion, ASYM
@@ -250,7 +253,8 @@ def read_mini_mias(label_file: Path, images: Path, task: str) -> Converted:
             if circle is not None
         )
         side = "R" if number % 2 else "L"
-        rows.append(Row(image, woman, woman, side, "MLO", label, None, annotations))
+        density = MIAS_TISSUES.get(tissues.get(name, ""))
+        rows.append(Row(image, woman, woman, side, "MLO", label, None, annotations, density))
     return Converted(tuple(rows), dict(skipped))
 
 
@@ -326,7 +330,9 @@ def read_cbis_ddsm(label_file: Path, images: Path, task: str) -> Converted:
     abnormalities of one image collapse: malignant if any is MALIGNANT (BENIGN and
     BENIGN_WITHOUT_CALLBACK are benign), BI-RADS the highest ``assessment``; an image whose
     highest assessment is 0 (incomplete) is left out for birads; density: ``breast_density``
-    1-4 as BI-RADS composition a-d (an image without one is left out). Images of the published test
+    1-4 as BI-RADS composition a-d (an image without one is left out), also every row's
+    density whatever the task (none where its abnormality rows disagree, which task density
+    refuses). Images of the published test
     sets (path starting ``Mass-Test``/``Calc-Test``) get split "test"; the others none.
     Annotations: per abnormality its ``ROI mask file path`` (a mask with the full image's
     rows and columns, under ``images`` like the image), typed by ``abnormality type`` (mass,
@@ -425,8 +431,19 @@ def read_cbis_ddsm(label_file: Path, images: Path, task: str) -> Converted:
             label = "malignant" if "malignant" in pathologies else "benign"
         test = path.parts[0].lower().startswith(("mass-test", "calc-test"))
         split = "test" if test else None
+        composition = "abcd"[int(densities[0]) - 1] if len(set(densities)) == 1 else None
         rows.append(
-            Row(images / path, patient, patient, laterality, view, label, split, tuple(annotations))
+            Row(
+                images / path,
+                patient,
+                patient,
+                laterality,
+                view,
+                label,
+                split,
+                tuple(annotations),
+                composition,
+            )
         )
     return Converted(tuple(rows), dict(skipped))
 
@@ -504,7 +521,8 @@ def read_vindr_mammo(label_file: Path, images: Path, task: str) -> Converted:
     benign finding (BI-RADS 2) counts as abnormal: the task asks whether there is anything
     to see, not whether it is suspicious. The published split is kept for its test set
     (split "test"); "training" images get no split, for the trainer to divide by patient.
-    density: ``breast_density`` (DENSITY A to D) as BI-RADS composition a-d.
+    density: ``breast_density`` (DENSITY A to D) as BI-RADS composition a-d, also every
+    row's density whatever the task.
     Annotations: the boxes of ``finding_annotations.csv`` beside the label file, when it is
     there (xmin, ymin, xmax, ymax in the image's pixels; "No Finding" rows have none), typed
     by the first of their ``finding_categories`` that is a lesion type (Mass, Suspicious
@@ -556,22 +574,24 @@ def read_vindr_mammo(label_file: Path, images: Path, task: str) -> Converted:
         if not image.is_file():
             skipped[IMAGE_MISSING] += 1
             continue
-        if task == "density":
-            density = values["breast_density"].strip().lower()
-            if not density:
-                skipped[NO_DENSITY] += 1
-                continue
+        density: str | None = None
+        if values["breast_density"]:
             try:
-                label = class_name("density", density)
+                density = class_name("density", values["breast_density"].lower())
             except DatasetError as exc:
                 raise DatasetError(f"{where}: breast_density: {exc}") from None
+        if task == "density":
+            if density is None:
+                skipped[NO_DENSITY] += 1
+                continue
+            label = density
         elif task == "normal_abnormal":
             label = "normal" if birads == "BI-RADS 1" else "abnormal"
         else:
             label = birads
         split = VINDR_SPLITS[published]
         annotations = tuple(boxes.get((study, image_id), ()))
-        rows.append(Row(image, study, study, laterality, view, label, split, annotations))
+        rows.append(Row(image, study, study, laterality, view, label, split, annotations, density))
     return Converted(tuple(rows), dict(skipped))
 
 

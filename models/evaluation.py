@@ -2,7 +2,8 @@
 checkpoint is loaded and verified exactly as in service), then the figures a site needs to
 judge it: binary figures for the node's score (the task's positive classes against the
 rest) at the checkpoint's operating threshold, per-class figures, baselines on the CNN's
-pooled features, and a few example heatmaps. The operating point's test figures
+pooled features, and a few example heatmaps with the annotated lesions and the model's marks
+beside them. The operating point's test figures
 (sensitivity, specificity, recall rate with their intervals) are the binary figures at that
 threshold; with a calibrated checkpoint the scores are calibrated, and the Brier score and
 calibration error say how well they read as probabilities on the test split.
@@ -22,9 +23,9 @@ from models.baselines import BaselineScores, fit_baselines
 from models.calibration import brier, expected_calibration_error
 from models.checkpoint import Manifest
 from models.dataset import Row, label_index
-from models.froc import Froc
+from models.froc import Froc, Lesion, Mark
 from models.inference import Engine, positive_cases, positive_score
-from models.localisation import localisation
+from models.localisation import Localisation, lesions_in_model, localisation, marks_of
 from models.metrics import BinaryReport, MulticlassReport, binary_report, multiclass_report
 from models.networks import BreastClassifier
 from models.training_data import PlacedSet, place_rows
@@ -40,6 +41,15 @@ class Example:
     heatmap: np.ndarray  # model grid, [0, 1]
     truth: str
     score: float
+    # the row's annotated lesions in the model grid, rasterised (1 = lesion) for their
+    # outline and as FROC lesions to tell found from missed; None and () without annotations
+    lesion_mask: np.ndarray | None = None
+    lesions: tuple[Lesion, ...] = ()
+    marks: tuple[Mark, ...] = ()  # the model's marks on the image, as the FROC counts them
+
+    def found(self) -> int:
+        """How many of the lesions a mark hits."""
+        return sum(any(lesion.hit_by(mark) for mark in self.marks) for lesion in self.lesions)
 
 
 @dataclass(frozen=True)
@@ -63,7 +73,11 @@ class Evaluation:
     examples: list[Example] = field(default_factory=list)
     baselines: list[BaselineFigures] = field(default_factory=list)
     # lesion detection against the test rows' annotations (None: the rows carry none)
-    froc: Froc | None = None
+    localisation: Localisation | None = None
+
+    @property
+    def froc(self) -> Froc | None:
+        return self.localisation.froc if self.localisation else None
 
     @property
     def positive_truth(self) -> np.ndarray:
@@ -121,7 +135,7 @@ def evaluate(
         multiclass=multiclass_report(truth, probabilities, engine.manifest.labels, rounds, seed),
         patients=len({row.patient_id for row in test_rows}),
         examples=_examples(engine, test, test_rows, positives, scores),
-        froc=localisation(engine, test, test_rows),
+        localisation=localisation(engine, test, test_rows),
     )
     if train_rows:
         train_truth = np.asarray(label_index(task, train_rows))
@@ -162,9 +176,23 @@ def _examples(
     chosen = _example_indices(positives, scores)
     predictions = engine.predict([placed.standardised(n) for n in chosen])
     return [
-        Example(placed.images[n].astype(np.float32), p.heatmap, rows[n].label, float(scores[n]))
+        Example(
+            placed.images[n].astype(np.float32),
+            p.heatmap,
+            rows[n].label,
+            float(scores[n]),
+            _lesion_mask(placed, n),
+            tuple(lesions_in_model(rows[n], placed.geometries[n])),
+            tuple(marks_of(p)),
+        )
         for n, p in zip(chosen, predictions, strict=True)
     ]
+
+
+def _lesion_mask(placed: PlacedSet, index: int) -> np.ndarray | None:
+    if placed.masks is None or placed.annotated is None or not placed.annotated[index]:
+        return None
+    return np.array(placed.masks[index], dtype=np.uint8)  # a copy: the set may be memory-mapped
 
 
 def pooled_features(

@@ -5,27 +5,69 @@ heatmap's peaks as the node reports them (``findings_from_heatmap``, every peak,
 its score, so the curve sweeps the whole range), and the annotations go through the same
 placement as the pixels (``models.annotations``). A mask counts as a lesion with its
 centroid, the radius of a disc of its area, and its bounding box.
+
+Each lesion keeps its annotated type and each image its breast density (the manifest's
+``density`` column, or the label itself in a density task), for the per-type and
+per-density breakdowns of ``models.froc``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from models.annotations import Annotation, Box, Circle, Mask, load_mask, mask_to_model, to_model
-from models.dataset import Row
+from models.dataset import DENSITIES, DENSITY_TASKS, Row
 from models.findings import findings_from_heatmap
-from models.froc import Froc, ImageMarks, Lesion, Mark, froc
-from models.inference import Engine
+from models.froc import Froc, ImageMarks, Lesion, Mark, froc, froc_by_density, froc_by_lesion_type
+from models.inference import Engine, ViewPrediction
 from models.preprocess import Geometry
 from models.training_data import PlacedSet
 
 
+@dataclass(frozen=True)
+class Localisation:
+    """The FROC of all test images and its breakdowns (``models.froc``)."""
+
+    froc: Froc
+    by_lesion_type: dict[str, Froc]
+    by_density: dict[str, Froc]
+    density_images: int  # test images whose density is known
+
+
 def lesion_in_model(annotation: Annotation, geometry: Geometry) -> Lesion | None:
-    """The annotation as a FROC lesion in the model grid (None: a mask with no pixel left)."""
+    """The annotation as a FROC lesion in the model grid, typed as annotated (None: a mask
+    with no pixel left)."""
+    lesion = _placed_lesion(annotation, geometry)
+    return None if lesion is None else replace(lesion, kind=annotation.lesion_type)
+
+
+def lesions_in_model(row: Row, geometry: Geometry) -> list[Lesion]:
+    return [
+        lesion
+        for annotation in row.annotations
+        if (lesion := lesion_in_model(annotation, geometry)) is not None
+    ]
+
+
+def marks_of(prediction: ViewPrediction) -> list[Mark]:
+    """Every heatmap peak as a mark (threshold 0: the FROC sweeps all scores)."""
+    found = findings_from_heatmap(prediction.heatmap, prediction.score, threshold=0.0)
+    return [Mark(f.region.center.column, f.region.center.row, f.score) for f in found]
+
+
+def image_density(row: Row, task: str) -> str | None:
+    """The row's density column, else its label where the task is a density task."""
+    if row.density is not None:
+        return row.density
+    return row.label if task in DENSITY_TASKS else None
+
+
+def _placed_lesion(annotation: Annotation, geometry: Geometry) -> Lesion | None:
     shape = annotation.shape
     if isinstance(shape, Mask):
         return _mask_lesion(load_mask(Path(shape.path)), geometry)
@@ -52,24 +94,23 @@ def _mask_lesion(mask: np.ndarray, geometry: Geometry) -> Lesion | None:
     return Lesion(float(columns.mean()), float(rows.mean()), radius, box=box)
 
 
-def localisation(engine: Engine, placed: PlacedSet, rows: Sequence[Row]) -> Froc | None:
-    """The FROC of the test images (None when no row carries an annotation). Images
-    without annotations count too: their marks are false marks."""
+def localisation(engine: Engine, placed: PlacedSet, rows: Sequence[Row]) -> Localisation | None:
+    """The FROC of the test images and its breakdowns (None when no row carries an
+    annotation). Images without annotations count too: their marks are false marks."""
     if not any(row.annotations for row in rows):
         return None
+    task = engine.manifest.task
     images: list[ImageMarks] = []
     for part, batch in placed.batches(engine.batch_size):
         for offset, prediction in enumerate(engine.predict(list(batch))):
-            index = part.start + offset
-            found = findings_from_heatmap(prediction.heatmap, prediction.score, threshold=0.0)
-            marks = [Mark(f.region.center.column, f.region.center.row, f.score) for f in found]
-            geometry = placed.geometries[index]
-            lesions = [
-                lesion
-                for annotation in rows[index].annotations
-                if (lesion := lesion_in_model(annotation, geometry)) is not None
-            ]
-            images.append(ImageMarks(marks, lesions))
+            row = rows[part.start + offset]
+            lesions = lesions_in_model(row, placed.geometries[part.start + offset])
+            images.append(ImageMarks(marks_of(prediction), lesions, image_density(row, task)))
     if not any(image.lesions for image in images):
         return None
-    return froc(images)
+    return Localisation(
+        froc(images),
+        froc_by_lesion_type(images),
+        froc_by_density(images, DENSITIES),
+        sum(image.density is not None for image in images),
+    )

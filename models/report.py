@@ -1,5 +1,16 @@
 """The evaluation report: PNG plots (ROC, precision-recall, confusion matrix, training curves,
-example heatmaps), the raw figures as JSON, and a Markdown or HTML page that shows them.
+example heatmaps with annotated lesions and the model's marks), the raw figures as JSON, and
+a Markdown or HTML page that shows them.
+
+``figures.json`` holds every figure the page shows, so any can be checked or recomputed:
+``model``, ``caveat``, ``cases``, ``patients``, ``operating_point``, ``calibration``,
+``binary``, ``per_class``, ``baselines``, ``training_history``, ``predictions`` (per test
+image: truth, unrounded score, probabilities) and ``froc`` (null without annotations):
+``lesions``, ``images``, ``sensitivity_at_false_marks_per_image`` ({"0.25": ..., "0.5": ...,
+"1.0": ..., "2.0": ...}), ``curve`` (``false_marks_per_image``, ``sensitivity``),
+``by_lesion_type`` and ``by_density`` (group name -> the same four keys, per lesion type
+with the false marks of all images, per density over that density's images), and
+``density_images``; FROC figures unrounded (``models.report_lesions``).
 
 Every page and plot of a checkpoint not validated for clinical use says so.
 """
@@ -19,6 +30,7 @@ from models.evaluation import Evaluation
 from models.html_page import markdown_page
 from models.inference import POSITIVE_LABELS
 from models.metrics import BinaryReport, Estimate
+from models.report_lesions import LEGEND, draw_example, froc_figures, froc_lines
 
 NOT_VALIDATED = "NOT VALIDATED - NOT FOR CLINICAL USE"
 
@@ -55,7 +67,7 @@ def figures_json(evaluation: Evaluation) -> dict[str, Any]:
         },
         "binary": asdict(evaluation.binary),
         "per_class": asdict(evaluation.multiclass),
-        "froc": _froc_figures(evaluation),
+        "froc": froc_figures(evaluation),
         "baselines": [
             {
                 "name": b.name,
@@ -80,36 +92,6 @@ def figures_json(evaluation: Evaluation) -> dict[str, Any]:
             )
         ],
     }
-
-
-def _froc_figures(evaluation: Evaluation) -> dict[str, Any] | None:
-    curve = evaluation.froc
-    if curve is None:
-        return None
-    return {
-        "lesions": curve.lesions,
-        "images": curve.images,
-        "sensitivity_at_false_marks_per_image": {str(k): v for k, v in curve.at.items()},
-        "curve": {
-            "false_marks_per_image": [round(float(v), 6) for v in curve.false_marks_per_image],
-            "sensitivity": [round(float(v), 6) for v in curve.sensitivity],
-        },
-    }
-
-
-def _froc_lines(evaluation: Evaluation) -> list[str]:
-    curve = evaluation.froc
-    if curve is None:
-        return []
-    points = ", ".join(f"{v:.2f} at {k:g}" for k, v in curve.at.items())
-    return [
-        "",
-        "## Lesion detection (FROC)",
-        "",
-        f"{curve.lesions} annotated lesions on {curve.images} test images. Lesion sensitivity "
-        f"at false marks per image: {points}. A mark finds a lesion when its centre lies "
-        "within the lesion's radius (or box) of it, in the model's grid.",
-    ]
 
 
 def _operating_point(evaluation: Evaluation) -> dict[str, Any]:
@@ -258,11 +240,9 @@ def _heatmaps(evaluation: Evaluation, title: str) -> Figure:
         title, "Example heatmaps (Grad-CAM / saliency on the model grid)", (10, 3.4 * rows)
     )
     for n, example in enumerate(examples):
-        axes = figure.add_subplot(rows, columns, n + 1)
-        axes.imshow(example.image, cmap="gray", vmin=0, vmax=1)
-        axes.imshow(example.heatmap.astype(np.float32), cmap="jet", alpha=0.35, vmin=0, vmax=1)
-        axes.set_title(f"truth {example.truth}\nscore {example.score:.3f}", fontsize=8)
-        axes.axis("off")
+        draw_example(figure.add_subplot(rows, columns, n + 1), example)
+    if any(example.lesions or example.marks for example in examples):
+        figure.text(0.5, 0.0, LEGEND, ha="center", va="top", fontsize=8)  # below the images
     return figure
 
 
@@ -317,7 +297,7 @@ def _markdown(evaluation: Evaluation, plots: list[str]) -> str:
             f"| {c.label} | {c.support} | {c.precision:.3f} | {c.recall:.3f} | {c.f1:.3f} | "
             f"{_estimate(c.roc_auc)} | {_estimate(c.pr_auc)} |"
         )
-    lines += _froc_lines(evaluation)
+    lines += froc_lines(evaluation)
     lines += ["", "## Figures", ""]
     lines += [f"![{name}]({name})" for name in plots]
     lines += ["", "Raw figures: `figures.json`.", ""]

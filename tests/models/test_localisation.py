@@ -3,7 +3,9 @@
 Test rows are the walkthrough's SYNTHETIC sample studies, whose lesions' places are known,
 as circles in the manifest's annotations; the demo model, trained on such phantoms, should
 find most of them at one false mark per image. The same rows without annotations give no
-FROC, and a mark beside the lesion is no hit.
+FROC, and a mark beside the lesion is no hit. The lesions are typed masses and the studies
+given densities, so the breakdowns can be checked against the overall curve, and the
+example images carry the lesions and marks the report draws.
 """
 
 from __future__ import annotations
@@ -29,16 +31,19 @@ def sample_rows(folder: Path, seeds: range) -> list[Row]:
         paths = write_sample_study(folder / f"study{seed}", side, SIZE, seed)
         for path, view in zip(paths, sample_views(side, SIZE, seed), strict=True):
             lesion = view.lesion
-            annotations = (
-                (Annotation(Circle(lesion.center.column, lesion.center.row, lesion.radius_px)),)
+            circle = (
+                Circle(lesion.center.column, lesion.center.row, lesion.radius_px)
                 if lesion is not None
-                else ()
+                else None
             )
+            annotations = (Annotation(circle, "mass"),) if circle is not None else ()
             label = "lesion" if lesion is not None else "no lesion"
             woman = f"sample-{seed}"
+            density = "b" if seed == 0 else "c"
             rows.append(
-                Row(path, woman, woman, view.laterality, view.view, label, None, annotations)
-            )
+                Row(path, woman, woman, view.laterality, view.view, label, None, annotations,
+                    density)
+            )  # fmt: skip
     return rows
 
 
@@ -58,6 +63,21 @@ def test_evaluate_gives_the_froc_of_annotated_rows(demo_weights: Path, tmp_path:
         "1.0",
         "2.0",
     }
+    # every lesion a mass: the mass curve is the overall one; density b is study 0 alone
+    found = evaluation.localisation
+    assert found is not None and list(found.by_lesion_type) == ["mass"]
+    assert found.by_lesion_type["mass"].at == curve.at
+    assert list(found.by_density) == ["b", "c"] and found.density_images == 12
+    assert (found.by_density["b"].images, found.by_density["b"].lesions) == (4, 2)
+    assert (found.by_density["c"].images, found.by_density["c"].lesions) == (8, 4)
+    assert list(figures["by_density"]) == ["b", "c"]
+    assert figures["by_lesion_type"]["mass"]["lesions"] == 6
+    # the examples carry what the report draws: lesion outlines and the model's marks
+    shown = [e for e in evaluation.examples if e.lesions]
+    assert shown and all(e.lesion_mask is not None and e.lesion_mask.any() for e in shown)
+    assert any(e.marks for e in evaluation.examples)
+    assert sum(e.found() for e in shown) >= 1
+    assert all(e.lesion_mask is None for e in evaluation.examples if not e.lesions)
 
     # no annotations: no FROC; annotations moved away from the lesions: nothing is found
     plain = [dataclasses.replace(row, annotations=()) for row in rows]

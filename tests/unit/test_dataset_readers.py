@@ -65,6 +65,8 @@ MDB001 = (
     Annotation(Circle(300, 723, 20), "calcification", "malignant"),
 )
 MDB003 = (Annotation(Circle(100, 923, 10), "mass", "benign"),)
+# Background tissue G and D as every row's density, whatever the task
+G, D = "fatty-glandular", "dense-glandular"
 
 
 def mias_images(tmp_path: Path) -> Path:
@@ -90,9 +92,9 @@ def test_mias_csv_normal_abnormal_gives_one_row_per_image(tmp_path: Path) -> Non
     converted = read_mini_mias(labels, images, "normal_abnormal")
     woman1, woman2 = "mias-woman-001", "mias-woman-002"
     assert converted.rows == (
-        Row(images / "mdb001.png", woman1, woman1, "R", "MLO", "abnormal", None, MDB001),
-        Row(images / "mdb002.png", woman1, woman1, "L", "MLO", "normal"),
-        Row(images / "mdb003.pgm", woman2, woman2, "R", "MLO", "abnormal", None, MDB003),
+        Row(images / "mdb001.png", woman1, woman1, "R", "MLO", "abnormal", None, MDB001, G),
+        Row(images / "mdb002.png", woman1, woman1, "L", "MLO", "normal", None, (), G),
+        Row(images / "mdb003.pgm", woman2, woman2, "R", "MLO", "abnormal", None, MDB003, D),
     )
     assert converted.skipped == {IMAGE_MISSING: 1}
 
@@ -115,6 +117,7 @@ def test_mias_info_txt_benign_malignant_collapses_lesions_and_skips_normals(
             "malignant",
             None,
             MDB001,
+            G,
         ),
         Row(
             images / "mdb003.pgm",
@@ -125,9 +128,20 @@ def test_mias_info_txt_benign_malignant_collapses_lesions_and_skips_normals(
             "benign",
             None,
             MDB003,
+            D,
         ),
         # a CALC without coordinates: the image label alone
-        Row(images / "mdb006.png", "mias-woman-003", "mias-woman-003", "L", "MLO", "benign"),
+        Row(
+            images / "mdb006.png",
+            "mias-woman-003",
+            "mias-woman-003",
+            "L",
+            "MLO",
+            "benign",
+            None,
+            (),
+            "fatty",
+        ),
     )
     assert converted.skipped == {NORMAL_IMAGE: 2}  # mdb002, mdb008 (before its image is sought)
 
@@ -340,17 +354,18 @@ def test_cbis_breast_density_is_the_composition(tmp_path: Path) -> None:
 def test_cbis_benign_malignant_collapses_abnormalities_of_one_image(tmp_path: Path) -> None:
     images = tmp_path / "CBIS-DDSM"
     converted = read_cbis_ddsm(cbis_train(tmp_path), images, "benign_malignant")
+    # breast_density 2 is every row's density, whatever the task
     assert converted.rows == (
         Row(images / P1_CC, "P_99001", "P_99001", "L", "CC", "malignant", None, (
             roi(images, "P_99001", "LEFT", "CC", 1, "benign"),
             roi(images, "P_99001", "LEFT", "CC", 2, "malignant"),
-        )),
+        ), "b"),
         Row(images / P1_MLO, "P_99001", "P_99001", "L", "MLO", "benign", None, (
             roi(images, "P_99001", "LEFT", "MLO", 1, "benign"),
-        )),
+        ), "b"),
         Row(images / P2_CC, "P_99002", "P_99002", "R", "CC", "benign", None, (
             roi(images, "P_99002", "RIGHT", "CC", 1, "benign"),
-        )),
+        ), "b"),
     )  # fmt: skip
     assert converted.skipped == {}
 
@@ -374,7 +389,7 @@ def test_cbis_calc_test_set_gets_the_test_split(tmp_path: Path) -> None:
     converted = read_cbis_ddsm(labels, images, "benign_malignant")
     mask = Annotation(Mask(images / "roi.dcm"), "calcification", "malignant")
     assert converted.rows == (
-        Row(images / path, "P_99003", "P_99003", "R", "MLO", "malignant", "test", (mask,)),
+        Row(images / path, "P_99003", "P_99003", "R", "MLO", "malignant", "test", (mask,), "c"),
     )
 
 
@@ -558,10 +573,14 @@ def test_vindr_birads_keeps_the_published_test_split(tmp_path: Path) -> None:
     converted = read_vindr_mammo(labels, images, "birads")
     one, two = images / "synstudy01", images / "synstudy02"
     assert converted.rows == (
-        Row(one / "synimage01.dicom", "synstudy01", "synstudy01", "L", "CC", "BI-RADS 1"),
-        Row(one / "synimage02.dicom", "synstudy01", "synstudy01", "R", "MLO", "BI-RADS 2"),
-        Row(two / "synimage03.dicom", "synstudy02", "synstudy02", "L", "MLO", "BI-RADS 5", "test"),
-    )
+        # DENSITY C is every row's density, whatever the task
+        Row(one / "synimage01.dicom", "synstudy01", "synstudy01", "L", "CC", "BI-RADS 1",
+            None, (), "c"),
+        Row(one / "synimage02.dicom", "synstudy01", "synstudy01", "R", "MLO", "BI-RADS 2",
+            None, (), "c"),
+        Row(two / "synimage03.dicom", "synstudy02", "synstudy02", "L", "MLO", "BI-RADS 5",
+            "test", (), "c"),
+    )  # fmt: skip
     assert converted.skipped == {IMAGE_MISSING: 1}
 
 
@@ -686,8 +705,9 @@ def test_rows_round_trip_through_a_manifest(tmp_path: Path, name: str) -> None:
     text = manifest.read_text(encoding="utf-8")
     assert str(tmp_path) not in text  # paths relative to the manifest's folder
     assert tuple(read_manifest(manifest, task)) == converted.rows
-    if name != "cmmd":  # CMMD publishes no lesion outlines
+    if name != "cmmd":  # CMMD publishes no lesion outlines, nor densities
         assert any(row.annotations for row in converted.rows)
+        assert all(row.density for row in converted.rows)
 
 
 def test_a_manifest_without_the_annotations_column_still_loads(tmp_path: Path) -> None:
@@ -698,7 +718,31 @@ def test_a_manifest_without_the_annotations_column_still_loads(tmp_path: Path) -
     )
     (row,) = read_manifest(manifest, "normal_abnormal")
     assert row == Row(tmp_path / "a.png", "p1", "s1", "L", "CC", "normal")
-    assert row.annotations == ()
+    assert row.annotations == () and row.density is None
+
+
+def test_the_density_column_takes_either_scale_and_names_a_bad_row(tmp_path: Path) -> None:
+    """BI-RADS composition (a-d, 1-4, "DENSITY C") and mini-MIAS's tissue names both read as
+    the density, whatever the task; an empty cell is no density, an unknown one an error."""
+    manifest = table(
+        tmp_path / "dense.csv",
+        ["path", "patient_id", "label", "density"],
+        [
+            ["a.png", "p1", "normal", "DENSITY C"],
+            ["b.png", "p2", "normal", "4"],
+            ["c.png", "p3", "abnormal", "Fatty-Glandular"],
+            ["d.png", "p4", "abnormal", ""],
+        ],
+    )
+    rows = read_manifest(manifest, "normal_abnormal")
+    assert [row.density for row in rows] == ["c", "d", "fatty-glandular", None]
+    bad = table(
+        tmp_path / "bad.csv",
+        ["path", "patient_id", "label", "density"],
+        [["a.png", "p1", "normal", "a"], ["b.png", "p2", "normal", "very dense"]],
+    )
+    with pytest.raises(DatasetError, match="row 3: density 'very dense' is not one of a, b"):
+        read_manifest(bad, "normal_abnormal")
 
 
 def test_a_malformed_annotations_cell_names_the_row(tmp_path: Path) -> None:

@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.froc import FALSE_MARKS_PER_IMAGE, ImageMarks, Lesion, Mark, froc
+from models.froc import (
+    FALSE_MARKS_PER_IMAGE,
+    UNSPECIFIED,
+    ImageMarks,
+    Lesion,
+    Mark,
+    froc,
+    froc_by_density,
+    froc_by_lesion_type,
+)
 
 
 def test_a_hand_counted_curve() -> None:
@@ -44,3 +53,51 @@ def test_a_mark_just_beyond_the_radius_is_false() -> None:
 def test_without_lesions_there_is_no_curve() -> None:
     with pytest.raises(ValueError, match="lesion"):
         froc([ImageMarks([Mark(1, 1, 0.5)], [])])
+
+
+def test_per_lesion_type_the_false_marks_of_all_images_count() -> None:
+    """Two masses hit, one calcification missed, one untyped lesion hit. Ranked marks: 0.9
+    mass A, 0.8 false, 0.7 mass B, 0.6 false, 0.5 untyped lesion, 0.4 false; the
+    calcification is never marked. Three images: one false mark per image in all curves."""
+    images = [
+        ImageMarks(
+            [Mark(10, 10, 0.9), Mark(50, 50, 0.7), Mark(90, 90, 0.8)],
+            [Lesion(10, 10, 5, kind="mass"), Lesion(50, 50, 5, kind="mass")],
+        ),
+        ImageMarks([Mark(5, 5, 0.6)], [Lesion(70, 70, 4, kind="calcification")]),
+        ImageMarks([Mark(30, 30, 0.5), Mark(80, 5, 0.4)], [Lesion(30, 30, 6)]),
+    ]
+    by_type = froc_by_lesion_type(images)
+    assert list(by_type) == ["mass", "calcification", UNSPECIFIED]  # LESION_TYPES order
+    mass, calcification, untyped = by_type.values()
+    assert (mass.lesions, calcification.lesions, untyped.lesions) == (2, 1, 1)
+    assert mass.images == calcification.images == untyped.images == 3
+    assert mass.at == pytest.approx({0.25: 0.5, 0.5: 1.0, 1.0: 1.0, 2.0: 1.0})
+    assert calcification.at == pytest.approx({0.25: 0.0, 0.5: 0.0, 1.0: 0.0, 2.0: 0.0})
+    assert untyped.at == pytest.approx({0.25: 0.0, 0.5: 0.0, 1.0: 1.0, 2.0: 1.0})
+    # the masses' and the untyped lesion's marks are no false marks in the calcification
+    # curve: three false marks on three images, as in the overall curve
+    assert calcification.false_marks_per_image[-1] == pytest.approx(1.0)
+    overall = froc(images)
+    assert overall.false_marks_per_image[-1] == pytest.approx(1.0)
+    assert overall.at[1.0] == pytest.approx(3 / 4)
+
+
+def test_per_density_each_group_counts_its_own_images() -> None:
+    """Density a: two images, its lesion hit at 0.5 after false marks at 0.9 and 0.8 on the
+    other a image (1 false mark per a image). Density d: one image, its lesion hit at 0.3,
+    no false mark. Density c: no lesion, so no curve; an image without density is in none."""
+    images = [
+        ImageMarks([Mark(10, 10, 0.5)], [Lesion(10, 10, 5)], density="a"),
+        ImageMarks([Mark(5, 5, 0.9), Mark(60, 60, 0.8)], [], density="a"),
+        ImageMarks([Mark(20, 20, 0.3)], [Lesion(20, 20, 5)], density="d"),
+        ImageMarks([Mark(1, 1, 0.95)], [], density="c"),
+        ImageMarks([Mark(40, 40, 0.99)], [Lesion(40, 40, 5)]),
+    ]
+    by_density = froc_by_density(images, order=("a", "b", "c", "d"))
+    assert list(by_density) == ["a", "d"]
+    dense_a, dense_d = by_density["a"], by_density["d"]
+    assert (dense_a.lesions, dense_a.images, dense_d.lesions, dense_d.images) == (1, 2, 1, 1)
+    assert dense_a.at == pytest.approx({0.25: 0.0, 0.5: 0.0, 1.0: 1.0, 2.0: 1.0})
+    assert dense_d.at == pytest.approx({0.25: 1.0, 0.5: 1.0, 1.0: 1.0, 2.0: 1.0})
+    assert list(froc_by_density(images, order=("d",))) == ["d", "a"]  # others after order
