@@ -41,6 +41,14 @@ from models.preprocess import Geometry, place
 from models.result import Point
 
 LESION_TYPES = ("mass", "calcification", "architectural distortion", "asymmetry")
+# what a finding of each lesion type is called in the node's results (``Finding.kind``, the
+# key of the SR coded concepts): a calcification a network marks is a cluster, not one speck
+FINDING_KIND_OF_TYPE = {
+    "mass": "mass",
+    "calcification": "calcification cluster",
+    "architectural distortion": "architectural distortion",
+    "asymmetry": "asymmetry",
+}
 PATHOLOGIES = ("benign", "malignant")
 
 

@@ -167,6 +167,9 @@ class ModelInfo:
     validated_for_clinical_use: bool
     operating_threshold: float
     manufacturer: str = "BreastNode"
+    # the finding kinds the model tells apart (``Finding.kind``: "mass", "calcification
+    # cluster", ...); () when its findings are of one generic kind
+    finding_kinds: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_score(self.operating_threshold, "the operating threshold")

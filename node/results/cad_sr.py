@@ -104,7 +104,14 @@ DEVICE_UID = _code("121012", "DCM", "Device Observer UID")
 DEVICE_NAME = _code("121013", "DCM", "Device Observer Name")
 DEVICE_MANUFACTURER = _code("121014", "DCM", "Device Observer Manufacturer")
 DEVICE_MODEL = _code("121015", "DCM", "Device Observer Model Name")
-GENERIC_FINDING = _code("129770000", "SCT", "Finding of breast")
+# a finding the model gives no type (a "suspicious region"): DCM Finding, as TID 1500 says
+GENERIC_FINDING = _code("121071", "DCM", "Finding")
+# Single Image Finding is DCID 6014 (Mammography Single Image Finding), which codes a mass
+# as SCT 129793001 (formerly SRT F-01796), the concept CAD marks of masses carry
+CAD_FINDING_TYPES = {
+    **FINDING_TYPES,
+    "mass": _code("129793001", "SCT", "Mammography breast density"),
+}
 ENGLISH = _code("en-US", "RFC5646", "English (United States)")
 SUCCESSFUL_DETECTIONS = _code("111063", "DCM", "Successful Detections")
 DETECTION_PERFORMED = _code("111022", "DCM", "Detection Performed")
@@ -272,7 +279,7 @@ def _finding_items(
         properties.append(_scoord(OUTLINE, finding, False, source))
     single = hd.sr.CodeContentItem(
         SINGLE_IMAGE_FINDING,
-        FINDING_TYPES.get(finding.kind, GENERIC_FINDING),
+        CAD_FINDING_TYPES.get(finding.kind, GENERIC_FINDING),
         relationship_type=R.CONTAINS,
     )
     single.ContentSequence = hd.sr.ContentSequence(properties)
@@ -282,9 +289,13 @@ def _finding_items(
 
 
 def _detections(result: StudyResult) -> hd.sr.CodeContentItem:
-    """Summary of Detections with its TID 4015: the finding types the model looks for."""
+    """Summary of Detections with its TID 4015: the finding types the model looks for (the
+    types it tells apart, else those of its findings, else the generic Finding)."""
+    found = [f.kind for image in result.images for f in image.findings]
+    kinds = result.model.finding_kinds or tuple(dict.fromkeys(found))
+    looked_for = {CAD_FINDING_TYPES.get(kind, GENERIC_FINDING) for kind in kinds}
     detected = []
-    for finding_type in FINDING_TYPES.values():
+    for finding_type in sorted(looked_for, key=lambda c: c.value) or [GENERIC_FINDING]:
         item = hd.sr.CodeContentItem(
             DETECTION_PERFORMED, finding_type, relationship_type=R.CONTAINS
         )

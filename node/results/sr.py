@@ -37,9 +37,16 @@ CATEGORY_CODES = {
     Category.BENIGN: hd.sr.CodedConcept("30807003", "SCT", "Benign"),
     Category.SUSPICIOUS: hd.sr.CodedConcept("444814009", "SCT", "Suspicious for malignancy"),
 }
+# what a finding of each kind is (models.annotations.FINDING_KIND_OF_TYPE names them): the
+# concepts of CID 6014/6016 (Mammography Single Image Finding / Composite Feature), a mass
+# as SNOMED's plain Mass, which OHIF and dsr2html print as the finding's type
 FINDING_TYPES = {
     "mass": hd.sr.CodedConcept("4147007", "SCT", "Mass"),
-    "calcification cluster": hd.sr.CodedConcept("129759007", "SCT", "Cluster of calcifications"),
+    "calcification cluster": hd.sr.CodedConcept("129769006", "SCT", "Calcification Cluster"),
+    "architectural distortion": hd.sr.CodedConcept(
+        "129792006", "SCT", "Architectural distortion of breast"
+    ),
+    "asymmetry": hd.sr.CodedConcept("129789007", "SCT", "Focal asymmetric breast tissue"),
 }
 GENERIC_FINDING = hd.sr.CodedConcept("121071", "DCM", "Finding")
 PROCEDURES = {
