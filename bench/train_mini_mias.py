@@ -5,9 +5,10 @@ images, 1024 x 1024 at 200 microns, research use only), through the node's own c
   breastnode models train MANIFEST --task T --output ...     (split by woman, stratified)
   breastnode models evaluate model.pt split.csv --output ...  (test split, with baselines)
 
-for normal vs abnormal and for benign vs malignant. A small backbone (ResNet18) at a
-working size the CPU trains in minutes, from scratch: nothing is downloaded, so there are
-no ImageNet weights unless --pretrained names a local file. Printed: the split, the epochs
+for normal vs abnormal, benign vs malignant and breast density (mini-MIAS's background
+tissue F/G/D), with the command's own defaults (the recipe in models/recipe.py) unless an
+option below overrides one: from scratch, since nothing is downloaded, there are no
+ImageNet weights unless --pretrained names a local file. Printed: the split, the epochs
 kept, the test figures with bootstrap 95% CIs, the baselines, and the wall time of each step.
 Figures are printed, never asserted.
 
@@ -18,9 +19,10 @@ The data set stays outside the repository; everything written (manifests, checkp
 reports) goes to --output (default: bench/out/mini-mias, ignored by git) and must never
 be committed. Skips (exit 0 with a message) when ../shared/data/mini-mias is absent.
 
-    python bench/train_mini_mias.py [--tasks normal_abnormal,benign_malignant]
-        [--size 256x208] [--epochs 30] [--patience 8] [--seed 0] [--pretrained FILE]
-        [--device auto] [--output DIR] [--no-annotations]
+    python bench/train_mini_mias.py [--tasks normal_abnormal,benign_malignant,density_fgd]
+        [--size ROWSxCOLUMNS] [--epochs N] [--patience N] [--patch-epochs N]
+        [--backbone NAME] [--seed 0] [--pretrained FILE] [--device auto] [--output DIR]
+        [--no-annotations]
 
 --no-annotations empties the manifest's annotations column before training, so the same
 split and budget train on image labels alone (Grad-CAM findings): the comparison with
@@ -70,11 +72,12 @@ def strip_annotations(manifest: Path) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tasks", default="normal_abnormal,benign_malignant")
-    parser.add_argument("--size", default="256x208")
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--patience", type=int, default=8)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--tasks", default="normal_abnormal,benign_malignant,density_fgd")
+    # None: the command's default (the measured CPU recipe)
+    for option in ("--size", "--backbone"):
+        parser.add_argument(option)
+    for option in ("--epochs", "--patience", "--batch-size", "--patch-epochs"):
+        parser.add_argument(option, type=int)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pretrained", type=Path)
     parser.add_argument("--device", default="auto")
@@ -120,20 +123,15 @@ def main() -> int:
             str(folder / "model"),
             "--name",
             f"mini-mias-{task}",
-            "--size",
-            args.size,
-            "--epochs",
-            str(args.epochs),
-            "--patience",
-            str(args.patience),
-            "--batch-size",
-            str(args.batch_size),
             "--seed",
             str(args.seed),
             "--device",
             args.device,
             "--no-progress",
         ]
+        for option in ("size", "backbone", "epochs", "patience", "batch_size", "patch_epochs"):
+            if getattr(args, option) is not None:
+                train += ["--" + option.replace("_", "-"), str(getattr(args, option))]
         if args.pretrained:
             train += ["--pretrained", str(args.pretrained)]
         seconds["train"] = run(train)

@@ -79,6 +79,20 @@ class ViewPrediction:
     score: float
     probabilities: tuple[float, ...]  # per manifest label
     heatmap: np.ndarray  # model grid, float32 in [0, 1]
+    # (types, h, w) probabilities of each lesion type on the type head's grid (which spans
+    # the model grid), when the checkpoint has the head; the engine's ``lesion_types``
+    lesion_types: np.ndarray | None = None
+
+    def lesion_type_at(self, names: Sequence[str], column: float, row: float) -> str | None:
+        """The most probable of the checkpoint's lesion types (``names``) at a model-grid
+        point: the only one when it knows one, None when it knows none."""
+        if self.lesion_types is None:
+            return names[0] if len(names) == 1 else None
+        _, height, width = self.lesion_types.shape
+        rows, columns = self.heatmap.shape
+        cell_row = min(max(int(row * height / rows), 0), height - 1)
+        cell_column = min(max(int(column * width / columns), 0), width - 1)
+        return names[int(np.argmax(self.lesion_types[:, cell_row, cell_column]))]
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -91,6 +105,12 @@ def pick_device(requested: str = "auto") -> torch.device:
     return device
 
 
+def lesion_types_of(manifest: Manifest) -> tuple[str, ...]:
+    """The lesion types a checkpoint was trained to find (manifest ``lesion_types``): with
+    two or more its type head tells them apart; one is the type of every finding."""
+    return tuple(str(name) for name in manifest.extra.get("lesion_types", ()))
+
+
 def build_network(manifest: Manifest) -> BreastClassifier:
     tap = manifest.extra.get("saliency_tap")
     return BreastClassifier(
@@ -99,6 +119,7 @@ def build_network(manifest: Manifest) -> BreastClassifier:
         hidden=int(manifest.extra.get("hidden", 256)),
         saliency_head=manifest.heatmap == "saliency",
         saliency_tap=int(tap) if tap is not None else None,
+        lesion_types=len(types) if len(types := lesion_types_of(manifest)) > 1 else 0,
     )
 
 
@@ -123,6 +144,7 @@ class Engine:
             raise CheckpointError(f"checkpoint {weights.name} cannot be loaded: {exc}") from exc
         self.network: BreastClassifier = network.to(self.device).eval()
         self.positive = positive_indices(self.manifest.task)  # the manifest's labels are TASKS'
+        self.lesion_types = lesion_types_of(self.manifest)
         logger.info(
             "model %s %s (%s, %s) loaded on %s",
             self.manifest.name,
@@ -200,6 +222,7 @@ class Engine:
         return torch.stack(prepared)[:, None]
 
     def _run(self, images: torch.Tensor) -> Iterator[ViewPrediction]:
+        types: torch.Tensor | None = None
         with autocast_for(self.device):
             if self.network.saliency is not None:
                 with torch.no_grad():
@@ -210,6 +233,8 @@ class Engine:
                     evidence, size=self.working_size, mode="bilinear", align_corners=False
                 )[:, 0]
                 logits = outputs.logits
+                if outputs.lesion_types is not None:
+                    types = torch.softmax(outputs.lesion_types.float(), dim=1)
             else:
                 target = int(self.positive[-1])
                 evidence, logits = grad_cam_and_logits(self.network, images, target)
@@ -227,9 +252,11 @@ class Engine:
         if self.manifest.calibration is not None:  # None: an older checkpoint, raw scores
             scores_np = self.manifest.calibration.apply(scores_np)
         heatmaps_np = heatmaps.float().clamp(0, 1).cpu().numpy()
+        types_np = types.cpu().numpy() if types is not None else None
         for n in range(images.shape[0]):
             yield ViewPrediction(
                 float(scores_np[n]),
                 tuple(float(p) for p in probabilities_np[n]),
                 heatmaps_np[n].astype(np.float32),
+                types_np[n].astype(np.float32) if types_np is not None else None,
             )

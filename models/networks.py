@@ -61,6 +61,8 @@ class Outputs:
     logits: torch.Tensor  # (batch, classes)
     features: torch.Tensor  # last convolutional stage, for Grad-CAM
     saliency: torch.Tensor | None  # (batch, 1, h, w) logits, when the network has the head
+    # (batch, types, h, w) logits of each cell's lesion type, when the network has that head
+    lesion_types: torch.Tensor | None = None
 
 
 class BreastClassifier(nn.Module):
@@ -68,7 +70,9 @@ class BreastClassifier(nn.Module):
 
     The saliency head (when wanted) reads the backbone after its first ``saliency_tap``
     stages: an earlier stage has a finer grid (stride 8 rather than 32), which is what
-    locating a lesion within millimetres needs. ``None`` taps the last stage.
+    locating a lesion within millimetres needs. ``None`` taps the last stage. With
+    ``lesion_types`` (two or more) a second head on the same tap says, per cell, which type
+    a lesion there is (mass, calcification, ...): a finding's type is read at its peak.
     """
 
     def __init__(
@@ -79,8 +83,11 @@ class BreastClassifier(nn.Module):
         dropout: float = 0.3,
         saliency_head: bool = False,
         saliency_tap: int | None = None,
+        lesion_types: int = 0,
     ) -> None:
         super().__init__()
+        if lesion_types and (not saliency_head or lesion_types < 2):
+            raise ValueError("a lesion type head needs the saliency head and two types or more")
         self.backbone, channels = feature_extractor(backbone)
         stages = len(self.backbone)
         self.tap = stages if saliency_tap is None else saliency_tap
@@ -106,6 +113,15 @@ class BreastClassifier(nn.Module):
             if saliency_head
             else None
         )
+        self.lesion_type = (
+            nn.Sequential(
+                nn.Conv2d(tap_channels, 64, 3, padding=1),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(64, lesion_types, 1),
+            )
+            if lesion_types
+            else None
+        )
 
     def forward(self, images: torch.Tensor) -> Outputs:
         if images.shape[1] == 1:
@@ -118,7 +134,8 @@ class BreastClassifier(nn.Module):
         for stage in stages[self.tap :]:
             features = stage(features)
         saliency = self.saliency(tapped) if self.saliency is not None else None
-        return Outputs(self.head(features), features, saliency)
+        types = self.lesion_type(tapped) if self.lesion_type is not None else None
+        return Outputs(self.head(features), features, saliency, types)
 
 
 def saliency_loss(
@@ -152,6 +169,24 @@ def saliency_loss(
     ).mean(dim=(1, 2, 3))
     weights = supervised.to(each.dtype)
     return (each * weights).sum() / weights.sum().clamp_min(1.0)
+
+
+def lesion_type_loss(logits: torch.Tensor, coverage: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the type head's logits (batch, types, h, w) against each type's
+    lesion coverage in the model grid (batch, types, rows, columns), averaged down to the
+    head's grid: a cell is asked for the types of the lesions over it in their proportions,
+    weighted by the fraction of it they cover, so the edges that augmentation's interpolation
+    smears a little lesion into (tissue to look at) weigh next to nothing; cells without a
+    typed lesion are not asked."""
+    grid = (int(logits.shape[-2]), int(logits.shape[-1]))
+    wanted = nn.functional.adaptive_avg_pool2d(coverage.float(), grid)
+    covered = wanted.sum(dim=1)  # (batch, h, w) typed lesion fraction of each cell
+    if float(covered.sum()) <= 0:
+        return logits.float().sum() * 0.0  # no typed lesion in the batch: nothing to learn
+    shares = wanted / covered.clamp_min(1e-6)[:, None]
+    each = -(shares * torch.log_softmax(logits.float(), dim=1)).sum(dim=1)
+    asked = covered.clamp(max=1.0)
+    return (each * asked).sum() / asked.sum()
 
 
 def _channels_after(backbone: nn.Module, stages: int) -> int:

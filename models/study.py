@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from models.aggregate import breasts, study_score
+from models.annotations import FINDING_KIND_OF_TYPE
 from models.findings import findings_from_heatmap
 from models.inference import Engine, ViewPrediction
 from models.preprocess import Geometry, display_grey, plan
@@ -95,6 +96,7 @@ def model_info(engine: Engine) -> ModelInfo:
         manifest.version,
         manifest.validated_for_clinical_use,
         manifest.operating_threshold,
+        finding_kinds=tuple(FINDING_KIND_OF_TYPE[name] for name in engine.lesion_types),
     )
 
 
@@ -142,7 +144,14 @@ def _shown(image: AnalysisImage) -> np.ndarray | None:
     return None
 
 
-def image_result(predicted: ImagePrediction, threshold: float, kind: str) -> ImageResult:
+def image_result(
+    predicted: ImagePrediction,
+    threshold: float,
+    kind: str,
+    lesion_types: Sequence[str] = (),
+) -> ImageResult:
+    """One image's result. ``kind`` names its findings unless the checkpoint knows
+    ``lesion_types``: then each finding is of the type the model reads at its peak."""
     image, geometry, prediction = predicted.image, predicted.geometry, predicted.prediction
     # evidence in the padding is no finding: it lies outside the image (or the breast crop)
     evidence = np.where(geometry.content_mask(), prediction.heatmap, 0.0)
@@ -154,6 +163,8 @@ def image_result(predicted: ImagePrediction, threshold: float, kind: str) -> Ima
         min_distance=max(2, round(FINDING_SEPARATION * max(prediction.heatmap.shape))),
         frame=image.frame,
     )
+    if lesion_types:
+        found = tuple(_typed(finding, prediction, lesion_types) for finding in found)
     heatmap = geometry.heatmap_to_source(evidence * prediction.score)
     uid, frame, located = _on_slices(image, tuple(_to_source(f, geometry) for f in found), heatmap)
     return ImageResult(
@@ -166,6 +177,13 @@ def image_result(predicted: ImagePrediction, threshold: float, kind: str) -> Ima
         display_image=image.display_image,
         display_grey=_shown(image),
     )
+
+
+def _typed(finding: Finding, prediction: ViewPrediction, names: Sequence[str]) -> Finding:
+    """The finding (model grid) named for the lesion type the model reads at its centre."""
+    centre = finding.region.center
+    lesion_type = prediction.lesion_type_at(names, centre.column, centre.row)
+    return replace(finding, kind=FINDING_KIND_OF_TYPE[lesion_type]) if lesion_type else finding
 
 
 def best_per_instance(predicted: Sequence[ImagePrediction]) -> list[ImagePrediction]:
@@ -210,15 +228,19 @@ def analyse_studies(
     for uid, images in studies:
         mine = predicted[start : start + len(images)]
         start += len(images)
-        results.append(study_result(model_info(engine), uid, mine, kind))
+        results.append(study_result(model_info(engine), uid, mine, kind, engine.lesion_types))
     return results
 
 
 def study_result(
-    info: ModelInfo, study_instance_uid: str, predicted: Sequence[ImagePrediction], kind: str
+    info: ModelInfo,
+    study_instance_uid: str,
+    predicted: Sequence[ImagePrediction],
+    kind: str,
+    lesion_types: Sequence[str] = (),
 ) -> StudyResult:
     chosen = best_per_instance(predicted)
-    results = tuple(image_result(p, info.operating_threshold, kind) for p in chosen)
+    results = tuple(image_result(p, info.operating_threshold, kind, lesion_types) for p in chosen)
     per_side: dict[str, list[float]] = defaultdict(list)
     for item, result in zip(chosen, results, strict=True):
         if item.image.laterality in {"L", "R"}:

@@ -33,6 +33,7 @@ from sklearn import metrics as skm
 from torch import nn
 from tqdm import tqdm
 
+from models import recipe
 from models.calibration import (
     Calibration,
     OperatingPoint,
@@ -50,7 +51,13 @@ from models.inference import (
     positive_indices,
     positive_score,
 )
-from models.networks import BreastClassifier, load_pretrained_backbone, saliency_loss
+from models.networks import (
+    BreastClassifier,
+    lesion_type_loss,
+    load_pretrained_backbone,
+    saliency_loss,
+)
+from models.patch_stage import PatchSettings, PatchStage, train_patch_stage
 from models.training_data import AnnotatedImages, Augmentation, PlacedSet, TrainingImages
 
 logger = logging.getLogger(__name__)
@@ -63,19 +70,22 @@ LOCALISING_TASKS = tuple(task for task in TASKS if not task.startswith("density"
 # layer1), a stride-4 grid; stride 8 (layer2) placed phantom lesions of 4-6 model pixels'
 # radius a cell off, outside their radius; other backbones tap their last stage
 RESNET_SALIENCY_TAP = 5
+# tasks of ordered classes, whose epoch is chosen by weighted kappa (``selection_score``)
+ORDINAL_TASKS = ("density", "density_fgd", "birads")
+PATCH_STAGE = "patch stage (lesion vs tissue patches of the training images)"
 
 
 @dataclass(frozen=True)
 class TrainingSettings:
     task: str
-    backbone: str = "resnet18"
-    working_size: tuple[int, int] = (256, 208)  # rows, columns
+    backbone: str = recipe.BACKBONE
+    working_size: tuple[int, int] = recipe.WORKING_SIZE  # rows, columns
     pretrained: Path | None = None  # local weights file; None trains from scratch
-    frozen_epochs: int = 3  # head only, backbone frozen (only with pretrained weights)
-    epochs: int = 30  # most fine-tuning epochs
-    patience: int = 6  # epochs without a better validation AUC before stopping
-    batch_size: int = 16
-    learning_rate: float = 1e-3
+    frozen_epochs: int = recipe.FROZEN_EPOCHS  # head only, backbone frozen (pretrained start)
+    epochs: int = recipe.EPOCHS  # most fine-tuning epochs
+    patience: int = recipe.PATIENCE  # epochs without a better validation AUC before stopping
+    batch_size: int = recipe.BATCH_SIZE
+    learning_rate: float = recipe.LEARNING_RATE
     backbone_learning_rate: float = 1e-4  # fine-tuning rate of pretrained layers
     weight_decay: float = 1e-4
     hidden: int = 256
@@ -89,6 +99,10 @@ class TrainingSettings:
     operating_point: OperatingRule = field(default_factory=OperatingRule)
     saliency_weight: float = 1.0  # of the lesion-mask loss beside the image loss
     saliency_tap: int | None = None  # None: RESNET_SALIENCY_TAP for ResNets, else the last
+    # epochs of the lesion-vs-tissue patch stage before whole-image training, when the
+    # training images carry annotations and no pretrained file is given (0: none)
+    patch_epochs: int = recipe.PATCH_EPOCHS
+    patch_size: int = recipe.PATCH_SIZE  # model-grid pixels
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -125,6 +139,7 @@ class Trained:
     operating_point: OperatingPoint | None = None
     saliency_tap: int | None = None  # the saliency head's tap; None: no head (Grad-CAM)
     annotated_images: int = 0  # training images whose lesion annotations were used
+    lesion_types: tuple[str, ...] = ()  # the type head's classes; () without one
 
 
 def uses_annotations(task: str, placed: PlacedSet) -> bool:
@@ -215,6 +230,9 @@ def train(
     device = pick_device(settings.device)
     localise = uses_annotations(settings.task, training)
     tap = saliency_tap(settings) if localise else None
+    lesion_types = training.lesion_types() if localise else ()
+    if len(lesion_types) < 2:  # one type (or none) is nothing to tell apart
+        lesion_types = ()
     network = BreastClassifier(
         settings.backbone,
         classes=classes,
@@ -222,6 +240,7 @@ def train(
         dropout=settings.dropout,
         saliency_head=localise,
         saliency_tap=tap,
+        lesion_types=len(lesion_types),
     )
     if localise:
         tap = network.tap  # None (the last stage) as its index, as the manifest records it
@@ -231,25 +250,41 @@ def train(
         else None
     )
     network.to(device)
+    patches: PatchStage | None = None
+    if localise and pretrained is None and settings.patch_epochs > 0:
+        patches = train_patch_stage(
+            network,
+            training,
+            validation,
+            PatchSettings(epochs=settings.patch_epochs, size=patch_side(settings)),
+            device,
+            seed=settings.seed,
+            lesion_types=lesion_types,
+        )
+        if patches is not None:
+            network.backbone.load_state_dict(patches.backbone)
+            pretrained = PATCH_STAGE
     weights = class_weights(training.labels, classes)
     loss_weights = torch.from_numpy(weights) if settings.balance == "loss" else None
     criterion = nn.CrossEntropyLoss(
         weight=loss_weights.to(device) if loss_weights is not None else None
     )
-    loader = _training_loader(settings, training, weights, localise)
+    loader = _training_loader(settings, training, weights, localise, lesion_types)
     joint = _JointLoss(criterion, settings.task, settings.saliency_weight) if localise else None
     phases = ([("frozen", settings.frozen_epochs)] if pretrained else []) + [
         ("fine-tune", settings.epochs)
     ]
     history: list[EpochLog] = []
-    best_auc, best_loss, best_state, best_epoch = -1.0, 0.0, None, 0
+    best_rank, best_loss, best_state, best_epoch = -1.0, 0.0, None, 0
     best_probabilities: np.ndarray | None = None
     best_scores: np.ndarray | None = None
     stopped_early = False
     epochs_total = sum(n for _, n in phases)
     bar = tqdm(total=epochs_total, desc="epochs", unit="epoch", disable=not progress)
     for phase, epochs in phases:
-        optimiser, schedule = _optimiser(settings, network, phase, epochs, pretrained is not None)
+        # a pretrained file's layers fine-tune slowly; the patch stage's own, at full rate
+        slow = settings.pretrained is not None
+        optimiser, schedule = _optimiser(settings, network, phase, epochs, slow)
         since_best = 0
         for _ in range(epochs):
             started = time.monotonic()
@@ -289,9 +324,9 @@ def train(
             bar.update(1)
             bar.set_postfix(loss=f"{train_loss:.3f}", val_auc=f"{auc:.3f}")
             # the best AUC; among equal AUCs, the lower validation loss
-            ranked = -1.0 if np.isnan(auc) else auc  # one class in validation: loss decides
-            if best_state is None or (ranked, -validation_loss) > (best_auc, -best_loss):
-                best_auc, best_loss, best_epoch = ranked, validation_loss, log.epoch
+            ranked = selection_score(settings.task, validation.labels, probabilities, auc)
+            if best_state is None or (ranked, -validation_loss) > (best_rank, -best_loss):
+                best_rank, best_loss, best_epoch = ranked, validation_loss, log.epoch
                 best_state = copy.deepcopy(network.state_dict())
                 best_probabilities, best_scores = probabilities, scores
                 since_best = 0
@@ -321,7 +356,33 @@ def train(
         annotated_images=int(training.annotated.sum())
         if localise and training.annotated is not None
         else 0,
+        lesion_types=lesion_types,
+        extra=(
+            {"patch_stage": {"best_epoch": patches.best_epoch, "history": patches.history}}
+            if patches is not None
+            else {}
+        ),
     )
+
+
+def patch_side(settings: TrainingSettings) -> int:
+    """The patch stage's patch side: the settings', but at most a third of the working
+    size's shorter side, so a small working size still leaves room for tissue patches."""
+    return max(8, min(settings.patch_size, min(settings.working_size) // 3))
+
+
+def selection_score(task: str, labels: np.ndarray, probabilities: np.ndarray, auc: float) -> float:
+    """What chooses the kept epoch: the validation ROC AUC of the node's score, except for
+    ordered classes (density, BI-RADS), whose validation quadratic-weighted kappa of the
+    predicted class is what their report leads with: a density model's dense-vs-rest AUC
+    says little about telling fatty from scattered. -1 where it cannot be computed (one
+    class): the validation loss then decides."""
+    if task in ORDINAL_TASKS:
+        predicted = probabilities.argmax(axis=1)
+        if np.unique(np.concatenate([labels, predicted])).size < 2:
+            return -1.0
+        return float(skm.cohen_kappa_score(labels, predicted, weights="quadratic"))
+    return -1.0 if np.isnan(auc) else auc
 
 
 def score_auc(task: str, labels: np.ndarray, scores: np.ndarray) -> float:
@@ -335,7 +396,8 @@ def score_auc(task: str, labels: np.ndarray, scores: np.ndarray) -> float:
 class _JointLoss(nn.Module):
     """The image loss plus the saliency map's against the lesion masks: a positive image
     asks for its annotated lesions, a negative one for an empty map, and a positive image
-    without annotations is left out of the map's loss (where its lesion is is unknown)."""
+    without annotations is left out of the map's loss (where its lesion is is unknown).
+    With a type head, every typed lesion (a benign mass is a mass too) teaches its type."""
 
     def __init__(self, image_loss: nn.Module, task: str, weight: float) -> None:
         super().__init__()
@@ -350,20 +412,28 @@ class _JointLoss(nn.Module):
         saliency: torch.Tensor,
         masks: torch.Tensor,
         annotated: torch.Tensor,
+        lesion_types: torch.Tensor | None = None,
     ) -> torch.Tensor:
         positive = torch.isin(labels, torch.tensor(self.positive, device=labels.device))
-        wanted = masks * positive[:, None, None, None].to(masks.dtype)
+        wanted = masks[:, :1] * positive[:, None, None, None].to(masks.dtype)
         supervised = annotated | ~positive
         image: torch.Tensor = self.image_loss(logits.float(), labels)
-        return image + self.weight * saliency_loss(saliency, wanted, supervised, balanced=True)
+        loss = image + self.weight * saliency_loss(saliency, wanted, supervised, balanced=True)
+        if lesion_types is not None:
+            loss = loss + self.weight * lesion_type_loss(lesion_types, masks[:, 1:])
+        return loss
 
 
 def _training_loader(
-    settings: TrainingSettings, training: PlacedSet, weights: np.ndarray, localise: bool = False
+    settings: TrainingSettings,
+    training: PlacedSet,
+    weights: np.ndarray,
+    localise: bool = False,
+    lesion_types: Sequence[str] = (),
 ) -> torch.utils.data.DataLoader[Any]:
     augmentation = Augmentation() if settings.augment else None
     images: TrainingImages = (
-        AnnotatedImages(training, augmentation, seed=settings.seed)
+        AnnotatedImages(training, augmentation, seed=settings.seed, lesion_types=lesion_types)
         if localise
         else TrainingImages(training, augmentation, seed=settings.seed)
     )
@@ -434,7 +504,9 @@ def _train_epoch(
             if isinstance(criterion, _JointLoss):  # batches of AnnotatedImages
                 assert outputs.saliency is not None
                 masks, annotated = batch[2].to(device), batch[3].to(device)
-                loss = criterion(logits, labels, outputs.saliency, masks, annotated)
+                loss = criterion(
+                    logits, labels, outputs.saliency, masks, annotated, outputs.lesion_types
+                )
             else:
                 loss = criterion(logits.float(), labels)
         optimiser.zero_grad(set_to_none=True)
@@ -553,6 +625,7 @@ def save_checkpoint(
                 if trained.saliency_tap is not None
                 else {}
             ),
+            **({"lesion_types": list(trained.lesion_types)} if trained.lesion_types else {}),
             "hidden": settings.hidden,
             "pretrained": trained.pretrained or "none (trained from scratch)",
             "best_epoch": trained.best_epoch,
@@ -561,6 +634,7 @@ def save_checkpoint(
             "device": trained.device,
             "settings": settings_record,
             "history": [asdict(log) for log in trained.history],
+            **trained.extra,
             **(extra or {}),
         },
         calibration=trained.calibration,

@@ -24,7 +24,15 @@ from PIL import Image, UnidentifiedImageError
 from torchvision.transforms.v2 import functional as tvf
 from tqdm import tqdm
 
-from models.annotations import Annotation, Box, Circle, load_mask, mask_to_model, to_model
+from models.annotations import (
+    LESION_TYPES,
+    Annotation,
+    Box,
+    Circle,
+    load_mask,
+    mask_to_model,
+    to_model,
+)
 from models.dataset import DatasetError, Row
 from models.preprocess import Geometry, place, plan, scale_display, standardise
 from models.sources import SourceError, SourceOptions, study_sources
@@ -73,6 +81,15 @@ class PlacedSet:
     geometries: tuple[Geometry, ...]
     masks: np.ndarray | None = None  # (n, rows, columns) uint8, 1 = lesion; None: no annotations
     annotated: np.ndarray | None = None  # (n,) bool: the row had annotations (else mask empty)
+    # (n, rows, columns) uint8 lesion types (``rasterise``) when some annotation has a type
+    types: np.ndarray | None = None
+
+    def lesion_types(self) -> tuple[str, ...]:
+        """The lesion types the set's annotations show, in LESION_TYPES order."""
+        if self.types is None:
+            return ()
+        present = set(np.unique(self.types).tolist()) - {0}
+        return tuple(name for n, name in enumerate(LESION_TYPES) if n + 1 in present)
 
     def standardised(self, index: int) -> np.ndarray:
         return standardise(self.images[index].astype(np.float32))
@@ -102,21 +119,22 @@ def place_rows(
         images = np.zeros(shape, dtype=np.float16)
     annotated = np.array([bool(row.annotations) for row in rows], dtype=bool)
     masks: np.ndarray | None = None
+    types: np.ndarray | None = None
+    typed = any(a.lesion_type is not None for row in rows for a in row.annotations)
     if annotated.any():  # one byte a pixel beside the images, on disk when they are
-        if cache is not None:
-            where = cache.with_name(cache.stem + "-masks.npy")
-            masks = np.lib.format.open_memmap(where, mode="w+", dtype=np.uint8, shape=shape)
-        else:
-            masks = np.zeros(shape, dtype=np.uint8)
+        masks = _byte_array(cache, "-masks", shape)
+        types = _byte_array(cache, "-types", shape) if typed else None
     geometries = []
     for n, row in enumerate(tqdm(rows, desc=description, unit="image", disable=not progress)):
         image = load_image(row)
         geometry = plan(image.image, image.laterality, working_size, crop=image.crop)
         images[n] = place(image.image, geometry)
         if masks is not None and row.annotations:
-            masks[n] = lesion_mask(row.annotations, geometry, working_size)
+            masks[n], row_types = rasterise(row.annotations, geometry, working_size)
+            if types is not None:
+                types[n] = row_types
         geometries.append(geometry)
-    for array in (images, masks):
+    for array in (images, masks, types):
         if isinstance(array, np.memmap):
             array.flush()
     return PlacedSet(
@@ -125,7 +143,16 @@ def place_rows(
         tuple(geometries),
         masks,
         annotated if masks is not None else None,
+        types,
     )
+
+
+def _byte_array(cache: Path | None, suffix: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A zeroed uint8 array, memory-mapped beside the cache when there is one."""
+    if cache is None:
+        return np.zeros(shape, dtype=np.uint8)
+    where = cache.with_name(cache.stem + suffix + ".npy")
+    return np.lib.format.open_memmap(where, mode="w+", dtype=np.uint8, shape=shape)
 
 
 def lesion_mask(
@@ -134,31 +161,50 @@ def lesion_mask(
     """The annotations rasterised in the model grid (uint8, 1 = lesion), placed like the
     pixels: circles as discs, boxes filled, mask images through ``mask_to_model``. A lesion
     smaller than a model pixel still marks the pixel holding its centre, so none is lost."""
+    return rasterise(annotations, geometry, size)[0]
+
+
+def rasterise(
+    annotations: Sequence[Annotation], geometry: Geometry, size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The lesion mask (as :func:`lesion_mask`) and each model pixel's lesion type (uint8:
+    0 none or untyped, n + 1 for LESION_TYPES[n]; where typed lesions overlap, the later
+    one's), in one pass so a mask image is read once."""
     mask = np.zeros(size, dtype=bool)
-    rows, columns = np.mgrid[0 : size[0], 0 : size[1]].astype(np.float32)
+    types = np.zeros(size, dtype=np.uint8)
     for annotation in annotations:
-        shape = annotation.shape
-        if isinstance(shape, Circle | Box):
-            placed = to_model(shape, geometry)
-            if isinstance(placed, Circle):
-                radius = max(placed.radius, 0.5)
-                inside = (columns - placed.column) ** 2 + (rows - placed.row) ** 2 <= radius**2
-                centre = (placed.row, placed.column)
-            else:
-                inside = (
-                    (columns >= placed.left - 0.5)
-                    & (columns <= placed.right + 0.5)
-                    & (rows >= placed.top - 0.5)
-                    & (rows <= placed.bottom + 0.5)
-                )
-                centre = ((placed.top + placed.bottom) / 2, (placed.left + placed.right) / 2)
-            mask |= inside
-            row, column = round(centre[0]), round(centre[1])
-            if 0 <= row < size[0] and 0 <= column < size[1]:
-                mask[row, column] = True
-        else:
-            mask |= mask_to_model(load_mask(shape.path), geometry)
-    return mask.astype(np.uint8)
+        pixels = annotation_pixels(annotation, geometry, size)
+        mask |= pixels
+        if annotation.lesion_type is not None:
+            types[pixels] = LESION_TYPES.index(annotation.lesion_type) + 1
+    return mask.astype(np.uint8), types
+
+
+def annotation_pixels(
+    annotation: Annotation, geometry: Geometry, size: tuple[int, int]
+) -> np.ndarray:
+    """One annotation's pixels in the model grid (bool), as :func:`lesion_mask` draws them."""
+    shape = annotation.shape
+    if not isinstance(shape, Circle | Box):
+        return mask_to_model(load_mask(shape.path), geometry).astype(bool)
+    rows, columns = np.mgrid[0 : size[0], 0 : size[1]].astype(np.float32)
+    placed = to_model(shape, geometry)
+    if isinstance(placed, Circle):
+        radius = max(placed.radius, 0.5)
+        inside = (columns - placed.column) ** 2 + (rows - placed.row) ** 2 <= radius**2
+        centre = (placed.row, placed.column)
+    else:
+        inside = (
+            (columns >= placed.left - 0.5)
+            & (columns <= placed.right + 0.5)
+            & (rows >= placed.top - 0.5)
+            & (rows <= placed.bottom + 0.5)
+        )
+        centre = ((placed.top + placed.bottom) / 2, (placed.left + placed.right) / 2)
+    row, column = round(centre[0]), round(centre[1])
+    if 0 <= row < size[0] and 0 <= column < size[1]:
+        inside[row, column] = True
+    return np.asarray(inside, dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -239,22 +285,36 @@ class TrainingImages(torch.utils.data.Dataset[tuple[torch.Tensor, int]]):
 
 class AnnotatedImages(TrainingImages):
     """As :class:`TrainingImages`, with each image's lesion mask moved by the same
-    augmentation (1, rows, columns) in [0, 1], and whether the row was annotated."""
+    augmentation (1, rows, columns) in [0, 1], and whether the row was annotated. With
+    ``lesion_types`` (the network's), the mask has a channel more per type: that type's
+    coverage, moved alike, so a lesion's type stays on its pixels."""
 
     def __init__(
-        self, placed: PlacedSet, augmentation: Augmentation | None = None, seed: int = 0
+        self,
+        placed: PlacedSet,
+        augmentation: Augmentation | None = None,
+        seed: int = 0,
+        lesion_types: Sequence[str] = (),
     ) -> None:
         if placed.masks is None or placed.annotated is None:
             raise ValueError("AnnotatedImages needs a placed set with lesion masks")
+        if lesion_types and placed.types is None:
+            raise ValueError("lesion types asked for, but no annotation has a type")
         super().__init__(placed, augmentation, seed)
         self.masks: np.ndarray = placed.masks
         self.annotated: np.ndarray = placed.annotated
+        self.type_codes = [LESION_TYPES.index(name) + 1 for name in lesion_types]
 
     def __getitem__(  # type: ignore[override]
         self, index: int
     ) -> tuple[torch.Tensor, int, torch.Tensor, bool]:
         image = torch.from_numpy(self.placed.images[index].astype(np.float32))[None]
-        mask: torch.Tensor | None = torch.from_numpy(self.masks[index].astype(np.float32))[None]
+        channels = [self.masks[index].astype(np.float32)]
+        if self.type_codes:
+            assert self.placed.types is not None
+            types = self.placed.types[index]
+            channels += [(types == code).astype(np.float32) for code in self.type_codes]
+        mask: torch.Tensor | None = torch.from_numpy(np.stack(channels))
         if self.augmentation is not None:
             image, mask = self.augmentation.with_mask(image, mask, self.generator)
         assert mask is not None

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from models import recipe
 from models.checkpoint import TASKS
 from node.config import Settings
 from node.errors import NodeError
@@ -48,14 +49,29 @@ def add_training_commands(actions: Any) -> None:
     train.add_argument("--output", type=Path, required=True, help="folder for the checkpoint")
     train.add_argument("--name", default="site-model", help="model name in the manifest")
     train.add_argument("--version", default="0.1.0", help="model version in the manifest")
-    train.add_argument("--backbone", default="resnet18")
-    train.add_argument("--size", default="256x208", help="working size ROWSxCOLUMNS")
+    # the defaults are the recipe measured best for a CPU-only site (models.recipe)
+    train.add_argument("--backbone", default=recipe.BACKBONE)
+    train.add_argument(
+        "--size",
+        default="x".join(map(str, recipe.WORKING_SIZE)),
+        help="working size ROWSxCOLUMNS",
+    )
     train.add_argument("--pretrained", type=Path, help="local pretrained backbone weights")
-    train.add_argument("--frozen-epochs", type=int, default=3)
-    train.add_argument("--epochs", type=int, default=30)
-    train.add_argument("--patience", type=int, default=6)
-    train.add_argument("--batch-size", type=int, default=16)
-    train.add_argument("--learning-rate", type=float, default=1e-3)
+    train.add_argument("--frozen-epochs", type=int, default=recipe.FROZEN_EPOCHS)
+    train.add_argument("--epochs", type=int, default=recipe.EPOCHS)
+    train.add_argument("--patience", type=int, default=recipe.PATIENCE)
+    train.add_argument("--batch-size", type=int, default=recipe.BATCH_SIZE)
+    train.add_argument("--learning-rate", type=float, default=recipe.LEARNING_RATE)
+    train.add_argument(
+        "--patch-epochs",
+        type=int,
+        default=recipe.PATCH_EPOCHS,
+        help="epochs of the lesion-vs-tissue patch stage when the manifest has annotations "
+        "(0: none)",
+    )
+    train.add_argument(
+        "--patch-size", type=int, default=recipe.PATCH_SIZE, help="patch side, model pixels"
+    )
     train.add_argument("--balance", choices=("loss", "sampler", "none"), default="loss")
     train.add_argument("--no-augment", action="store_true")
     train.add_argument(
@@ -169,6 +185,8 @@ def _train(settings: Settings, args: argparse.Namespace) -> int:
             device=args.device,
             workers=args.workers,
             operating_point=rule,
+            patch_epochs=args.patch_epochs,
+            patch_size=args.patch_size,
         )
     except ValueError as exc:
         raise NodeError(str(exc)) from exc

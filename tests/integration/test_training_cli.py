@@ -78,7 +78,9 @@ def test_dataset_train_evaluate_and_the_node_runs_the_checkpoint(tmp_path: Path)
     assert "operating point sensitivity at least 0.90: validation sensitivity 1.000" in (
         trained.stdout
     )  # 0.90 of a few positives is all of them
-    assert "epoch 1 (fine-tune): loss" in trained.stderr  # the per-epoch log
+    # the annotated manifest starts with the patch stage, whose backbone is then frozen
+    # for the head's first epochs (the per-epoch log)
+    assert "patch epoch 1:" in trained.stderr and "epoch 1 (frozen): loss" in trained.stderr
     weights = output / "model.pt"
     written = json.loads((output / "model.json").read_text())
     point = written["operating_point"]
@@ -89,7 +91,9 @@ def test_dataset_train_evaluate_and_the_node_runs_the_checkpoint(tmp_path: Path)
         "sensitivity at least 0.90 on the validation split, calibrated scores"
     )
     log = [json.loads(line) for line in (output / "training-log.jsonl").read_text().splitlines()]
-    assert [entry["epoch"] for entry in log] == list(range(1, 7))
+    assert [entry["epoch"] for entry in log] == list(range(1, 3 + 7))  # 3 frozen, 6 more
+    assert len(written["extra"]["patch_stage"]["history"]) == 8  # the recipe's patch epochs
+    assert written["extra"]["pretrained"].startswith("patch stage")
 
     split = read_manifest(output / "split.csv", "normal_abnormal")
     assert len(split) == 2 * WOMEN and all(row.split for row in split)
@@ -122,7 +126,7 @@ def test_dataset_train_evaluate_and_the_node_runs_the_checkpoint(tmp_path: Path)
         "logistic regression", "SVM (RBF)", "k-nearest neighbours", "decision tree",
     }  # fmt: skip
     assert all(b["smote"] for b in figures["baselines"])
-    assert len(figures["training_history"]) == 6
+    assert len(figures["training_history"]) == 9  # 3 frozen + 6 fine-tuning epochs
     shown = figures["operating_point"]
     assert (shown["rule"], shown["target"], shown["threshold"]) == ("sensitivity", 0.9, threshold)
     assert shown["validation"]["sensitivity"] == point["sensitivity"]

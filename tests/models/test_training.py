@@ -279,3 +279,16 @@ def test_an_mr_study_folder_is_one_training_image_made_as_the_node_makes_it(
     assert np.array_equal(image.image, expected.image)
     placed = place_rows([Row(folder, "P1", "S1", None, None, "malignant")], [1], SIZE)
     assert placed.geometries[0] == plan(expected.image, expected.laterality, SIZE, crop=False)
+
+
+def test_ordered_classes_keep_the_epoch_of_the_best_weighted_kappa() -> None:
+    from models.training import selection_score
+
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    near = np.eye(3)[[0, 1, 1, 2, 2, 2]]  # each miss one class off
+    far = np.eye(3)[[2, 0, 1, 1, 0, 2]]  # misses two classes off
+    assert selection_score("density_fgd", labels, near, auc=0.1) > selection_score(
+        "density_fgd", labels, far, auc=0.9
+    )
+    assert selection_score("normal_abnormal", labels, near, auc=0.7) == 0.7
+    assert selection_score("normal_abnormal", labels, near, auc=float("nan")) == -1.0
