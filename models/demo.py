@@ -66,8 +66,10 @@ class DemoTraining:
 @dataclass(frozen=True)
 class TrainingSet:
     inputs: np.ndarray  # (n, rows, columns) model inputs
-    labels: np.ndarray  # (n,) 0 no lesion, 1 lesion
-    targets: np.ndarray  # (n, rows, columns) wanted saliency in the model grid, [0, 1]
+    labels: np.ndarray  # (n,) class indices (here 0 no lesion, 1 lesion)
+    # (n, rows, columns) wanted saliency in the model grid, [0, 1]; None for a network
+    # without a saliency head (the demo density model)
+    targets: np.ndarray | None = None
 
 
 def phantom_training_set(rng: np.random.Generator, count: int) -> TrainingSet:
@@ -98,7 +100,8 @@ def demo_network() -> BreastClassifier:
 
 
 def train(network: BreastClassifier, data: TrainingSet, settings: DemoTraining) -> list[float]:
-    """Adam on the joint loss; returns the mean loss of each epoch."""
+    """Adam on the joint loss (the classification alone for a network without a saliency
+    head); returns the mean loss of each epoch."""
     generator = torch.Generator().manual_seed(settings.seed)
     optimiser = torch.optim.Adam(network.parameters(), lr=settings.learning_rate)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
@@ -108,7 +111,7 @@ def train(network: BreastClassifier, data: TrainingSet, settings: DemoTraining) 
     )
     inputs = torch.from_numpy(data.inputs)[:, None]
     labels = torch.from_numpy(data.labels).long()
-    targets = torch.from_numpy(data.targets)[:, None]
+    targets = None if data.targets is None else torch.from_numpy(data.targets)[:, None]
     classification = nn.CrossEntropyLoss()
     history = []
     network.train()
@@ -120,10 +123,12 @@ def train(network: BreastClassifier, data: TrainingSet, settings: DemoTraining) 
             if len(batch) < 2:  # batch normalisation needs two
                 continue
             outputs = network(inputs[batch])
-            assert outputs.saliency is not None
-            loss = classification(outputs.logits, labels[batch]) + settings.saliency_weight * (
-                saliency_loss(outputs.saliency, targets[batch])
-            )
+            loss = classification(outputs.logits, labels[batch])
+            if targets is not None:
+                assert outputs.saliency is not None
+                loss = loss + settings.saliency_weight * (
+                    saliency_loss(outputs.saliency, targets[batch])
+                )
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -163,14 +168,22 @@ def make_demo_checkpoint(weights: Path, settings: DemoTraining = DemoTraining())
     )
 
 
-def demo_checkpoint_current(weights: Path) -> bool:
-    """Whether ``weights`` is a verified demo checkpoint of this ``DEMO_VERSION``: one made by
+def demo_checkpoint_current(weights: Path, version: str = DEMO_VERSION) -> bool:
+    """Whether ``weights`` is a verified demo checkpoint of this ``version``: one made by
     an older version learnt other phantoms and is to be trained again, not kept."""
     try:
         manifest = read_verified(weights)
     except CheckpointError:
         return False
-    return manifest.version == DEMO_VERSION
+    return manifest.version == version
+
+
+def save_weights(network: nn.Module, weights: Path) -> None:
+    """Write the network's weights whole or not at all (a partial file, then renamed)."""
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    partial = weights.with_name(weights.name + ".partial")
+    torch.save(network.state_dict(), partial)
+    partial.replace(weights)
 
 
 def train_and_save(
@@ -186,10 +199,7 @@ def train_and_save(
     """Train a demo network on ``data``; write the weights and a not-validated manifest."""
     network = demo_network()
     history = train(network, data, settings)
-    weights.parent.mkdir(parents=True, exist_ok=True)
-    partial = weights.with_name(weights.name + ".partial")
-    torch.save(network.state_dict(), partial)
-    partial.replace(weights)
+    save_weights(network, weights)
     manifest = Manifest(
         name=name,
         version=DEMO_VERSION,

@@ -3,7 +3,9 @@
 A breast's composition is the class with the highest mean probability over its views
 (CC and MLO see the same tissue from two sides; averaging is steadier than either view).
 The result is attached to the malignancy model's breast results, so one report carries
-both. Only a checkpoint of task ``density`` reports a composition: a dataset's own classes
+both; a report that carries an unvalidated density model's composition (the demo one) is
+itself marked not validated, so a validated malignancy model cannot lend it its standing.
+Only a checkpoint of task ``density`` reports a composition: a dataset's own classes
 (mini-MIAS F/G/D) are not BI-RADS categories and would be miscoded as such.
 """
 
@@ -47,9 +49,15 @@ def compositions(engine: Engine, images: Sequence[AnalysisImage]) -> dict[str, s
     }
 
 
-def with_compositions(result: StudyResult, found: dict[str, str]) -> StudyResult:
-    """``result`` with each breast's composition where one was found."""
+def with_compositions(
+    result: StudyResult, found: dict[str, str], validated: bool = True
+) -> StudyResult:
+    """``result`` with each breast's composition where one was found; ``validated``: whether
+    the density model is validated for clinical use (if not, neither is the result)."""
     breasts = tuple(
         replace(breast, composition=found.get(breast.laterality)) for breast in result.breasts
     )
-    return replace(result, breasts=breasts)
+    model = result.model
+    if any(breast.composition for breast in breasts) and not validated:
+        model = replace(model, validated_for_clinical_use=False)
+    return replace(result, breasts=breasts, model=model)

@@ -1,4 +1,4 @@
-"""Synthetic breast phantoms with inserted lesions: the demo model's training data and its test.
+"""Synthetic breast phantoms with inserted lesions: the demo models' training data and test.
 
 Not anatomy: a breast-shaped region against the chest wall, fibroglandular texture from
 smoothed noise, a skin line, and optionally a lesion (a dense, spiculated-edged blob) at a
@@ -6,6 +6,13 @@ known place. Views are generated for the left breast with the chest wall on the 
 mirrored for right views, as a mammography unit displays them, so the laterality handling
 of the whole pipeline is exercised. Lesion centres are returned in source pixel coordinates
 (column, row) and in millimetres via the pixel spacing.
+
+A phantom may be given a BI-RADS breast composition (a almost entirely fat ... d extremely
+dense): fibroglandular tissue then covers that category's share of the breast, which is what
+the demo density model learns to read. Without one the texture is the plain one the demo
+lesion model was trained on. The fat and gland levels keep a lesion brighter than either, so
+the demo lesion model, which never saw a composition, still finds lesions in all four (less
+surely in the densest, where tissue masks a lesion as it does in real mammograms).
 
 Everything is drawn in millimetres, as a detector images a breast: the image is a full-field
 detector (332.8 x 256 mm: 3328 x 2560 pixels of 0.1 mm), the breast is 10-16 cm from chest
@@ -28,6 +35,15 @@ GRAIN_MM = (20.0, 5.0)  # coarse and fine fibroglandular texture
 # quantum noise (display units) of a 1 mm pixel; a pixel of side s mm catches s^2 as many
 # photons, so its noise is NOISE / s and the image looks alike at every pixel size
 NOISE = 0.004
+# BI-RADS breast composition -> the share of the breast that is fibroglandular tissue, with
+# gaps between the categories so that a phantom is plainly one of them
+FIBROGLANDULAR_FRACTION = {
+    "a": (0.03, 0.15),
+    "b": (0.30, 0.42),
+    "c": (0.58, 0.70),
+    "d": (0.85, 0.95),
+}
+FAT, GLAND = 0.25, 0.44  # display values; a lesion (0.55-0.8) stays brighter than either
 
 
 @dataclass(frozen=True)
@@ -44,6 +60,7 @@ class PhantomView:
     view: str
     lesion: Lesion | None
     pixel_spacing_mm: float
+    composition: str | None = None  # BI-RADS a-d, when the phantom was given one
 
 
 def detector_spacing(shape: tuple[int, int]) -> float:
@@ -100,6 +117,33 @@ def breast_mask(shape: tuple[int, int], outline: _Outline, spacing: float) -> np
     return np.asarray(mask, dtype=bool)
 
 
+def _composed(
+    rng: np.random.Generator,
+    outline: _Outline,
+    spacing: float,
+    mask: np.ndarray,
+    texture: tuple[np.ndarray, np.ndarray],
+    composition: str,
+) -> np.ndarray:
+    """Display values of a breast of ``composition``: bright fibroglandular tissue in the
+    coarse texture's patches, gathered in the middle of the breast, thinning toward the skin,
+    covering the category's share of the breast (drawn within its range); fat elsewhere."""
+    if composition not in FIBROGLANDULAR_FRACTION:
+        raise ValueError(f"composition is one of {', '.join(FIBROGLANDULAR_FRACTION)}")
+    fraction = float(rng.uniform(*FIBROGLANDULAR_FRACTION[composition]))
+    coarse, fine = texture
+    y = (np.arange(mask.shape[0], dtype=np.float32) * spacing)[:, None]
+    x = (np.arange(mask.shape[1], dtype=np.float32) * spacing)[None, :]
+    # 0 in the middle of the breast, about 1 at the skin
+    reach = ((y - outline.centre) / outline.half_height) ** 2 + (
+        (x - 0.45 * outline.depth) / (0.6 * outline.depth)
+    ) ** 2
+    field = coarse - 1.5 * reach
+    threshold = float(np.quantile(field[mask], 1.0 - fraction)) if mask.any() else 0.0
+    dense = 0.5 + 0.5 * np.tanh((field - threshold) / 0.5)  # soft edges
+    return np.asarray(FAT + (GLAND - FAT) * dense + 0.03 * fine, dtype=np.float32)
+
+
 def _lesion_place(
     rng: np.random.Generator, outline: _Outline, radius: float
 ) -> tuple[float, float]:
@@ -143,15 +187,22 @@ def phantom_view(
     with_lesion: bool = False,
     pixel_spacing_mm: float | None = None,
     lesion_diameter_mm: tuple[float, float] = LESION_DIAMETER_MM,
+    composition: str | None = None,
 ) -> PhantomView:
     """One view of ``shape`` pixels; ``pixel_spacing_mm`` None: the detector's field
     (``detector_spacing``), so the breast and lesion keep their size in millimetres. A
-    larger ``lesion_diameter_mm`` range draws masses a coarse grid still shows."""
+    larger ``lesion_diameter_mm`` range draws masses a coarse grid still shows.
+    ``composition`` (a-d): a breast of that BI-RADS composition; None: the plain texture
+    (and the same random draws as before compositions existed, so seeds keep their views)."""
     spacing = pixel_spacing_mm or detector_spacing(shape)
     outline = _outline(rng, view, shape[0] * spacing)
     mask = breast_mask(shape, outline, spacing)
     coarse, fine = (smooth_noise(rng, shape, grain / spacing) for grain in GRAIN_MM)
-    image = np.where(mask, 0.35 + 0.12 * coarse + 0.05 * fine, 0.02).astype(np.float32)
+    if composition is None:
+        tissue = 0.35 + 0.12 * coarse + 0.05 * fine
+    else:
+        tissue = _composed(rng, outline, spacing, mask, (coarse, fine), composition)
+    image = np.where(mask, tissue, 0.02).astype(np.float32)
     lesion = None
     if with_lesion:
         radius_mm = float(rng.uniform(*lesion_diameter_mm)) / 2
@@ -166,17 +217,21 @@ def phantom_view(
         if lesion is not None:
             mirrored = Point(shape[1] - 1 - lesion.center.column, lesion.center.row)
             lesion = Lesion(mirrored, lesion.radius_px, lesion.radius_mm)
-    return PhantomView(image, laterality, view, lesion, spacing)
+    return PhantomView(image, laterality, view, lesion, spacing, composition)
 
 
 def phantom_study(
     rng: np.random.Generator,
     lesion_side: str | None,
     shape: tuple[int, int] = (256, 192),
+    composition: str | None = None,
 ) -> list[PhantomView]:
-    """Four screening views; the lesion, if any, in both views of ``lesion_side``."""
+    """Four screening views; the lesion, if any, in both views of ``lesion_side``; both
+    breasts of ``composition`` (one woman's breasts are mostly alike)."""
     return [
-        phantom_view(rng, side, view, shape, with_lesion=(side == lesion_side))
+        phantom_view(
+            rng, side, view, shape, with_lesion=(side == lesion_side), composition=composition
+        )
         for side in ("R", "L")
         for view in ("CC", "MLO")
     ]

@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from models.result import StudyResult
 
 NOT_CLINICAL = "DEMO / NOT VALIDATED - NOT FOR CLINICAL USE"
+# BI-RADS breast composition (models.result.COMPOSITIONS, not imported: numpy at start-up);
+# the sample's default is one the demo mammography model reads as well as a plain phantom
+COMPOSITIONS = ("a", "b", "c", "d")
+SAMPLE_COMPOSITION = "b"
 
 
 def add_model_commands(commands: Any) -> None:
@@ -27,14 +31,19 @@ def add_model_commands(commands: Any) -> None:
     actions = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     demo = actions.add_parser(
         "init-demo",
-        help="train the demo mammography and MRI checkpoints on synthetic phantoms "
-        "(CPU, about a minute each)",
+        help="train the demo mammography, MRI and density checkpoints on synthetic phantoms "
+        "(CPU, about a minute each, the density one under half a minute)",
     )
     demo.add_argument(
         "--output", type=Path, help="mammography weights file (default: the demo one)"
     )
     demo.add_argument("--mri-output", type=Path, help="MRI weights file (default: the demo one)")
-    demo.add_argument("--only", choices=("mammography", "mri"), help="train only this one")
+    demo.add_argument(
+        "--density-output", type=Path, help="density weights file (default: the demo one)"
+    )
+    demo.add_argument(
+        "--only", choices=("mammography", "mri", "density"), help="train only this one"
+    )
     demo.add_argument("--if-missing", action="store_true", help="skip those that exist")
     demo.add_argument("--views", type=int, default=None, help="training views")
     demo.add_argument("--epochs", type=int, default=None, help="training epochs")
@@ -61,6 +70,12 @@ def add_model_commands(commands: Any) -> None:
         "--size", help="ROWSxCOLUMNS of each view or slice (default 1024x832; MRI 256x256)"
     )
     sample.add_argument("--slices", type=int, default=32, help="MRI slices per series")
+    sample.add_argument(
+        "--density",
+        choices=COMPOSITIONS,
+        default=SAMPLE_COMPOSITION,
+        help=f"BI-RADS breast composition of the mammography (default {SAMPLE_COMPOSITION})",
+    )
     sample.add_argument("--seed", type=int, default=0)
     sample.set_defaults(run=_sample_study)
 
@@ -78,19 +93,51 @@ def add_model_commands(commands: Any) -> None:
 def _init_demo(settings: Settings, args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from models.demo import DemoTraining, demo_checkpoint_current, make_demo_checkpoint
+    from models.demo import (
+        DEMO_VERSION,
+        DemoTraining,
+        demo_checkpoint_current,
+        make_demo_checkpoint,
+    )
+    from models.demo_density import (
+        DEMO_DENSITY_TRAINING,
+        DEMO_DENSITY_VERSION,
+        make_demo_density_checkpoint,
+    )
     from models.demo_mri import DEMO_MRI_TRAINING, make_demo_mri_checkpoint
 
     wanted = [
-        ("mammography", args.output or settings.demo_checkpoint, DemoTraining(), "phantom views"),
-        ("mri", args.mri_output or settings.demo_mri_checkpoint, DEMO_MRI_TRAINING, "DCE phantoms"),
+        (
+            "mammography",
+            args.output or settings.demo_checkpoint,
+            DemoTraining(),
+            "phantom views",
+            make_demo_checkpoint,
+            DEMO_VERSION,
+        ),
+        (
+            "mri",
+            args.mri_output or settings.demo_mri_checkpoint,
+            DEMO_MRI_TRAINING,
+            "DCE phantoms",
+            make_demo_mri_checkpoint,
+            DEMO_VERSION,
+        ),
+        (
+            "density",
+            args.density_output or settings.demo_density_checkpoint,
+            DEMO_DENSITY_TRAINING,
+            "phantom views of known composition",
+            make_demo_density_checkpoint,
+            DEMO_DENSITY_VERSION,
+        ),
     ]
     chosen = {k: getattr(args, k) for k in ("views", "epochs", "seed") if getattr(args, k)}
-    for kind, weights, defaults, what in wanted:
+    for kind, weights, defaults, what, make, version in wanted:
         if args.only not in (None, kind):
             continue
         if args.if_missing and weights.is_file():
-            if demo_checkpoint_current(weights):
+            if demo_checkpoint_current(weights, version):
                 print(f"demo {kind} checkpoint present: {weights}")
                 continue
             # an older demo learnt other phantoms (or the file is not its manifest): kept,
@@ -99,7 +146,6 @@ def _init_demo(settings: Settings, args: argparse.Namespace) -> int:
         training = replace(defaults, **chosen)
         print(f"training the demo {kind} model on {training.views} synthetic {what} ...")
         started = time.monotonic()
-        make = make_demo_checkpoint if kind == "mammography" else make_demo_mri_checkpoint
         manifest = make(weights, training)
         print(
             f"wrote {weights} ({manifest.name} {manifest.version}, {manifest.backbone}, "
@@ -122,8 +168,8 @@ def _sample_study(settings: Settings, args: argparse.Namespace) -> int:
         paths = write_sample_mri_study(args.folder, side, (rows, columns), args.slices, args.seed)
         made, lesion = f"3 DCE series of {args.slices} slices", "an enhancing lesion"
     else:
-        paths = write_sample_study(args.folder, side, (rows, columns), args.seed)
-        made, lesion = f"{len(paths)} views", "a lesion"
+        paths = write_sample_study(args.folder, side, (rows, columns), args.seed, args.density)
+        made, lesion = f"{len(paths)} views of breast composition {args.density}", "a lesion"
     for path in paths:
         print(path)
     print(f"{made}, {'no lesion' if side is None else f'{lesion} in the {side} breast'}; {MARK}")
@@ -134,7 +180,13 @@ def _show(settings: Settings, args: argparse.Namespace) -> int:
     from models.checkpoint import CheckpointError, read_verified
 
     paths = list(args.weights) or [
-        p for p in (settings.mammography_checkpoint, settings.mri_checkpoint) if p is not None
+        p
+        for p in (
+            settings.mammography_checkpoint,
+            settings.mri_checkpoint,
+            settings.density_checkpoint,
+        )
+        if p is not None
     ]
     failed = False
     for path in paths:
@@ -202,7 +254,12 @@ def _as_dict(result: StudyResult, seconds: float) -> dict[str, Any]:
         },
         "study_score": result.overall_score,
         "breasts": [
-            {"laterality": b.laterality, "score": b.score, "category": str(b.category)}
+            {
+                "laterality": b.laterality,
+                "score": b.score,
+                "category": str(b.category),
+                "composition": b.composition,
+            }
             for b in result.breasts
         ],
         "images": [
@@ -234,7 +291,8 @@ def _print(result: StudyResult, seconds: float) -> None:
         print(NOT_CLINICAL)
     print(f"study score {result.overall_score:.3f} ({seconds:.2f} s)")
     for breast in result.breasts:
-        print(f"  breast {breast.laterality}: {breast.score:.3f} {breast.category}")
+        composition = f", breast composition {breast.composition}" if breast.composition else ""
+        print(f"  breast {breast.laterality}: {breast.score:.3f} {breast.category}{composition}")
     for image in result.images:
         where = " ".join(x for x in (image.laterality, image.view) if x) or "image"
         frame = f" frame {image.frame}" if image.frame else ""

@@ -100,8 +100,8 @@ class ModelsSettings(_Section):
     # Breast MRI checkpoint; empty: the demo MRI checkpoint under the storage root (made by
     # `breastnode models init-demo` too); "none": MRI studies are not analysed.
     mri: str = ""
-    # Breast density checkpoint (task density: BI-RADS composition a-d); empty: no density
-    # is reported.
+    # Breast density checkpoint (task density: BI-RADS composition a-d); empty: the demo
+    # density checkpoint under the storage root (`init-demo` makes it); "none": no density.
     density: str = ""
     device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     batch_size: int = Field(default=8, ge=1, le=512)
@@ -261,22 +261,26 @@ class Settings(BaseSettings):
         return self.storage_root / "models" / "demo-mri.pt"
 
     @property
-    def demo_checkpoints(self) -> tuple[Path, Path]:
-        return self.demo_checkpoint, self.demo_mri_checkpoint
+    def demo_density_checkpoint(self) -> Path:
+        return self.storage_root / "models" / "demo-density.pt"
+
+    @property
+    def demo_checkpoints(self) -> tuple[Path, Path, Path]:
+        return self.demo_checkpoint, self.demo_mri_checkpoint, self.demo_density_checkpoint
 
     @property
     def mri_checkpoint(self) -> Path | None:
-        configured = self.models.mri
-        if configured.lower() == "none":
-            return None
-        return (
-            _resolve(self.config_dir, Path(configured)) if configured else self.demo_mri_checkpoint
-        )
+        return self._optional_checkpoint(self.models.mri, self.demo_mri_checkpoint)
 
     @property
     def density_checkpoint(self) -> Path | None:
-        configured = self.models.density
-        return _resolve(self.config_dir, Path(configured)) if configured else None
+        return self._optional_checkpoint(self.models.density, self.demo_density_checkpoint)
+
+    def _optional_checkpoint(self, configured: str, demo: Path) -> Path | None:
+        """A model the node may go without: "none" turns it off, empty is the demo one."""
+        if configured.lower() == "none":
+            return None
+        return _resolve(self.config_dir, Path(configured)) if configured else demo
 
     def peer(self, name: str) -> PeerSettings:
         for peer in self.peers:

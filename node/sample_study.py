@@ -1,9 +1,10 @@
 """``breastnode sample-study DIR``: a SYNTHETIC four-view screening mammography study to try
 the node with (upload it to a PACS or Orthanc, push it to the node, see the results).
 
-The images are the demo model's phantoms (a lesion in one breast), stored as MG For
-Presentation with 14 bits in 16; every identifier says SYNTHETIC and no attribute comes from
-a person. A phantom is drawn in millimetres on a full-field detector (0.1 mm pixels at
+The images are the demo models' phantoms (a lesion in one breast; from the command, both
+breasts of one BI-RADS composition, which the demo density model reads), stored as MG For
+Presentation with 14 bits in 16; every identifier says SYNTHETIC and no attribute comes from a
+person. A phantom is drawn in millimetres on a full-field detector (0.1 mm pixels at
 3328 x 2560), so at any size the breast keeps its size and the lesion is 5-15 mm across; the
 Pixel Spacing says how large a pixel is.
 """
@@ -25,13 +26,20 @@ VIEWS = {"CC": ("399162004", "cranio-caudal"), "MLO": ("399368009", "medio-later
 
 
 def write_sample_study(
-    folder: Path, lesion_side: str | None = "L", size: tuple[int, int] = (1024, 832), seed: int = 0
+    folder: Path,
+    lesion_side: str | None = "L",
+    size: tuple[int, int] = (1024, 832),
+    seed: int = 0,
+    composition: str | None = None,
 ) -> list[Path]:
-    """Write the four views (R CC, R MLO, L CC, L MLO) into ``folder``; their paths."""
+    """Write the four views (R CC, R MLO, L CC, L MLO) into ``folder``; their paths.
+    ``composition``: the breasts' BI-RADS composition, a-d (``sample-study`` gives one); None:
+    the plain phantom texture the demo lesion model's figures were measured on."""
     study_uid, series_uid = generate_uid(), generate_uid()
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for number, phantom in enumerate(sample_views(lesion_side, size, seed), start=1):
+    views = sample_views(lesion_side, size, seed, composition)
+    for number, phantom in enumerate(views, start=1):
         ds = _view(study_uid, series_uid, number, phantom.laterality, phantom.view)
         pixels = to_stored_values(phantom.image)
         ds.Rows, ds.Columns = pixels.shape
@@ -44,11 +52,14 @@ def write_sample_study(
 
 
 def sample_views(
-    lesion_side: str | None = "L", size: tuple[int, int] = (1024, 832), seed: int = 0
+    lesion_side: str | None = "L",
+    size: tuple[int, int] = (1024, 832),
+    seed: int = 0,
+    composition: str | None = None,
 ) -> list[PhantomView]:
     """The phantoms ``write_sample_study`` stores for these arguments, with their lesion's
-    place: the truth a check of the demo model on the sample compares with."""
-    return phantom_study(np.random.default_rng(seed), lesion_side, size)
+    place and composition: the truth a check of the demo models on the sample compares with."""
+    return phantom_study(np.random.default_rng(seed), lesion_side, size, composition)
 
 
 def sample_instance(sop_class: str, study_uid: str, series_uid: str) -> Dataset:

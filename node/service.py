@@ -69,7 +69,11 @@ def check_checkpoints(settings: Settings) -> None:
     not the file its manifest describes (hash check only: torch is not imported here)."""
     if settings.pipeline.analysis != "models":
         return
-    for weights in (settings.mammography_checkpoint, settings.mri_checkpoint):
+    for weights in (
+        settings.mammography_checkpoint,
+        settings.mri_checkpoint,
+        settings.density_checkpoint,
+    ):
         if weights is None:
             continue
         try:

@@ -24,7 +24,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The log scan runs after everything else, whatever -k or ordering says. The first test
     that needs the demo checkpoint trains it, so those tests get a longer time limit."""
     for item in items:
-        if {"demo_weights", "demo_mri_weights"} & set(getattr(item, "fixturenames", ())):
+        demo_fixtures = {"demo_weights", "demo_mri_weights", "demo_density_weights"}
+        if demo_fixtures & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.timeout(1800))
     items.sort(key=lambda item: item.get_closest_marker("log_scan") is not None)
 

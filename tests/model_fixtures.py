@@ -19,6 +19,7 @@ from tests.synthetic import SyntheticPatient, mammogram, write
 # the demo checkpoints depend on these sources only; a change retrains them
 DEMO_SOURCES = ("demo.py", "phantoms.py", "networks.py", "preprocess.py", "checkpoint.py")
 DEMO_MRI_SOURCES = (*DEMO_SOURCES, "demo_mri.py", "mri_phantoms.py", "sources.py", "volumes.py")
+DEMO_DENSITY_SOURCES = (*DEMO_SOURCES, "demo_density.py")
 
 
 def demo_source_digest(names: tuple[str, ...] = DEMO_SOURCES) -> str:
@@ -61,6 +62,15 @@ def demo_mri_weights(request: pytest.FixtureRequest) -> Path:
 
     key = f"demo-mri-model-{demo_source_digest(DEMO_MRI_SOURCES)}"
     return cached_checkpoint(request, key, "demo-mri.pt", make_demo_mri_checkpoint)
+
+
+@pytest.fixture(scope="session")
+def demo_density_weights(request: pytest.FixtureRequest) -> Path:
+    """The demo density checkpoint, trained by the product's own code (seconds)."""
+    from models.demo_density import make_demo_density_checkpoint
+
+    key = f"demo-density-model-{demo_source_digest(DEMO_DENSITY_SOURCES)}"
+    return cached_checkpoint(request, key, "demo-density.pt", make_demo_density_checkpoint)
 
 
 @dataclass(frozen=True)

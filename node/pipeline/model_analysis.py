@@ -149,7 +149,8 @@ class ModelAnalysis:
             return result
         from models.density import compositions, with_compositions
 
-        return with_compositions(result, compositions(self.density, sources.images))
+        found = compositions(self.density, sources.images)
+        return with_compositions(result, found, self.density.manifest.validated_for_clinical_use)
 
     def result(self, study: StudyInput) -> Analysed | None:
         """The typed result of a study, or None when no configured model applies."""

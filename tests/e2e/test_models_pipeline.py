@@ -26,7 +26,7 @@ MAMMOGRAPHY_CAD_SR = "1.2.840.10008.5.1.4.1.1.88.50"
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 
 
-def pipeline(weights: Path, mri: Path | str = "none") -> str:
+def pipeline(weights: Path, mri: Path | str = "none", density: Path | str = "none") -> str:
     return f"""
 [pipeline]
 analysis = "models"
@@ -36,6 +36,7 @@ poll_seconds = 0.2
 [models]
 mammography = "{weights}"
 mri = "{mri}"
+density = "{density}"
 device = "cpu"
 [routing]
 result_destinations = ["orthanc"]

@@ -38,7 +38,12 @@ def orthanc(tmp_path: Path) -> Iterator[Orthanc]:
 
 @pytest.mark.orthanc
 def test_the_readme_walkthrough_brings_results_into_orthanc(
-    orthanc: Orthanc, demo_weights: Path, demo_mri_weights: Path, tmp_path: Path, run_logs: Path
+    orthanc: Orthanc,
+    demo_weights: Path,
+    demo_mri_weights: Path,
+    demo_density_weights: Path,
+    tmp_path: Path,
+    run_logs: Path,
 ) -> None:
     require_tool("curl")
     work = tmp_path / "checkout"  # stands for the repository: its .venv and config.toml
@@ -59,6 +64,7 @@ def test_the_readme_walkthrough_brings_results_into_orthanc(
             "BREASTNODE_PEERS": json.dumps(peers),
             "BREASTNODE_MODELS__MAMMOGRAPHY": str(demo_weights),
             "BREASTNODE_MODELS__MRI": str(demo_mri_weights),
+            "BREASTNODE_MODELS__DENSITY": str(demo_density_weights),
             "BREASTNODE_MODELS__DEVICE": "cpu",
             "BREASTNODE_METRICS__PORT": "0",
         },

@@ -53,6 +53,7 @@ def test_queued_studies_are_analysed_together_and_fail_alone(
         models={
             "mammography": str(demo_weights),
             "mri": "none",
+            "density": "none",
             "device": "cpu",
             "studies_per_batch": 8,
         },
@@ -103,7 +104,12 @@ def test_study_of_images_of_both_breasts_is_reported_not_retried(
     settings = Settings(
         peers=[{"name": "pacs", "ae_title": "PACS", "host": "127.0.0.1", "port": 104}],
         routing={"result_destinations": ["pacs"]},
-        models={"mammography": str(demo_weights), "mri": "none", "device": "cpu"},
+        models={
+            "mammography": str(demo_weights),
+            "mri": "none",
+            "density": "none",
+            "device": "cpu",
+        },
     )
     worker = analysis_worker(engine, store, ModelAnalysis(settings), settings)
     assert worker.run_once() is not None

@@ -1,12 +1,18 @@
 """A density checkpoint beside the malignancy model: each breast's BI-RADS composition in
-the report the node sends. The density network here is an untrained test checkpoint, so
-the composition it gives is arbitrary; what is tested is that it is the density model's
-answer for that breast and that it reaches the report, coded."""
+the report the node sends. With an untrained test checkpoint the composition it gives is
+arbitrary; what is tested is that it is the density model's answer for that breast and that
+it reaches the report, coded. With the demo density checkpoint a sample study's composition
+is found, coded in a valid SR, named on the overlays, and the objects still say NOT FOR
+CLINICAL USE, even beside a malignancy model that is validated."""
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import highdicom as hd
 import numpy as np
@@ -15,6 +21,7 @@ from pydicom import dcmread
 from pydicom.sr.codedict import codes
 from sqlalchemy import Engine
 
+from models.checkpoint import read_verified, write_manifest
 from models.density import compositions
 from models.inference import Engine as ModelEngine
 from models.result import COMPOSITIONS
@@ -22,21 +29,27 @@ from models.sources import study_sources
 from models.study import predict_images
 from node.config import Settings
 from node.errors import ConfigError
+from node.pipeline.analysis import InputInstance, StudyInput
 from node.pipeline.completion import sweep
 from node.pipeline.model_analysis import ModelAnalysis
+from node.results.common import NOT_FOR_CLINICAL_USE
+from node.results.sc import overlay_text
 from node.results.sr import COMPOSITION_CODES
+from node.sample_study import write_sample_study
 from storage.filestore import FileStore
 from storage.outbox import Outbox
 from storage.queue import JobQueue, JobState
 from storage.times import utcnow
+from tests.dicom_checks import dsr2html, validated
 from tests.model_fixtures import phantom_dicom_study
 from tests.models.checkpoints import untrained_checkpoint
 from tests.stored import analysis_worker, store_dataset
 
 COMPREHENSIVE_3D_SR = "1.2.840.10008.5.1.4.1.1.88.34"
+SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 
 
-def settings_with(demo_weights: Path, density: Path) -> Settings:
+def settings_with(demo_weights: Path, density: Path | str) -> Settings:
     return Settings(
         peers=[{"name": "pacs", "ae_title": "PACS", "host": "127.0.0.1", "port": 104}],
         routing={"result_destinations": ["pacs"]},
@@ -80,13 +93,7 @@ def test_each_breast_gets_the_density_models_composition_in_its_report(
         if ds.SOPClassUID == COMPREHENSIVE_3D_SR
     ]
     groups = hd.sr.Comprehensive3DSR.from_dataset(report).content.get_image_measurement_groups()
-    found = {}
-    for group in groups:
-        name = group.tracking_identifier.rsplit(":", 1)[1]
-        for evaluation in group.get_qualitative_evaluations():
-            if evaluation.name == codes.SCT.BreastComposition:
-                found[name] = evaluation.value
-    assert found == {
+    assert coded_compositions(groups) == {
         "Left breast": COMPOSITION_CODES[expected["L"]],
         "Right breast": COMPOSITION_CODES[expected["R"]],
     }
@@ -100,3 +107,72 @@ def test_a_checkpoint_of_another_task_is_refused_as_the_density_model(
     fgd = untrained_checkpoint(tmp_path / "fgd", task="density_fgd")
     with pytest.raises(ConfigError, match="density"):
         ModelAnalysis(settings_with(demo_weights, fgd))
+
+
+def coded_compositions(groups: Iterable[Any]) -> dict[str, object]:
+    """The CID 6000 breast composition code of each breast's group, by breast."""
+    found = {}
+    for group in groups:
+        name = group.tracking_identifier.rsplit(":", 1)[1]
+        for evaluation in group.get_qualitative_evaluations():
+            if evaluation.name == codes.SCT.BreastComposition:
+                found[name] = evaluation.value
+    return found
+
+
+def validated_copy(weights: Path, folder: Path) -> Path:
+    """The demo weights under a manifest that calls them validated for clinical use (a
+    stand-in for a site's validated malignancy model)."""
+    folder.mkdir()
+    copy = folder / "site.pt"
+    shutil.copy(weights, copy)
+    manifest = dataclasses.replace(read_verified(weights), validated_for_clinical_use=True)
+    write_manifest(copy, manifest)
+    return copy
+
+
+def test_the_demo_density_model_finds_a_sample_studys_composition_not_for_clinical_use(
+    tmp_path: Path, demo_weights: Path, demo_density_weights: Path
+) -> None:
+    paths = write_sample_study(tmp_path / "in", "L", (512, 416), seed=3, composition="d")
+    instances = []
+    for path in paths:
+        ds = dcmread(path)
+        instances.append(
+            InputInstance(ds.SOPInstanceUID, ds.SOPClassUID, ds.SeriesInstanceUID, path)
+        )
+    study = StudyInput(str(ds.StudyInstanceUID), 1, tuple(instances), ())
+    site = validated_copy(demo_weights, tmp_path / "site")
+    alone = ModelAnalysis(settings_with(site, "none")).result(study)
+    assert alone is not None and alone.result.model.validated_for_clinical_use
+    assert all(breast.composition is None for breast in alone.result.breasts)
+
+    analysis = ModelAnalysis(settings_with(site, demo_density_weights))
+    analysed = analysis.result(study)
+    assert analysed is not None
+    result = analysed.result
+    assert {b.laterality: b.composition for b in result.breasts} == {"L": "d", "R": "d"}
+    # the demo density model's composition makes the whole report not for clinical use
+    assert result.model.validated_for_clinical_use is False
+    objects = analysis.objects(study, analysed)
+
+    [report] = [ds for ds in objects if ds.SOPClassUID == COMPREHENSIVE_3D_SR]
+    path = tmp_path / "sr.dcm"
+    back = validated(report, path, "SR with the demo density model's composition")
+    assert "Extremely dense" in dsr2html(path)
+    groups = hd.sr.Comprehensive3DSR.from_dataset(back).content.get_image_measurement_groups()
+    assert coded_compositions(groups) == {
+        "Left breast": COMPOSITION_CODES["d"],
+        "Right breast": COMPOSITION_CODES["d"],
+    }
+    assert back.SeriesDescription.startswith(NOT_FOR_CLINICAL_USE)
+
+    overlays = [ds for ds in objects if ds.SOPClassUID == SECONDARY_CAPTURE]
+    assert len(overlays) == 4
+    assert all(ds.SeriesDescription.startswith(NOT_FOR_CLINICAL_USE) for ds in overlays)
+    # each overlay's burned-in label, as build_result_objects writes it for that breast
+    breasts = {b.laterality: b for b in result.breasts}
+    for image in result.images:
+        breast = breasts[str(image.laterality)]
+        label = overlay_text(image, breast.score, result.model, breast.composition)
+        assert "density d" in label and NOT_FOR_CLINICAL_USE in label, label

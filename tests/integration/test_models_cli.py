@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from models.demo import DEMO_VERSION
+from models.demo_density import DEMO_DENSITY_NAME, DEMO_DENSITY_VERSION
 from node.config import load_settings
 from node.pipeline.analysis import InputInstance, StudyInput
 from node.pipeline.model_analysis import ModelAnalysis
@@ -33,8 +34,9 @@ def breastnode(config: Path, *args: str, timeout: float = 300) -> subprocess.Com
 
 def models_config(tmp_path: Path, models: str = "") -> Path:
     config = tmp_path / "config.toml"
-    if "mri =" not in models:  # no MRI model unless the test names one
-        models += '\nmri = "none"'
+    for optional in ("mri", "density"):  # no MRI or density model unless the test names one
+        if f"{optional} =" not in models:
+            models += f'\n{optional} = "none"'
     extra = f'[pipeline]\nanalysis = "models"\n[models]\n{models}\n'
 
     config.write_text(config_toml(tmp_path / "store", free_port(), [Peer("s", "S")], extra=extra))
@@ -64,42 +66,45 @@ def test_serve_refuses_a_checkpoint_that_is_not_its_manifest(
 
 
 def test_init_demo_writes_verified_not_validated_checkpoints(tmp_path: Path) -> None:
-    config = models_config(tmp_path, 'mri = ""')  # both demo checkpoints, the default
+    config = models_config(tmp_path, 'mri = ""\ndensity = ""')  # the demo ones, the default
     made = breastnode(config, "models", "init-demo", "--views", "16", "--epochs", "1")
     assert made.returncode == 0, made.stderr
-    assert made.stdout.count("NOT FOR CLINICAL USE") == 2
-    for name in ("demo.pt", "demo-mri.pt"):
-        weights = tmp_path / "store" / "models" / name
-        assert weights.is_file() and weights.with_suffix(".json").is_file()
+    assert made.stdout.count("NOT FOR CLINICAL USE") == 3
+    models = tmp_path / "store" / "models"
+    for name in ("demo.pt", "demo-mri.pt", "demo-density.pt"):
+        assert (models / name).is_file() and (models / name).with_suffix(".json").is_file()
     again = breastnode(config, "models", "init-demo", "--if-missing")
-    assert again.returncode == 0 and again.stdout.count("present") == 2
+    assert again.returncode == 0 and again.stdout.count("present") == 3
     # a checkpoint of an older demo version is trained again, not kept (make run uses this)
-    manifest = tmp_path / "store" / "models" / "demo.json"
-    old = json.loads(manifest.read_text())
-    manifest.write_text(json.dumps({**old, "version": "1.0.0"}))
+    for name in ("demo.json", "demo-density.json"):
+        old = json.loads((models / name).read_text())
+        (models / name).write_text(json.dumps({**old, "version": "0.9.0"}))
     stale = breastnode(
-        config,
-        "models",
-        "init-demo",
-        "--if-missing",
-        "--only",
-        "mammography",
-        "--views",
-        "16",
-        "--epochs",
-        "1",
+        config, "models", "init-demo", "--if-missing", "--views", "16", "--epochs", "1"
     )
     assert stale.returncode == 0, stale.stderr
-    assert "not this version's demo; training again" in stale.stdout
-    assert json.loads(manifest.read_text())["version"] == DEMO_VERSION
+    assert stale.stdout.count("not this version's demo; training again") == 2
+    assert "demo mri checkpoint present" in stale.stdout
+    assert json.loads((models / "demo.json").read_text())["version"] == DEMO_VERSION
+    density = json.loads((models / "demo-density.json").read_text())
+    assert density["version"] == DEMO_DENSITY_VERSION and density["task"] == "density"
     shown = breastnode(config, "models", "show")
     assert shown.returncode == 0, shown.stderr
-    assert shown.stdout.count('"validated_for_clinical_use": false') == 2
+    assert shown.stdout.count('"validated_for_clinical_use": false') == 3
     assert '"name": "breastnode-demo-mri-phantom"' in shown.stdout
+    assert f'"name": "{DEMO_DENSITY_NAME}"' in shown.stdout
     assert "NOT FOR CLINICAL USE" in shown.stdout
+    elsewhere = tmp_path / "site" / "density.pt"
+    only = ("--only", "density", "--density-output", str(elsewhere), "--views", "8")
+    one = breastnode(config, "models", "init-demo", *only, "--epochs", "1")
+    assert one.returncode == 0, one.stderr
+    assert one.stdout.count("training the demo") == 1 and DEMO_DENSITY_NAME in one.stdout
+    assert json.loads(elsewhere.with_suffix(".json").read_text())["training_data"].startswith(
+        "DEMO ONLY"
+    )
 
 
-def test_serve_wants_the_demo_mri_checkpoint_unless_mri_is_none(tmp_path: Path) -> None:
+def test_serve_wants_the_demo_mri_and_density_checkpoints_unless_none(tmp_path: Path) -> None:
     config = models_config(tmp_path, 'mri = ""')
     made = breastnode(
         config, "models", "init-demo", "--only", "mammography", "--views", "16", "--epochs", "1"
@@ -114,6 +119,17 @@ def test_serve_wants_the_demo_mri_checkpoint_unless_mri_is_none(tmp_path: Path) 
     assert settings.mri_checkpoint is None
     settings = load_settings(config)
     assert settings.mri_checkpoint == settings.storage_root / "models" / "demo-mri.pt"
+    assert settings.density_checkpoint is None  # "none" (models_config's default)
+    # density: empty is the demo density checkpoint, which serve wants like the others
+    (tmp_path / "dense").mkdir()
+    demo = tmp_path / "store" / "models" / "demo.pt"
+    dense = models_config(tmp_path / "dense", f'mammography = "{demo}"\ndensity = ""')
+    assert load_settings(dense).density_checkpoint == (
+        tmp_path / "dense" / "store" / "models" / "demo-density.pt"
+    )
+    started = breastnode(dense, "serve", timeout=60)
+    assert started.returncode != 0
+    assert "demo-density" in started.stderr and "models init-demo" in started.stderr
 
 
 def test_an_mri_study_without_an_mri_model_ends_with_no_results(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydicom import dcmread
@@ -28,9 +29,9 @@ def assert_valid(path: Path) -> None:
     assert not errors, errors
 
 
-def stored_and_analysed(config: Path, datasets: list[Dataset]) -> dict[str, float]:
+def stored_and_analysed(config: Path, datasets: list[Dataset]) -> list[dict[str, Any]]:
     """Store the study in the node's index and store, then ``breastnode analyse`` it: the
-    breasts' scores."""
+    breasts' results (laterality, score, category, composition)."""
     settings = load_settings(config)
     engine, _ = open_index(settings)
     for ds in datasets:
@@ -38,16 +39,19 @@ def stored_and_analysed(config: Path, datasets: list[Dataset]) -> dict[str, floa
     engine.dispose()
     analysed = breastnode(config, "analyse", str(datasets[0].StudyInstanceUID), "--json")
     assert analysed.returncode == 0, analysed.stderr
-    return {b["laterality"]: b["score"] for b in json.loads(analysed.stdout)["breasts"]}
+    breasts: list[dict[str, Any]] = json.loads(analysed.stdout)["breasts"]
+    return breasts
 
 
-def test_sample_study_is_valid_synthetic_mammography_the_demo_model_reads(
-    tmp_path: Path, demo_weights: Path
+def test_sample_study_is_valid_synthetic_mammography_the_demo_models_read(
+    tmp_path: Path, demo_weights: Path, demo_density_weights: Path
 ) -> None:
-    config = models_config(tmp_path, f'mammography = "{demo_weights}"')
+    models = f'mammography = "{demo_weights}"\ndensity = "{demo_density_weights}"'
+    config = models_config(tmp_path, models)
     made = breastnode(config, "sample-study", str(tmp_path / "sample"), "--lesion", "R")
     assert made.returncode == 0, made.stderr
     assert "SYNTHETIC SAMPLE - NOT A PATIENT" in made.stdout
+    assert "4 views of breast composition b, a lesion in the R breast" in made.stdout
     paths = sorted((tmp_path / "sample").glob("*.dcm"))
     assert len(paths) == 4
     datasets = [dcmread(p) for p in paths]
@@ -60,8 +64,11 @@ def test_sample_study_is_valid_synthetic_mammography_the_demo_model_reads(
         assert (ds.Rows, ds.Columns) == (1024, 832)
     for path in paths:
         assert_valid(path)
-    scores = stored_and_analysed(config, datasets)
-    assert scores["R"] > scores["L"]
+    breasts = {b["laterality"]: b for b in stored_and_analysed(config, datasets)}
+    assert breasts["R"]["score"] > breasts["L"]["score"]
+    # the sample's woman has breasts of composition b (the default), and the demo density
+    # model says so
+    assert {side: b["composition"] for side, b in breasts.items()} == {"L": "b", "R": "b"}
 
 
 def test_sample_mri_study_is_valid_synthetic_dce_mri_the_demo_model_reads(
@@ -88,17 +95,18 @@ def test_sample_mri_study_is_valid_synthetic_dce_mri_the_demo_model_reads(
         path = tmp_path / "checked.dcm"
         ds.save_as(path, enforce_file_format=True)
         assert_valid(path)
-    scores = stored_and_analysed(config, datasets)
+    scores = {b["laterality"]: b["score"] for b in stored_and_analysed(config, datasets)}
     assert scores["R"] > 0.5 > scores["L"]
 
 
 def test_sample_study_without_a_lesion_and_bad_sizes(tmp_path: Path) -> None:
     config = models_config(tmp_path)
-    made = breastnode(
-        config, "sample-study", str(tmp_path / "a"), "--lesion", "none", "--size", "128x104"
-    )
+    args = ("--lesion", "none", "--size", "128x104", "--density", "d")
+    made = breastnode(config, "sample-study", str(tmp_path / "a"), *args)
     assert made.returncode == 0, made.stderr
-    assert "4 views, no lesion" in made.stdout
+    assert "4 views of breast composition d, no lesion" in made.stdout
+    refused = breastnode(config, "sample-study", str(tmp_path / "d"), "--density", "e")
+    assert refused.returncode != 0 and "--density" in refused.stderr
     refused = breastnode(config, "sample-study", str(tmp_path / "b"), "--mri", "--slices", "2")
     assert refused.returncode != 0 and "--slices" in refused.stderr
     refused = breastnode(config, "sample-study", str(tmp_path / "c"), "--size", "32x32")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from models.checkpoint import manifest_path, read_verified, write_manifest
 from models.demo import DEMO_VERSION, demo_checkpoint_current
+from models.demo_density import DEMO_DENSITY_VERSION
 from tests.models.checkpoints import untrained_checkpoint
 
 
@@ -17,6 +18,8 @@ def test_only_a_verified_checkpoint_of_this_demo_version_is_current(tmp_path: Pa
     assert not demo_checkpoint_current(weights)  # an older (here: another) version
     write_manifest(weights, dataclasses.replace(read_verified(weights), version=DEMO_VERSION))
     assert demo_checkpoint_current(weights)
+    # each demo has its own version (the density demo's is DEMO_DENSITY_VERSION)
+    assert not demo_checkpoint_current(weights, DEMO_DENSITY_VERSION + ".other")
     weights.write_bytes(weights.read_bytes() + b"changed")  # no longer what it says
     assert not demo_checkpoint_current(weights)
     manifest_path(weights).unlink()

@@ -27,6 +27,20 @@ def test_shipped_config_is_valid_and_embedded() -> None:
     assert settings.storage_root == REPO / "var"
     assert settings.database_url == f"sqlite:///{REPO / 'var' / 'index.sqlite3'}"
     assert {p.name for p in settings.peers} >= {"orthanc"}
+    # the node's own models are the demo ones that `make run` makes under the store
+    assert (
+        settings.mammography_checkpoint,
+        settings.mri_checkpoint,
+        settings.density_checkpoint,
+    ) == settings.demo_checkpoints
+    assert settings.density_checkpoint == REPO / "var" / "models" / "demo-density.pt"
+
+
+def test_none_turns_the_mri_and_density_models_off(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, '[models]\nmri = "None"\ndensity = "none"\n'))
+    assert settings.mri_checkpoint is None and settings.density_checkpoint is None
+    site = load_settings(write(tmp_path, '[models]\ndensity = "site/density.pt"\n'))
+    assert site.density_checkpoint == tmp_path / "site" / "density.pt"
 
 
 def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:

@@ -4,8 +4,17 @@ mirrored with their lesion coordinates."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from models.phantoms import detector_spacing, phantom_study, phantom_view, to_stored_values
+from models.phantoms import (
+    FAT,
+    FIBROGLANDULAR_FRACTION,
+    GLAND,
+    detector_spacing,
+    phantom_study,
+    phantom_view,
+    to_stored_values,
+)
 
 
 def test_reproducible_and_lesion_where_it_says() -> None:
@@ -65,3 +74,30 @@ def test_lesions_are_millimetres_inside_the_breast_at_any_size() -> None:
         np.random.default_rng(1), "R", "CC", with_lesion=True, lesion_diameter_mm=(30.0, 50.0)
     )
     assert large.lesion is not None and 15.0 <= large.lesion.radius_mm <= 25.0
+
+
+def test_a_composition_is_the_share_of_fibroglandular_tissue() -> None:
+    """a almost entirely fat ... d extremely dense: the share of the breast brighter than
+    midway between fat and gland lies near the category's range and grows from a to d; a
+    lesion stays brighter than the densest tissue; a wrong category is refused."""
+    midway = (FAT + GLAND) / 2
+    medians = []
+    for composition, (low, high) in FIBROGLANDULAR_FRACTION.items():
+        shares = []
+        for seed in range(4):
+            view = phantom_view(
+                np.random.default_rng(seed), "R", ("CC", "MLO")[seed % 2], (512, 394),
+                with_lesion=True, composition=composition,
+            )  # fmt: skip
+            assert view.composition == composition and view.lesion is not None
+            breast = view.image[view.image > 0.1]
+            shares.append(float(np.mean(breast > midway)))
+            c, r = round(view.lesion.center.column), round(view.lesion.center.row)
+            assert view.image[r, c] > np.percentile(breast, 99)
+        assert low - 0.05 < min(shares) and max(shares) < high + 0.05, (composition, shares)
+        medians.append(float(np.median(shares)))
+    assert medians == sorted(medians)
+    with pytest.raises(ValueError, match="composition"):
+        phantom_view(np.random.default_rng(0), "L", "CC", composition="e")
+    plain = phantom_study(np.random.default_rng(0), "L")
+    assert all(view.composition is None for view in plain)
