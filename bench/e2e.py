@@ -102,6 +102,7 @@ poll_seconds = 0.05
 [models]
 mammography = "{weights}"
 mri = "none"
+density = "none"
 device = "{device}"
 [routing]
 result_destinations = ["orthanc"]
