@@ -249,7 +249,10 @@ def _train(settings: Settings, args: argparse.Namespace) -> int:
             f"{point.recall_rate:.3f}"
         )
     print(f"evaluate: breastnode models evaluate {weights} {output / 'split.csv'} --output REPORT")
-    key = "mri" if args.task == "mri_benign_malignant" else "mammography"
+    if args.task == "density_fgd":  # a dataset's own classes: no BI-RADS composition
+        print("the node reports BI-RADS composition from task density (a-d) only")
+        return 0
+    key = {"mri_benign_malignant": "mri", "density": "density"}.get(args.task, "mammography")
     print(f'use in the node: [models] {key} = "{weights}"')
     return 0
 
