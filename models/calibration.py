@@ -185,6 +185,11 @@ def fit_calibration(truth: np.ndarray, scores: np.ndarray, seed: int = 0) -> Cal
                 reason += "does not beat it by 5%"
     chosen = (fit_isotonic if method == "isotonic" else fit_platt)(truth, scores)
     figures[f"{method} (fitted)"] = round(brier(truth, chosen.apply(scores)), 6)
+    if method == "platt" and chosen.slope == 0.0:  # said, so nobody mistakes it for a model
+        reason += (
+            "; its slope came out 0 (the validation scores rank the cases backwards or not "
+            "at all), so every case gets one score: this model ranks nothing"
+        )
     return Calibration(
         method,
         chosen.slope,

@@ -167,3 +167,13 @@ def test_a_manifest_with_calibration_round_trips_and_is_checked(tmp_path: Path) 
     broken = written | {"calibration": {"method": "magic"}}
     with pytest.raises(CheckpointError, match="unreadable manifest"):
         Manifest.from_json(json.dumps(broken))
+
+
+def test_a_validation_split_that_ranks_backwards_gives_one_score_and_says_so() -> None:
+    truth = np.array([0, 0, 0, 1, 1, 1])
+    backwards = np.array([0.9, 0.8, 0.7, 0.3, 0.2, 0.1])
+    calibration = fit_calibration(truth, backwards)
+    assert calibration.slope == 0.0
+    assert np.unique(calibration.apply(np.array([0.05, 0.5, 0.95]))).size == 1
+    assert "ranks nothing" in calibration.reason
+    assert "ranks nothing" not in fit_calibration(truth, backwards[::-1]).reason
