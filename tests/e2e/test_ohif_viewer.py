@@ -23,7 +23,7 @@ from pydicom.uid import JPEGLSLossless, SecondaryCaptureImageStorage
 from models.aggregate import category
 from node.config import ResultsSettings
 from node.results.build import TID_1500_SOP_CLASS, build_result_objects
-from node.results.sr import SIDE_NAMES, label
+from node.results.sr import FINDING_TYPES, SIDE_NAMES, label
 from tests.orthanc import Orthanc
 from tests.results_fixtures import Case, artifact_dir, mammography_case
 from tests.synthetic import write
@@ -41,11 +41,10 @@ def expected_labels(case: Case) -> list[str]:
     """The label of every group of the report, as the node writes it (node.results.sr)."""
     threshold = case.result.model.operating_threshold
     labels = [label(SIDE_NAMES[b.laterality], b.score, b.category) for b in case.result.breasts]
-    kinds = {"mass": "Mass", "calcification cluster": "Cluster of calcifications"}
     for image in case.result.images:
         for finding in image.findings:
             side = SIDE_NAMES[finding.laterality or image.laterality or ""].lower()
-            what = f"{kinds[finding.kind]} ({side})"
+            what = f"{FINDING_TYPES[finding.kind].meaning} ({side})"
             labels.append(label(what, finding.score, category(finding.score, threshold)))
     return labels
 
