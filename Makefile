@@ -71,7 +71,7 @@ typecheck: test-deps
 	$(BIN)/mypy
 
 pytest: test-deps system-deps viewer-deps
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=15
 
 test: lint typecheck pytest
 
