@@ -114,7 +114,28 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--after", type=int, default=0, help="only records after this number")
     export.set_defaults(run=_audit_export)
     add_model_commands(commands)
+    _accept_global_options(parser)
     return parser
+
+
+def _accept_global_options(parser: argparse.ArgumentParser) -> None:
+    """Let ``--config`` and ``--log-level`` come after the (sub)command too, as many tools
+    accept (``breastnode serve --config FILE``). Their defaults there are SUPPRESS, so an
+    option not repeated after the command keeps the value given before it."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for command in action.choices.values():
+            command.add_argument(
+                "--config", type=Path, default=argparse.SUPPRESS, help="configuration file"
+            )
+            command.add_argument(
+                "--log-level",
+                choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                default=argparse.SUPPRESS,
+                help="overrides [logging] level",
+            )
+            _accept_global_options(command)
 
 
 def _audit_verify(settings: Settings, _args: argparse.Namespace) -> int:

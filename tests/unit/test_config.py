@@ -129,6 +129,23 @@ def test_cli_check_config_exit_codes(
     assert "[node] port: Input should be greater than or equal to 1" in capsys.readouterr().err
 
 
+def test_global_options_come_before_or_after_the_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = write(tmp_path, "[node]\nport = 11112\n")
+    bad = tmp_path / "absent.toml"
+    assert main(["check-config", "--config", str(good)]) == 0
+    assert "configuration OK" in capsys.readouterr().out
+    assert main(["check-config", "--config", str(bad)]) == 2  # the file named after it is read
+    assert "not found" in capsys.readouterr().err
+    assert main(["--config", str(bad), "check-config", "--config", str(good)]) == 0  # later wins
+    assert main(["--config", str(good), "check-config", "--log-level", "WARNING"]) == 0
+    capsys.readouterr()
+    # nested commands too (breastnode models show --config FILE)
+    assert main(["models", "show", "--config", str(bad)]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
 def test_console_script_and_module_entry_points() -> None:
     script = Path(sys.executable).with_name("breastnode")
     for command in ([str(script)], [sys.executable, "-m", "node"]):
