@@ -21,6 +21,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -212,13 +213,18 @@ def train_and_save(
         validated_for_clinical_use=False,
         training_data=training_data,
         heatmap="saliency",
-        extra={
-            "saliency_tap": DEMO_SALIENCY_TAP,
-            "demo": True,
-            "epochs": settings.epochs,
-            "final_loss": round(history[-1], 5),
-            "training_seconds": round(time.monotonic() - started, 1),
-        },
+        extra={"saliency_tap": DEMO_SALIENCY_TAP, **demo_record(settings, history, started)},
     )
     write_manifest(weights, manifest)
     return manifest
+
+
+def demo_record(settings: DemoTraining, history: list[float], started: float) -> dict[str, Any]:
+    """What every demo manifest records of its training: that it is a demo, its epochs, its
+    last loss and how long it took (``started``: time.monotonic() when it began)."""
+    return {
+        "demo": True,
+        "epochs": settings.epochs,
+        "final_loss": round(history[-1], 5),
+        "training_seconds": round(time.monotonic() - started, 1),
+    }

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from models.checkpoint import TASKS, Manifest, file_sha256, write_manifest
-from models.demo import DemoTraining, TrainingSet, save_weights, train
+from models.demo import DemoTraining, TrainingSet, demo_record, save_weights, train
 from models.networks import BreastClassifier
 from models.phantoms import DETECTOR_MM, phantom_view
 from models.preprocess import prepare
@@ -85,12 +85,7 @@ def make_demo_density_checkpoint(
             f"{settings.seed}), a quarter of each BI-RADS composition a-d drawn as a share "
             "of fibroglandular tissue; no patient data, no radiologist's reading"
         ),
-        extra={
-            "demo": True,
-            "epochs": settings.epochs,
-            "final_loss": round(history[-1], 5),
-            "training_seconds": round(time.monotonic() - started, 1),
-        },
+        extra=demo_record(settings, history, started),
     )
     write_manifest(weights, manifest)
     return manifest
