@@ -35,9 +35,9 @@ from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
 from models.annotations import Annotation, Box, Circle, Mask
+from models.breast_view import laterality_of, view_of
 from models.checkpoint import TASKS
 from models.dataset import DatasetError, Row, class_name
-from models.headers import laterality_of, view_of
 
 MIAS_CLASSES = ("CALC", "CIRC", "SPIC", "MISC", "ARCH", "ASYM", "NORM")
 MIAS_NAME = re.compile(r"mdb(\d{3})")

@@ -21,7 +21,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
-from models.headers import laterality_of, view_of
+from models.breast_view import laterality_of, view_of
 from models.preprocess import display_values
 from models.study import AnalysisImage, SliceStack
 from models.volumes import (

@@ -21,9 +21,9 @@ from pathlib import Path
 from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
+from models.breast_view import laterality_of, view_of
 from models.dataset import DatasetError, Row, class_name
 from models.dataset_readers import Converted
-from models.headers import laterality_of, view_of
 from models.sources import MAMMOGRAPHY_CLASSES, MR_CLASSES
 from node.config import Settings
 from node.errors import NodeError

@@ -16,6 +16,7 @@ from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
+from models.breast_view import frame_laterality, view_code_of
 from storage.records import InstanceRecord, PatientRecord, SeriesRecord, StudyRecord
 
 logger = logging.getLogger(__name__)
@@ -111,9 +112,9 @@ def _records_from(ds: Dataset, sop_class_uid: str, sop_instance_uid: str) -> Hea
         sop_class_uid=dataset_class,
         transfer_syntax_uid=str(ds.file_meta.TransferSyntaxUID),
         instance_number=_integer(ds, "InstanceNumber"),
-        image_laterality=_text(ds, "ImageLaterality") or _frame_laterality(ds),
+        image_laterality=_text(ds, "ImageLaterality") or frame_laterality(ds),
         view_position=_text(ds, "ViewPosition"),
-        view_code=_view_code(ds),
+        view_code=view_code_of(ds),
         image_type=_text(ds, "ImageType"),
         acquisition_datetime=_acquisition_datetime(ds),
         content_date=_text(ds, "ContentDate"),
@@ -146,26 +147,6 @@ def _integer(ds: Dataset, keyword: str) -> int | None:
     except ValueError:
         logger.warning("ignoring non-numeric %s in a received instance", keyword)
         return None
-
-
-def _view_code(ds: Dataset) -> str | None:
-    sequence = ds.get("ViewCodeSequence")
-    if not sequence:
-        return None
-    code = sequence[0].get("CodeValue")
-    return str(code) if code else None
-
-
-def _frame_laterality(ds: Dataset) -> str | None:
-    """Enhanced objects (tomosynthesis, Enhanced MR) keep laterality in functional groups."""
-    for group_keyword in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
-        groups = ds.get(group_keyword)
-        if not groups:
-            continue
-        anatomy = groups[0].get("FrameAnatomySequence")
-        if anatomy and anatomy[0].get("FrameLaterality"):
-            return str(anatomy[0].FrameLaterality)
-    return None
 
 
 def _acquisition_datetime(ds: Dataset) -> str | None:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
+from models.breast_view import side_from, view_from
 from node.dicom.sop_classes import MG_FOR_PRESENTATION, MG_FOR_PROCESSING
 from storage.progress import StudyProgress, ViewFacts, open_version, pending_studies
 
@@ -24,27 +25,19 @@ ANALYSIS = "analysis"
 SCREENING_VIEWS = frozenset({("R", "CC"), ("L", "CC"), ("R", "MLO"), ("L", "MLO")})
 MAMMOGRAPHY = frozenset({str(MG_FOR_PRESENTATION), str(MG_FOR_PROCESSING)})
 
-# View codes (PS3.16 CID 4014) for the two screening projections, SNOMED CT and the
-# older SNOMED-RT designators still sent by some modalities.
-VIEW_CODES = {
-    "399162004": "CC",
-    "R-10242": "CC",
-    "399368009": "MLO",
-    "R-10226": "MLO",
-}
+SCREENING_PROJECTIONS = frozenset({"CC", "MLO"})
 
 
 def screening_view(instance: ViewFacts) -> tuple[str, str] | None:
-    """(laterality, CC/MLO) of a mammography image, or None if it is neither view."""
+    """(laterality, CC/MLO) of a mammography image, or None if it is neither view; read by
+    the same rules as the models read the image (models.breast_view)."""
     if instance.sop_class_uid not in MAMMOGRAPHY:
         return None
-    laterality = (instance.laterality or "").strip().upper()
-    if laterality not in {"L", "R"}:
+    laterality = side_from([instance.laterality])
+    view = view_from(instance.view_position, instance.view_code)
+    if laterality is None or view not in SCREENING_PROJECTIONS:
         return None
-    view = (instance.view_position or "").strip().upper()
-    if view not in {"CC", "MLO"}:
-        view = VIEW_CODES.get((instance.view_code or "").strip(), "")
-    return (laterality, view) if view else None
+    return laterality, view
 
 
 def has_screening_views(instances: Iterable[ViewFacts]) -> bool:
