@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from pydicom import dcmread
+from pydicom import uid as sop
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
@@ -41,14 +42,14 @@ from models.volumes import (
 logger = logging.getLogger(__name__)
 
 MAMMOGRAPHY_CLASSES = {
-    "1.2.840.10008.5.1.4.1.1.1.2",  # MG For Presentation
-    "1.2.840.10008.5.1.4.1.1.1.2.1",  # MG For Processing
-    "1.2.840.10008.5.1.4.1.1.13.1.3",  # Breast Tomosynthesis
-    "1.2.840.10008.5.1.4.1.1.13.1.4",  # Breast Projection X-Ray For Presentation
-    "1.2.840.10008.5.1.4.1.1.13.1.5",  # Breast Projection X-Ray For Processing
+    sop.DigitalMammographyXRayImageStorageForPresentation,
+    sop.DigitalMammographyXRayImageStorageForProcessing,
+    sop.BreastTomosynthesisImageStorage,
+    sop.BreastProjectionXRayImageStorageForPresentation,
+    sop.BreastProjectionXRayImageStorageForProcessing,
 }
 DEFERRED_BYTES = 64 * 1024  # larger elements (pixel data) are read from the file when used
-MR_CLASSES = {"1.2.840.10008.5.1.4.1.1.4", "1.2.840.10008.5.1.4.1.1.4.1"}
+MR_CLASSES = {sop.MRImageStorage, sop.EnhancedMRImageStorage}
 
 
 class SourceError(Exception):

@@ -13,17 +13,25 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from pydicom.uid import (
+    DigitalMammographyXRayImageStorageForPresentation,
+    DigitalMammographyXRayImageStorageForProcessing,
+)
 from sqlalchemy import Engine
 
 from models.breast_view import side_from, view_from
-from node.dicom.sop_classes import MG_FOR_PRESENTATION, MG_FOR_PROCESSING
 from storage.progress import StudyProgress, ViewFacts, open_version, pending_studies
 
 logger = logging.getLogger(__name__)
 
 ANALYSIS = "analysis"
 SCREENING_VIEWS = frozenset({("R", "CC"), ("L", "CC"), ("R", "MLO"), ("L", "MLO")})
-MAMMOGRAPHY = frozenset({str(MG_FOR_PRESENTATION), str(MG_FOR_PROCESSING)})
+MAMMOGRAPHY = frozenset(
+    {
+        DigitalMammographyXRayImageStorageForPresentation,
+        DigitalMammographyXRayImageStorageForProcessing,
+    }
+)
 
 SCREENING_PROJECTIONS = frozenset({"CC", "MLO"})
 

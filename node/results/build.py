@@ -13,17 +13,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from pydicom.dataset import Dataset
+from pydicom.uid import Comprehensive3DSRStorage, MammographyCADSRStorage
 
 from models.result import StudyResult
 from node.config import ResultsSettings
-from node.results.cad_sr import MAMMOGRAPHY_CAD_SR, cad_report
+from node.results.cad_sr import cad_report
 from node.results.common import ResultContext, SeriesPerSide, SeriesPerView, device_uid_for
 from node.results.gsps import PRESENTATION_SERIES, presentation_states
 from node.results.sc import heatmap_overlay
 from node.results.sr import measurement_report
 
 MAMMOGRAPHY_MODALITIES = {"MG"}
-TID_1500_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.88.34"
 
 
 def result_context(settings: ResultsSettings, ae_title: str, version: int) -> ResultContext:
@@ -47,7 +47,7 @@ def build_result_objects(
             result,
             context,
             context.new_uid(),
-            [p for p in previous if p.SOPClassUID == TID_1500_SOP_CLASS],
+            [p for p in previous if p.SOPClassUID == Comprehensive3DSRStorage],
         ),
     ]
     modality = str(next(iter(analysed.values())).get("Modality", ""))
@@ -58,7 +58,7 @@ def build_result_objects(
                 result,
                 context,
                 context.new_uid(),
-                [p for p in previous if p.SOPClassUID == MAMMOGRAPHY_CAD_SR],
+                [p for p in previous if p.SOPClassUID == MammographyCADSRStorage],
             )
         )
     scores = {b.laterality: b.score for b in result.breasts}

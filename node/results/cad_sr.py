@@ -48,14 +48,13 @@ from collections.abc import Mapping
 import highdicom as hd
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.uid import UID
+from pydicom.uid import MammographyCADSRStorage
 
 from models.breast_view import shows_both_breasts
 from models.result import Finding, ImageResult, Shape, StudyResult
 from node.results.common import ResultContext, graphic_data, label_like_sources, sr_arguments
 from node.results.sr import FINDING_TYPES
 
-MAMMOGRAPHY_CAD_SR = UID("1.2.840.10008.5.1.4.1.1.88.50")
 R = hd.sr.RelationshipTypeValues
 
 
@@ -377,7 +376,7 @@ def cad_report(
             sources.values(), result.model, context, series_instance_uid, 1, previous_reports
         ),
     )
-    sr.SOPClassUID = MAMMOGRAPHY_CAD_SR
-    sr.file_meta.MediaStorageSOPClassUID = MAMMOGRAPHY_CAD_SR
+    sr.SOPClassUID = MammographyCADSRStorage
+    sr.file_meta.MediaStorageSOPClassUID = MammographyCADSRStorage
     label_like_sources(sr, result.model, "CAD", next(iter(sources.values())))
     return sr

@@ -11,10 +11,10 @@ import highdicom as hd
 import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.uid import ComprehensiveSRStorage
+from pydicom.uid import ComprehensiveSRStorage, MammographyCADSRStorage
 
 from models.result import Shape
-from node.results.cad_sr import MAMMOGRAPHY_CAD_SR, cad_report
+from node.results.cad_sr import cad_report
 from node.results.common import NOT_FOR_CLINICAL_USE, ResultContext, device_uid_for
 from tests.dicom_checks import dsr2html, validated
 from tests.results_fixtures import (
@@ -57,8 +57,8 @@ def test_cad_report(make: object, tmp_path: Path) -> None:
     if case.name == "mg":
         (artifact_dir() / "mammography-cad-sr-mg.html").write_text(html)
 
-    assert back.SOPClassUID == MAMMOGRAPHY_CAD_SR
-    assert back.file_meta.MediaStorageSOPClassUID == MAMMOGRAPHY_CAD_SR
+    assert back.SOPClassUID == MammographyCADSRStorage
+    assert back.file_meta.MediaStorageSOPClassUID == MammographyCADSRStorage
     assert back.ContentTemplateSequence[0].TemplateIdentifier == "4000"
     assert back.SeriesDescription.startswith(NOT_FOR_CLINICAL_USE)
 
@@ -111,7 +111,7 @@ def read_marks(data: bytes) -> list[Mark]:
     """Every Single Image Finding of a Mammography CAD SR, with its image's laterality and
     view from the Image Library, from the written bytes and nothing else."""
     ds = dcmread(BytesIO(data))
-    assert ds.SOPClassUID == MAMMOGRAPHY_CAD_SR
+    assert ds.SOPClassUID == MammographyCADSRStorage
     [library] = [i for i in ds.ContentSequence if named(i) == "Image Library"]
     entries = {}
     for entry in library.ContentSequence:

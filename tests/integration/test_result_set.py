@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 from pydicom.dataset import Dataset
+from pydicom.uid import MammographyCADSRStorage
 
 from node.config import ResultsSettings
 from node.results.build import build_result_objects
-from node.results.cad_sr import MAMMOGRAPHY_CAD_SR
 from node.results.common import NOT_FOR_CLINICAL_USE
 from tests.results_fixtures import mammography_case, mr_case
 
@@ -31,7 +31,7 @@ def test_mammography_set_with_presentation_states_and_utf8() -> None:
     sources = {str(ds.SOPInstanceUID): ds for ds in case.sources}
     settings = ResultsSettings(uid_root=ROOT, gsps=True)
     objects = build_result_objects(sources, case.result, settings, "BREASTNODE", 1)
-    assert classes(objects) == [SR, MAMMOGRAPHY_CAD_SR, SC, SC, SC, SC, GSPS, GSPS]
+    assert classes(objects) == [SR, MammographyCADSRStorage, SC, SC, SC, SC, GSPS, GSPS]
     series = {o.SeriesInstanceUID for o in objects}
     # SR, CAD SR, the overlays of each breast and view, the presentation states of each breast
     assert len(series) == 8

@@ -9,13 +9,17 @@ import highdicom as hd
 import numpy as np
 import pytest
 from pydicom.sr.codedict import codes
-from pydicom.uid import GrayscaleSoftcopyPresentationStateStorage, SecondaryCaptureImageStorage
+from pydicom.uid import (
+    Comprehensive3DSRStorage,
+    GrayscaleSoftcopyPresentationStateStorage,
+    MammographyCADSRStorage,
+    SecondaryCaptureImageStorage,
+)
 
 from models.aggregate import category
 from models.result import Finding, Point, Region, Shape, StudyResult
 from node.config import ResultsSettings
-from node.results.build import TID_1500_SOP_CLASS, build_result_objects
-from node.results.cad_sr import MAMMOGRAPHY_CAD_SR
+from node.results.build import build_result_objects
 from node.results.common import NOT_FOR_CLINICAL_USE, ResultContext, device_uid_for
 from node.results.sc import overlay_text
 from node.results.sr import (
@@ -193,7 +197,11 @@ def test_study_whose_images_name_no_breast_gets_a_study_level_group(tmp_path: Pa
     settings = ResultsSettings(gsps=True)
     objects = build_result_objects(sources, result, settings, "BREASTNODE", 1)
     assert sorted(str(o.SOPClassUID) for o in objects) == sorted(
-        [TID_1500_SOP_CLASS, MAMMOGRAPHY_CAD_SR, GrayscaleSoftcopyPresentationStateStorage]
+        [
+            Comprehensive3DSRStorage,
+            MammographyCADSRStorage,
+            GrayscaleSoftcopyPresentationStateStorage,
+        ]
         + [SecondaryCaptureImageStorage] * 4
     )
     for number, ds in enumerate(objects):
@@ -205,7 +213,7 @@ def test_study_whose_images_name_no_breast_gets_a_study_level_group(tmp_path: Pa
         if ds.SOPClassUID == GrayscaleSoftcopyPresentationStateStorage:
             # General Series Laterality: type 2C for the breast, so present and empty
             assert ds.Laterality == ""
-    [cad] = [n for n, ds in enumerate(objects) if ds.SOPClassUID == MAMMOGRAPHY_CAD_SR]
+    [cad] = [n for n, ds in enumerate(objects) if ds.SOPClassUID == MammographyCADSRStorage]
     assert dsr2html(tmp_path / f"{cad}.dcm").count("Right and left") == 4  # image library
 
 
