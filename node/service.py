@@ -24,11 +24,12 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from models.checkpoint import CheckpointError, read_verified
+from node.audit.associations import AssociationAudit
+from node.audit.messages import Auditor, application_activity
 from node.config import Settings
 from node.dicom.access import PeerPolicy
 from node.dicom.handover import HandoverChannel
 from node.dicom.ingest import Ingestor
-from node.dicom.ledger import ReceptionLedger
 from node.dicom.scp import StorageSCP
 from node.dicom.spool import spool_into, spool_prefix
 from node.dicom.transfer_syntaxes import scratch_prefix
@@ -37,7 +38,6 @@ from node.errors import ConfigError, NodeError
 from node.lifecycle import die_with_parent
 from node.logsetup import configure
 from node.monitoring import HealthCheck, MonitoringServer
-from node.pipeline.audit import Auditor, application_activity
 from node.pipeline.process import run_pipeline
 from node.pipeline.scheduler import build_scheduler
 from storage.db import open_engine
@@ -130,10 +130,10 @@ class Receiver:
         spool_into(self.store.spool_dir)
         ingestor = Ingestor(self.store, index, self.settings.storage.min_free_bytes)
         policy = PeerPolicy(self.settings.peers)
-        ledger = ReceptionLedger(
+        association_audit = AssociationAudit(
             auditor_for(self.settings, self.engine), self.settings.node.ae_title
         )
-        self.scp = StorageSCP(self.settings.node, ingestor, policy, self.channel, ledger)
+        self.scp = StorageSCP(self.settings.node, ingestor, policy, self.channel, association_audit)
         try:
             address = self.scp.start()
         except OSError as exc:

@@ -13,11 +13,11 @@ from pydicom import config as pydicom_config
 from pynetdicom import AE, _config, evt
 from pynetdicom.transport import ThreadedAssociationServer
 
+from node.audit.associations import AssociationAudit
 from node.config import NodeSettings
 from node.dicom.access import PeerPolicy
 from node.dicom.handover import HandoverChannel, start_handover_server
 from node.dicom.ingest import Ingestor, StoreRequest
-from node.dicom.ledger import ReceptionLedger
 from node.dicom.sop_classes import ACCEPTED_STORAGE, ACCEPTED_TRANSFER_SYNTAXES, VERIFICATION
 from node.dicom.spool import discard_partial_transfer
 from node.dicom.status import StoreStatus
@@ -48,13 +48,13 @@ class StorageSCP:
         ingestor: Ingestor,
         policy: PeerPolicy,
         channel: HandoverChannel | None = None,
-        ledger: ReceptionLedger | None = None,
+        audit: AssociationAudit | None = None,
     ) -> None:
         self.settings = node
         self.ingestor = ingestor
         self.policy = policy
         self.channel = channel
-        self.ledger = ledger
+        self.audit = audit
         self.server: ThreadedAssociationServer | None = None
         quiet_libraries()
 
@@ -107,8 +107,8 @@ class StorageSCP:
         logger.warning(
             "rejected association from AE %r at %s: not a configured peer", calling_ae, address
         )
-        if self.ledger is not None:
-            self.ledger.rejected(calling_ae, address)
+        if self.audit is not None:
+            self.audit.rejected(calling_ae, address)
         assoc.acse.send_reject(*REJECT_UNKNOWN_CALLER)
         evt.trigger(assoc, evt.EVT_REJECTED, {})
         assoc.kill()
@@ -140,10 +140,14 @@ class StorageSCP:
             logger.error("malformed C-STORE request: %s", type(exc).__name__)
             return int(StoreStatus.PROCESSING_FAILURE)
         result = self.ingestor.ingest(request)
-        if self.ledger is not None and result.header is not None:
-            self.ledger.received(
-                id(event.assoc), request.calling_ae, request.peer_address, result.header
+        header = result.header
+        if self.audit is not None and header is not None:
+            stored = (
+                header.patient,
+                header.study.study_instance_uid,
+                header.instance.sop_class_uid,
             )
+            self.audit.received(id(event.assoc), request.calling_ae, request.peer_address, stored)
         return int(result.status)
 
     @staticmethod
@@ -156,7 +160,7 @@ class StorageSCP:
             discard_partial_transfer(event.assoc)
         except Exception as exc:
             logger.error("could not remove a partial spool file: %s", type(exc).__name__)
-        if self.ledger is not None:
-            self.ledger.closed(id(event.assoc))
+        if self.audit is not None:
+            self.audit.closed(id(event.assoc))
         if self.channel is not None:
             self.channel.report_closed()

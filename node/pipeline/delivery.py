@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from node.audit.messages import Auditor, Outcome, StudyObject, instances_sent
 from node.config import NodeSettings, PeerSettings, Settings
 from node.dicom.scu import StoreOutcome, Unsent, store
 from node.errors import ConfigError
-from node.pipeline.audit import Auditor, Outcome, StudyObject, instances_sent
 from node.pipeline.lease import heartbeat
 from node.pipeline.retry import Failure, RetryPolicy, decide
 from storage.filestore import FileStore

@@ -13,9 +13,9 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 
+from node.audit.messages import Auditor
 from node.config import Settings
 from node.errors import NodeError
-from node.pipeline.audit import Auditor
 from node.pipeline.delivery import DeliverySender
 from node.pipeline.model_analysis import analysis_for
 from node.pipeline.retry import RetryPolicy

@@ -14,9 +14,9 @@ from datetime import timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 
+from node.audit.syslog import ship
 from node.config import Settings
 from node.pipeline.completion import sweep
-from node.pipeline.syslog import ship
 from storage.audit import AuditTrail
 from storage.filestore import FileStore
 from storage.outbox import Outbox

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from pydicom.dataset import Dataset
 
+from node.audit.messages import Auditor, Outcome, StudyObject, analysis_performed
 from node.config import Settings
 from node.pipeline.analysis import (
     Analysis,
@@ -25,7 +26,6 @@ from node.pipeline.analysis import (
     PreviousResult,
     StudyInput,
 )
-from node.pipeline.audit import Auditor, Outcome, StudyObject, analysis_performed
 from node.pipeline.completion import ANALYSIS
 from node.pipeline.lease import heartbeat
 from node.pipeline.retry import Failure, RetryPolicy, decide

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
+from node.audit.syslog import ship
 from node.config import AuditSettings
-from node.pipeline.syslog import ship
 from storage.audit import AuditTrail
 from tests.helpers import free_port
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
-from node.pipeline.audit import (
+from node.audit.messages import (
     Outcome,
     StudyObject,
     application_activity,
@@ -14,7 +14,7 @@ from node.pipeline.audit import (
     instances_sent,
     to_xml,
 )
-from node.pipeline.syslog import rfc5424
+from node.audit.syslog import rfc5424
 from storage.audit import StoredAudit
 
 AT = datetime(2026, 7, 1, 9, 30, tzinfo=UTC)

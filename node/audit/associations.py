@@ -7,13 +7,13 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
-from node.dicom.header import Header
-from node.pipeline.audit import (
+from node.audit.messages import (
     Auditor,
     StudyObject,
     association_rejected,
     instances_received,
 )
+from storage.records import PatientRecord
 
 
 @dataclass
@@ -30,20 +30,30 @@ class _AssociationTally:
     studies: dict[str, _StudyTally] = field(default_factory=dict)
 
 
-class ReceptionLedger:
+class AssociationAudit:
+    """Tallies each association's studies while it lasts; audits them when it ends."""
+
     def __init__(self, auditor: Auditor, node_ae: str) -> None:
         self.auditor = auditor
         self.node_ae = node_ae
         self._lock = threading.Lock()
         self._open: dict[int, _AssociationTally] = {}
 
-    def received(self, association: int, calling_ae: str, address: str, header: Header) -> None:
+    def received(
+        self,
+        association: int,
+        calling_ae: str,
+        address: str,
+        stored: tuple[PatientRecord, str, str],
+    ) -> None:
+        """Count one stored instance: (its patient, Study Instance UID, SOP Class UID)."""
+        patient, study_uid, sop_class_uid = stored
         with self._lock:
             tally = self._open.setdefault(association, _AssociationTally(calling_ae, address))
-            study = tally.studies.setdefault(header.study.study_instance_uid, _StudyTally())
-            study.sop_classes[header.instance.sop_class_uid] += 1
-            study.patient_id = header.patient.patient_id
-            study.patient_name = header.patient.patient_name
+            study = tally.studies.setdefault(study_uid, _StudyTally())
+            study.sop_classes[sop_class_uid] += 1
+            study.patient_id = patient.patient_id
+            study.patient_name = patient.patient_name
 
     def closed(self, association: int) -> None:
         with self._lock:
