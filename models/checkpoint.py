@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from models.calibration import Calibration, OperatingPoint
+from models.errors import ModelError
 
 TASKS: dict[str, tuple[str, ...]] = {
     "lesion": ("no lesion", "lesion"),
@@ -38,7 +39,7 @@ BACKBONES = ("resnet50", "resnet18", "efficientnet_b0", "vgg16", "densenet121", 
 HEATMAPS = ("gradcam", "saliency")
 
 
-class CheckpointError(Exception):
+class CheckpointError(ModelError):
     """The checkpoint is missing, malformed, or not the file its manifest describes."""
 
 

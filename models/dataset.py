@@ -24,6 +24,7 @@ from pathlib import Path
 
 from models.annotations import Annotation, decode, encode
 from models.checkpoint import TASKS
+from models.errors import ModelError
 
 COLUMNS = (
     "path",
@@ -54,7 +55,7 @@ ALIASES: dict[str, dict[str, str]] = {
 }
 
 
-class DatasetError(Exception):
+class DatasetError(ModelError):
     """A manifest or label file that cannot be used as it is (says which row and why)."""
 
 

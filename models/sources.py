@@ -23,6 +23,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from models.breast_view import laterality_of, view_of
+from models.errors import ModelError
 from models.preprocess import display_values
 from models.study import AnalysisImage, SliceStack
 from models.volumes import (
@@ -52,7 +53,7 @@ DEFERRED_BYTES = 64 * 1024  # larger elements (pixel data) are read from the fil
 MR_CLASSES = {sop.MRImageStorage, sop.EnhancedMRImageStorage}
 
 
-class SourceError(Exception):
+class SourceError(ModelError):
     """A stored instance of the study cannot be used."""
 
 

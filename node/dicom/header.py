@@ -17,6 +17,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
 from models.breast_view import frame_laterality, view_code_of
+from node.errors import NodeError
 from storage.records import InstanceRecord, PatientRecord, SeriesRecord, StudyRecord
 
 logger = logging.getLogger(__name__)
@@ -25,11 +26,11 @@ UID_MAX_LENGTH = 64
 UNDEFINED_LENGTH = 0xFFFFFFFF
 
 
-class HeaderUnreadable(Exception):
+class HeaderUnreadable(NodeError):
     """The data set cannot be parsed as DICOM (answered 0xC000)."""
 
 
-class HeaderMismatch(Exception):
+class HeaderMismatch(NodeError):
     """The data set parses but does not match its command or lacks required UIDs (0xA900)."""
 
 
