@@ -255,7 +255,7 @@ def _resend(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
-    from node.service import serve
+    from node.runtime.supervisor import serve
 
     return serve(settings)
 
@@ -338,7 +338,7 @@ def _instances(settings: Settings, args: argparse.Namespace) -> int:
 @contextmanager
 def _database(settings: Settings) -> Iterator[tuple[Engine, InstanceIndex]]:
     """The migrated index database for one command, disposed afterwards."""
-    from node.service import open_index
+    from node.runtime.supervisor import open_index
 
     engine, index = open_index(settings)
     try:

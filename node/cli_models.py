@@ -207,7 +207,7 @@ def _analyse(settings: Settings, args: argparse.Namespace) -> int:
     from node.pipeline.analysis import StudyInput
     from node.pipeline.model_analysis import ModelAnalysis
     from node.pipeline.worker import stored_instances
-    from node.service import open_index
+    from node.runtime.supervisor import open_index
     from storage.filestore import FileStore
 
     if settings.pipeline.analysis not in {"", "models"}:

@@ -230,7 +230,7 @@ def sr_scores(ds: Dataset) -> StoredScore | None:
 def run_audit(settings: Settings, args: argparse.Namespace) -> int:
     from models.site_audit import AuditCase, site_audit
     from models.site_audit_report import AuditContext, write_audit_report
-    from node.service import open_index
+    from node.runtime.supervisor import open_index
     from storage.analysed import analysed_studies
     from storage.filestore import FileStore
 

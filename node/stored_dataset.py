@@ -28,7 +28,7 @@ from models.sources import MAMMOGRAPHY_CLASSES, MR_CLASSES
 from node.config import Settings
 from node.errors import NodeError
 from node.pipeline.worker import stored_instances
-from node.service import open_index
+from node.runtime.supervisor import open_index
 from storage.filestore import FileStore
 
 NOT_STORED = "study not in the store"

@@ -11,8 +11,13 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from storage.errors import StorageError
+from storage.index import InstanceIndex
+from storage.migrate import upgrade
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
@@ -48,3 +53,24 @@ def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> No
 
 def _sqlite_begin_immediate(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def open_index(url: str, migrate: bool = True) -> tuple[Engine, InstanceIndex]:
+    """Open the index database and (unless the caller knows it is done) migrate it."""
+    try:
+        engine = open_engine(url)
+        if migrate:
+            upgrade(engine)
+    except (SQLAlchemyError, OSError) as exc:
+        raise StorageError(f"cannot open the index database: {type(exc).__name__}: {exc}") from exc
+    return engine, InstanceIndex(engine)
+
+
+def database_up(engine: Engine) -> bool:
+    """Whether the database answers a trivial query now (for health checks)."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception:  # any failure means "down" to a health check, never a crash
+        return False
+    return True

@@ -7,6 +7,7 @@ association or a dead node. Associations are accepted only from configured peers
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from pydicom import config as pydicom_config
@@ -16,7 +17,6 @@ from pynetdicom.transport import ThreadedAssociationServer
 from node.audit.associations import AssociationAudit
 from node.config import NodeSettings
 from node.dicom.access import PeerPolicy
-from node.dicom.handover import HandoverChannel, start_handover_server
 from node.dicom.ingest import Ingestor, StoreRequest
 from node.dicom.sop_classes import ACCEPTED_STORAGE, ACCEPTED_TRANSFER_SYNTAXES, VERIFICATION
 from node.dicom.spool import discard_partial_transfer
@@ -41,19 +41,28 @@ def quiet_libraries() -> None:
     _config.LOG_RESPONSE_IDENTIFIERS = False
 
 
+# Starts the association server another way than listening on the port itself (the
+# supervisor's connection hand-over); given the AE, the address and the event handlers.
+ServerStarter = Callable[
+    [AE, tuple[str, int], list[evt.EventHandlerType]], ThreadedAssociationServer
+]
+
+
 class StorageSCP:
     def __init__(
         self,
         node: NodeSettings,
         ingestor: Ingestor,
         policy: PeerPolicy,
-        channel: HandoverChannel | None = None,
+        serve: ServerStarter | None = None,
+        association_closed: Callable[[], None] | None = None,
         audit: AssociationAudit | None = None,
     ) -> None:
         self.settings = node
         self.ingestor = ingestor
         self.policy = policy
-        self.channel = channel
+        self.serve = serve
+        self.association_closed = association_closed  # the supervisor counts open ones
         self.audit = audit
         self.server: ThreadedAssociationServer | None = None
         quiet_libraries()
@@ -83,8 +92,8 @@ class StorageSCP:
         ]
         address = (self.settings.host, self.settings.port)
         ae = self._application_entity()
-        if self.channel is not None:
-            server = start_handover_server(ae, address, handlers, self.channel)
+        if self.serve is not None:
+            server = self.serve(ae, address, handlers)
         else:
             started = ae.start_server(address, block=False, evt_handlers=handlers)
             assert started is not None  # block=False always returns the server
@@ -162,5 +171,5 @@ class StorageSCP:
             logger.error("could not remove a partial spool file: %s", type(exc).__name__)
         if self.audit is not None:
             self.audit.closed(id(event.assoc))
-        if self.channel is not None:
-            self.channel.report_closed()
+        if self.association_closed is not None:
+            self.association_closed()

@@ -8,7 +8,7 @@ import urllib.request
 
 from sqlalchemy import Engine
 
-from node.monitoring import MonitoringServer
+from node.runtime.monitoring import MonitoringServer
 from storage.queue import JobQueue
 
 

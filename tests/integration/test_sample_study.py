@@ -13,7 +13,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from node.config import load_settings
-from node.service import open_index
+from node.runtime.supervisor import open_index
 from storage.filestore import FileStore
 from tests.helpers import require_tool
 from tests.integration.test_models_cli import breastnode, models_config

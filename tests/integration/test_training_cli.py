@@ -20,7 +20,7 @@ from models.training_data import load_image
 from node.cli_training import assign_splits
 from node.config import load_settings
 from node.errors import NodeError
-from node.service import open_index
+from node.runtime.supervisor import open_index
 from storage.filestore import FileStore
 from tests.integration.test_models_cli import breastnode, models_config
 from tests.stored import store_dataset

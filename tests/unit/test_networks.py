@@ -33,7 +33,7 @@ def test_backbones_build_without_downloads_and_give_heatmaps(backbone: str) -> N
 
 def test_the_receiving_path_never_imports_torch() -> None:
     code = (
-        "import sys, node.cli, node.service, node.dicom.scp, storage.index; "
+        "import sys, node.cli, node.runtime.supervisor, node.dicom.scp, storage.index; "
         "sys.exit(1 if 'torch' in sys.modules else 0)"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, check=False, timeout=120)

@@ -14,22 +14,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
-from node.pipeline.metrics import DatabaseCollector
+from node.runtime.metrics import DatabaseCollector
+from storage.db import database_up
 
 logger = logging.getLogger(__name__)
 
 HealthCheck = Callable[[], dict[str, bool]]
-
-
-def database_up(engine: Engine) -> bool:
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        return True
-    except Exception:
-        return False
 
 
 class MonitoringServer:

@@ -4,7 +4,7 @@ Schema migrations, then reconciliation of the file store with the index (a crash
 left spool files or unacknowledged objects), and only then do receivers start listening.
 With ``node.workers`` above one, the receivers are separate processes supervised here: the
 supervisor owns the port and hands each connection to the least busy receiver
-(node.dispatch); a receiver that dies is replaced and its spool swept, and every receiver
+(node.runtime.dispatch); a receiver that dies is replaced and its spool swept, and every receiver
 dies with the supervisor, so a killed node is a stopped node.
 """
 
@@ -17,33 +17,34 @@ import signal
 import socket
 import threading
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from models.checkpoint import CheckpointError, read_verified
 from node.audit.associations import AssociationAudit
 from node.audit.messages import Auditor, application_activity
 from node.config import Settings
 from node.dicom.access import PeerPolicy
-from node.dicom.handover import HandoverChannel
 from node.dicom.ingest import Ingestor
 from node.dicom.scp import StorageSCP
 from node.dicom.spool import spool_into, spool_prefix
 from node.dicom.transfer_syntaxes import scratch_prefix
-from node.dispatch import Dispatcher, Slot
 from node.errors import ConfigError, NodeError
-from node.lifecycle import die_with_parent
 from node.logsetup import configure
-from node.monitoring import HealthCheck, MonitoringServer
-from node.pipeline.process import run_pipeline
 from node.pipeline.scheduler import build_scheduler
+from node.runtime.dispatch import Dispatcher, Slot
+from node.runtime.handover import HandoverChannel, start_handover_server
+from node.runtime.lifecycle import die_with_parent
+from node.runtime.monitoring import HealthCheck, MonitoringServer
+from node.runtime.pipeline_process import run_pipeline
 from storage.db import open_engine
+from storage.db import open_index as storage_open_index
+from storage.errors import StorageError
 from storage.filestore import FileStore
 from storage.index import InstanceIndex
-from storage.migrate import upgrade
 from storage.outbox import Outbox
 from storage.recovery import reconcile
 
@@ -56,12 +57,9 @@ WORKER_START_TIMEOUT_S = 60
 def open_index(settings: Settings, migrate: bool = True) -> tuple[Engine, InstanceIndex]:
     """Open the index database and (unless the caller knows it is done) migrate it."""
     try:
-        engine = open_engine(settings.database_url)
-        if migrate:
-            upgrade(engine)
-    except (SQLAlchemyError, OSError) as exc:
-        raise NodeError(f"cannot open the index database: {type(exc).__name__}: {exc}") from exc
-    return engine, InstanceIndex(engine)
+        return storage_open_index(settings.database_url, migrate)
+    except StorageError as exc:
+        raise NodeError(str(exc)) from exc
 
 
 def check_checkpoints(settings: Settings) -> None:
@@ -133,7 +131,18 @@ class Receiver:
         association_audit = AssociationAudit(
             auditor_for(self.settings, self.engine), self.settings.node.ae_title
         )
-        self.scp = StorageSCP(self.settings.node, ingestor, policy, self.channel, association_audit)
+        serve = (
+            None if self.channel is None else partial(start_handover_server, channel=self.channel)
+        )
+        closed = None if self.channel is None else self.channel.report_closed
+        self.scp = StorageSCP(
+            self.settings.node,
+            ingestor,
+            policy,
+            serve=serve,
+            association_closed=closed,
+            audit=association_audit,
+        )
         try:
             address = self.scp.start()
         except OSError as exc:

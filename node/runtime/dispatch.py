@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from node.dicom.handover import CLOSED, READY
+from node.runtime.handover import CLOSED, READY
 
 logger = logging.getLogger(__name__)
 
