@@ -43,16 +43,12 @@ def pipeline_figures(engine: Engine) -> PipelineFigures:
     with Session(engine) as session:
         instances = session.scalar(select(func.count(Instance.id))) or 0
         job_states = dict(
-            session.execute(select(Job.state, func.count(Job.id)).group_by(Job.state))
-            .tuples()
-            .all()
+            session.execute(select(Job.state, func.count(Job.id)).group_by(Job.state)).all()
         )
         delivery_states = dict(
             session.execute(
                 select(Delivery.state, func.count(Delivery.id)).group_by(Delivery.state)
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         first_received = (
             select(Study.study_instance_uid, func.min(Instance.received_at).label("first"))
@@ -61,32 +57,20 @@ def pipeline_figures(engine: Engine) -> PipelineFigures:
             .group_by(Study.study_instance_uid)
             .subquery()
         )
-        opened = (
-            session.execute(
-                select(Job.created_at, first_received.c.first)
-                .join(first_received, first_received.c.study_instance_uid == Job.study_instance_uid)
-                .where(Job.version == 1)
-            )
-            .tuples()
-            .all()
-        )
-        analysed = (
-            session.execute(
-                select(Job.finished_at, Job.created_at).where(Job.state == JobState.DONE.value)
-            )
-            .tuples()
-            .all()
-        )
-        delivered = (
-            session.execute(
-                select(Delivery.delivered_at, Job.finished_at)
-                .join(ResultObject, Delivery.result_fk == ResultObject.id)
-                .join(Job, ResultObject.job_fk == Job.id)
-                .where(Delivery.state == DeliveryState.DELIVERED.value)
-            )
-            .tuples()
-            .all()
-        )
+        opened = session.execute(
+            select(Job.created_at, first_received.c.first)
+            .join(first_received, first_received.c.study_instance_uid == Job.study_instance_uid)
+            .where(Job.version == 1)
+        ).all()
+        analysed = session.execute(
+            select(Job.finished_at, Job.created_at).where(Job.state == JobState.DONE.value)
+        ).all()
+        delivered = session.execute(
+            select(Delivery.delivered_at, Job.finished_at)
+            .join(ResultObject, Delivery.result_fk == ResultObject.id)
+            .join(Job, ResultObject.job_fk == Job.id)
+            .where(Delivery.state == DeliveryState.DELIVERED.value)
+        ).all()
         return PipelineFigures(
             instances=int(instances),
             job_states=job_states,
