@@ -38,17 +38,8 @@ from typing import Any
 import numpy as np
 
 from models.preprocess import Geometry, place
-from models.result import Point
+from models.result import LESION_TYPES, Point
 
-LESION_TYPES = ("mass", "calcification", "architectural distortion", "asymmetry")
-# what a finding of each lesion type is called in the node's results (``Finding.kind``, the
-# key of the SR coded concepts): a calcification a network marks is a cluster, not one speck
-FINDING_KIND_OF_TYPE = {
-    "mass": "mass",
-    "calcification": "calcification cluster",
-    "architectural distortion": "architectural distortion",
-    "asymmetry": "asymmetry",
-}
 PATHOLOGIES = ("benign", "malignant")
 
 

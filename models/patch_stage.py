@@ -28,9 +28,9 @@ import torch
 from sklearn import metrics as skm
 from torch import nn
 
-from models.annotations import LESION_TYPES
 from models.inference import autocast_for
 from models.networks import BreastClassifier
+from models.result import LESION_TYPES
 from models.training_data import PlacedSet
 
 logger = logging.getLogger(__name__)

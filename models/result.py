@@ -137,6 +137,15 @@ class ImageResult:
                 raise ValueError("the display image and the heatmap must have one shape")
 
 
+LESION_TYPES = ("mass", "calcification", "architectural distortion", "asymmetry")
+# what a finding of each lesion type is called in the node's results (``Finding.kind``, the
+# key of the SR coded concepts): a calcification a network marks is a cluster, not one speck
+FINDING_KIND_OF_TYPE = {
+    "mass": "mass",
+    "calcification": "calcification cluster",
+    "architectural distortion": "architectural distortion",
+    "asymmetry": "asymmetry",
+}
 COMPOSITIONS = ("a", "b", "c", "d")  # BI-RADS breast composition categories
 
 

@@ -16,11 +16,18 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from models.aggregate import breasts, study_score
-from models.annotations import FINDING_KIND_OF_TYPE
 from models.findings import findings_from_heatmap
 from models.inference import Engine, ViewPrediction
 from models.preprocess import Geometry, display_grey, plan
-from models.result import Finding, ImageResult, ModelInfo, Point, Region, StudyResult
+from models.result import (
+    FINDING_KIND_OF_TYPE,
+    Finding,
+    ImageResult,
+    ModelInfo,
+    Point,
+    Region,
+    StudyResult,
+)
 
 # findings closer than this fraction of the model grid's larger side are one finding
 # (12 px at the demo's 128 x 96, about 5 mm on its phantoms)

@@ -25,7 +25,6 @@ from torchvision.transforms.v2 import functional as tvf
 from tqdm import tqdm
 
 from models.annotations import (
-    LESION_TYPES,
     Annotation,
     Box,
     Circle,
@@ -35,6 +34,7 @@ from models.annotations import (
 )
 from models.dataset import DatasetError, Row
 from models.preprocess import Geometry, place, plan, scale_display, standardise
+from models.result import LESION_TYPES
 from models.sources import SourceError, SourceOptions, study_sources
 from models.study import AnalysisImage
 
