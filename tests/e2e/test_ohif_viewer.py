@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 from pydicom.dataset import Dataset
-from pydicom.uid import JPEGLSLossless, SecondaryCaptureImageStorage
+from pydicom.uid import Comprehensive3DSRStorage, JPEGLSLossless, SecondaryCaptureImageStorage
 
 from models.aggregate import category
 from node.config import ResultsSettings
-from node.results.build import TID_1500_SOP_CLASS, build_result_objects
+from node.results.build import build_result_objects
 from node.results.sr import FINDING_TYPES, SIDE_NAMES, label
 from tests.orthanc import Orthanc
 from tests.results_fixtures import Case, artifact_dir, mammography_case
@@ -121,7 +121,7 @@ def test_ohif_draws_the_reports_findings_and_lists_them(
     study_in_orthanc: tuple[Orthanc, Case, list],
 ) -> None:
     orthanc, case, objects = study_in_orthanc
-    [report] = [o for o in objects if o.SOPClassUID == TID_1500_SOP_CLASS]
+    [report] = [o for o in objects if o.SOPClassUID == Comprehensive3DSRStorage]
     labels = expected_labels(case)
     assert len(labels) == 6  # two breasts, two findings on each of the two left views
     artifacts = artifact_dir()
@@ -252,7 +252,7 @@ def test_a_full_size_sample_study_in_ohif(demo_weights: Path, tmp_path: Path) ->
     sources = study_sources(paths)
     result = analyse_images(Engine(demo_weights, device="cpu"), "2.25.1", sources.images)
     objects = build_result_objects(sources.datasets, result, ResultsSettings(), "BREASTNODE", 1)
-    [report] = [o for o in objects if o.SOPClassUID == TID_1500_SOP_CLASS]
+    [report] = [o for o in objects if o.SOPClassUID == Comprehensive3DSRStorage]
     [cc] = [i for i in result.images if (i.laterality, i.view) == ("L", "CC")]
     assert cc.findings, "the demo model found nothing on the lesion's CC view"
     view = truth[("L", "CC")]
