@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import base64
 import html
+import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure  # object API: no pyplot state, no display backend
 
 
 def markdown_page(
@@ -55,3 +60,35 @@ def markdown_page(
         + "\n".join(body)
         + "\n</body></html>\n"
     )
+
+
+def titled_figure(title: str, caption: str, size: tuple[float, float] = (5.5, 5)) -> Figure:
+    """A report figure whose heading carries the caption and the report's caveat line."""
+    figure = Figure(figsize=size)
+    figure.suptitle(f"{caption}\n{title}" if title else caption, fontsize=9, color="black")
+    return figure
+
+
+def write_report_files(
+    folder: Path,
+    style: str,
+    plots: dict[str, Figure],
+    figures: dict[str, Any],
+    markdown: Callable[[list[str]], str],
+    page: Callable[[list[str]], str],
+) -> Path:
+    """Save the plots and ``figures.json``, then ``report.md`` (``markdown`` of the plot
+    names) or the self-contained ``report.html`` (``page`` of them); returns the report."""
+    if style not in {"html", "md"}:
+        raise ValueError("style is 'html' or 'md'")
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, figure in plots.items():
+        figure.savefig(folder / name, dpi=110, bbox_inches="tight")
+    (folder / "figures.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    if style == "md":
+        path = folder / "report.md"
+        path.write_text(markdown(list(plots)), encoding="utf-8")
+    else:
+        path = folder / "report.html"
+        path.write_text(page(list(plots)), encoding="utf-8")
+    return path

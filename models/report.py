@@ -17,7 +17,6 @@ Every page and plot of a checkpoint not validated for clinical use says so.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from matplotlib.figure import Figure  # object API: no pyplot state, no display 
 from sklearn import metrics as skm
 
 from models.evaluation import Evaluation
-from models.html_page import markdown_page
+from models.html_page import markdown_page, titled_figure, write_report_files
 from models.inference import POSITIVE_LABELS
 from models.metrics import BinaryReport, Estimate
 from models.report_lesions import LEGEND, draw_example, froc_figures, froc_lines
@@ -136,9 +135,6 @@ def _rule_text(evaluation: Evaluation) -> str:
 
 def write_report(evaluation: Evaluation, folder: Path, style: str = "html") -> Path:
     """Write the plots, ``figures.json`` and ``report.html`` (or ``report.md``)."""
-    if style not in {"html", "md"}:
-        raise ValueError("style is 'html' or 'md'")
-    folder.mkdir(parents=True, exist_ok=True)
     title = caveat(evaluation)
     plots = {
         "roc.png": _curves(evaluation, title, "roc"),
@@ -149,31 +145,20 @@ def write_report(evaluation: Evaluation, folder: Path, style: str = "html") -> P
         plots["training.png"] = _training(evaluation, title)
     if evaluation.examples:
         plots["heatmaps.png"] = _heatmaps(evaluation, title)
-    for name, figure in plots.items():
-        figure.savefig(folder / name, dpi=110, bbox_inches="tight")
-    (folder / "figures.json").write_text(
-        json.dumps(figures_json(evaluation), indent=2) + "\n", encoding="utf-8"
+    return write_report_files(
+        folder,
+        style,
+        plots,
+        figures_json(evaluation),
+        lambda names: _markdown(evaluation, names),
+        lambda names: _html(evaluation, folder, names),
     )
-    markdown = _markdown(evaluation, list(plots))
-    if style == "md":
-        path = folder / "report.md"
-        path.write_text(markdown, encoding="utf-8")
-        return path
-    path = folder / "report.html"
-    path.write_text(_html(evaluation, folder, list(plots)), encoding="utf-8")
-    return path
-
-
-def _figure(title: str, caption: str, size: tuple[float, float] = (5.5, 5)) -> Figure:
-    figure = Figure(figsize=size)
-    figure.suptitle(f"{caption}\n{title}" if title else caption, fontsize=9, color="black")
-    return figure
 
 
 def _curves(evaluation: Evaluation, title: str, kind: str) -> Figure:
     """ROC (``kind`` "roc") or precision-recall curves of the CNN and the baselines."""
     caption = "ROC" if kind == "roc" else "Precision-recall"
-    figure = _figure(title, f"{caption}: positive classes against the rest")
+    figure = titled_figure(title, f"{caption}: positive classes against the rest")
     axes = figure.add_subplot(1, 1, 1)
     truth = evaluation.positive_truth
     curves = [("CNN", evaluation.scores)] + [(b.name, b.scores) for b in evaluation.baselines]
@@ -198,7 +183,7 @@ def _curves(evaluation: Evaluation, title: str, kind: str) -> Figure:
 
 
 def _confusion(evaluation: Evaluation, title: str) -> Figure:
-    figure = _figure(title, "Confusion matrix (CNN, most probable class)")
+    figure = titled_figure(title, "Confusion matrix (CNN, most probable class)")
     axes = figure.add_subplot(1, 1, 1)
     matrix = np.asarray(evaluation.multiclass.confusion)
     labels = evaluation.manifest.labels
@@ -216,7 +201,7 @@ def _confusion(evaluation: Evaluation, title: str) -> Figure:
 def _training(evaluation: Evaluation, title: str) -> Figure:
     history = evaluation.manifest.extra["history"]
     epochs = [h["epoch"] for h in history]
-    figure = _figure(title, "Training curves", size=(9, 4))
+    figure = titled_figure(title, "Training curves", size=(9, 4))
     loss, score = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
     loss.plot(epochs, [h["train_loss"] for h in history], label="training loss")
     loss.plot(epochs, [h["validation_loss"] for h in history], label="validation loss")
@@ -236,7 +221,7 @@ def _heatmaps(evaluation: Evaluation, title: str) -> Figure:
     examples = evaluation.examples
     columns = 4
     rows = -(-len(examples) // columns)
-    figure = _figure(
+    figure = titled_figure(
         title, "Example heatmaps (Grad-CAM / saliency on the model grid)", (10, 3.4 * rows)
     )
     for n, example in enumerate(examples):

@@ -8,7 +8,6 @@ file's line numbers, which name no one), so the report cannot show one.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure  # object API: no pyplot state, no display backend
 from sklearn import metrics as skm
 
-from models.html_page import markdown_page
+from models.html_page import markdown_page, titled_figure, write_report_files
 from models.metrics import Estimate
 from models.site_audit import AuditCase, AuditFigures, SiteAudit
 
@@ -79,38 +78,24 @@ def write_audit_report(
     style: str = "html",
 ) -> Path:
     """Write the plots, ``figures.json`` and ``report.html`` (or ``report.md``)."""
-    if style not in {"html", "md"}:
-        raise ValueError("style is 'html' or 'md'")
-    folder.mkdir(parents=True, exist_ok=True)
     plots: dict[str, Figure] = {}
     cancer = np.array([c.cancer for c in cases], bool)
     if cancer.any() and not cancer.all():
         plots["roc.png"] = _roc(audit, cases, context.caveat)
     if audit.by_month:
         plots["by-month.png"] = _by_month(audit, context.caveat)
-    for name, figure in plots.items():
-        figure.savefig(folder / name, dpi=110, bbox_inches="tight")
-    (folder / "figures.json").write_text(
-        json.dumps(audit_json(audit, context, cases), indent=2) + "\n", encoding="utf-8"
+    return write_report_files(
+        folder,
+        style,
+        plots,
+        audit_json(audit, context, cases),
+        lambda names: audit_markdown(audit, context, names),
+        lambda names: _html(audit_markdown(audit, context, names), folder, names),
     )
-    markdown = audit_markdown(audit, context, list(plots))
-    if style == "md":
-        path = folder / "report.md"
-        path.write_text(markdown, encoding="utf-8")
-        return path
-    path = folder / "report.html"
-    path.write_text(_html(markdown, folder, list(plots)), encoding="utf-8")
-    return path
-
-
-def _figure(title: str, caption: str, size: tuple[float, float] = (5.5, 5)) -> Figure:
-    figure = Figure(figsize=size)
-    figure.suptitle(f"{caption}\n{title}" if title else caption, fontsize=9, color="black")
-    return figure
 
 
 def _roc(audit: SiteAudit, cases: list[AuditCase], title: str) -> Figure:
-    figure = _figure(title, "ROC of the study score against the site's outcomes")
+    figure = titled_figure(title, "ROC of the study score against the site's outcomes")
     axes = figure.add_subplot(1, 1, 1)
     truth = np.array([c.cancer for c in cases], bool)
     scores = np.array([c.score for c in cases], float)
@@ -149,7 +134,7 @@ def _roc(audit: SiteAudit, cases: list[AuditCase], title: str) -> Figure:
 
 def _by_month(audit: SiteAudit, title: str) -> Figure:
     months = list(audit.by_month)
-    figure = _figure(title, "Audit figures by month (95% bootstrap intervals)", (10, 4))
+    figure = titled_figure(title, "Audit figures by month (95% bootstrap intervals)", (10, 4))
     rates, cdr = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
     x = np.arange(len(months))
     for offset, name in enumerate(("recall_rate", "ppv1", "sensitivity", "specificity")):
