@@ -120,16 +120,8 @@ def to_xml(event: AuditEvent, source_id: str, site_id: str, at: datetime) -> str
         source.set("AuditEnterpriseSiteID", site_id)
     ET.SubElement(source, "AuditSourceTypeCode", {"csd-code": "4"})  # application server
     for study in event.studies:
-        obj = ET.SubElement(
-            root,
-            "ParticipantObjectIdentification",
-            {
-                "ParticipantObjectID": study.study_instance_uid,
-                "ParticipantObjectTypeCode": "2",
-                "ParticipantObjectTypeCodeRole": "3",
-            },
-        )
-        STUDY_INSTANCE_UID.element("ParticipantObjectIDTypeCode", obj)
+        # PS3.15 A.5.2.5: a study is a system object (type 2) in the report role (3)
+        obj = _participant_object(root, study.study_instance_uid, "2", "3", STUDY_INSTANCE_UID)
         if study.sop_classes:
             description = ET.SubElement(obj, "ParticipantObjectDescription")
             for uid, count in sorted(study.sop_classes.items()):
@@ -137,19 +129,24 @@ def to_xml(event: AuditEvent, source_id: str, site_id: str, at: datetime) -> str
                     description, "SOPClass", {"UID": uid, "NumberOfInstances": str(count)}
                 )
         if study.patient_id is not None:
-            patient = ET.SubElement(
-                root,
-                "ParticipantObjectIdentification",
-                {
-                    "ParticipantObjectID": study.patient_id,
-                    "ParticipantObjectTypeCode": "1",
-                    "ParticipantObjectTypeCodeRole": "1",
-                },
-            )
-            PATIENT_NUMBER.element("ParticipantObjectIDTypeCode", patient)
+            # the patient: a person (type 1) in the patient role (1)
+            patient = _participant_object(root, study.patient_id, "1", "1", PATIENT_NUMBER)
             if study.patient_name:
                 ET.SubElement(patient, "ParticipantObjectName").text = study.patient_name
     return ET.tostring(root, encoding="unicode")
+
+
+def _participant_object(
+    root: ET.Element, object_id: str, type_code: str, role: str, id_type: Code
+) -> ET.Element:
+    attributes = {
+        "ParticipantObjectID": object_id,
+        "ParticipantObjectTypeCode": type_code,
+        "ParticipantObjectTypeCodeRole": role,
+    }
+    element = ET.SubElement(root, "ParticipantObjectIdentification", attributes)
+    id_type.element("ParticipantObjectIDTypeCode", element)
+    return element
 
 
 class Auditor:
