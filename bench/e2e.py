@@ -244,13 +244,13 @@ def inside_analysis(
     them. The node's metrics see these only as one stage."""
     from pydicom import dcmread
 
-    from models.inference import Engine
-    from models.sources import study_sources
-    from models.study import analyse_images
+    from models.serving.inference import Predictor
+    from models.serving.sources import study_sources
+    from models.serving.study import analyse_images
     from node.config import ResultsSettings
     from node.results.build import build_result_objects
 
-    engine = Engine(weights, device=device)
+    engine = Predictor(weights, device=device)
     spent = {"sources": 0.0, "model": 0.0, "objects": 0.0, "write": 0.0}
     runs = 3
     for n in range(runs + 1):  # the first is a warm-up

@@ -2,32 +2,32 @@
 
 For each model -- the demo checkpoint (ResNet18 with a saliency head at 128x96) and a
 randomly initialised ResNet50 with Grad-CAM at the full-field working size
-(``models.checkpoint.FULL_FIELD_WORKING_SIZE``, 1024x832) -- synthetic 4-view MG
+(``models.serving.checkpoint.FULL_FIELD_WORKING_SIZE``, 1024x832) -- synthetic 4-view MG
 studies (phantoms upscaled to --size, 14 bits stored in 16, written as DICOM files to a
-temporary folder) go through the node's own entry points: ``models.sources.study_sources``
-then ``models.study.analyse_images``, one study per call as the node runs them. Stage timers
+temporary folder) go through the node's own entry points: ``models.serving.sources.study_sources``
+then ``models.serving.study.analyse_images``, one study per call as the node runs them. Stage timers
 are wrappers around the functions those call (patched in for the run; on CUDA each timer
 synchronises the device first and last):
 
   decode      study_sources less display: dcmread of the header, then of the whole file,
               and pydicom's pixel_array
-  display     models.preprocess.display_values (Modality/VOI LUT, percentile scaling)
-  preprocess  models.preprocess.plan (host): flip and breast crop (Otsu), scale, padding
-  transfer    Engine.prepare_on_device: the crop to the device (pinned memory on CUDA), then
+  display     models.serving.preprocess.display_values (Modality/VOI LUT, percentile scaling)
+  preprocess  models.serving.preprocess.plan (host): flip and breast crop (Otsu), scale, padding
+  transfer    Predictor.prepare_on_device: the crop to the device (pinned memory on CUDA), then
               resized, padded and standardised there
-  forward     Engine.predict_images less transfer: network and heatmap (saliency or Grad-CAM),
+  forward     Predictor.predict_images less transfer: network and heatmap (saliency or Grad-CAM),
               results back on the host
-  post        models.study.image_result: heatmap back to the source grid, findings
+  post        models.serving.study.image_result: heatmap back to the source grid, findings
   other       the rest (breast and study scores, bookkeeping)
 
 Then the same studies are analysed --batch-studies at a time in shared forward passes
-(``models.study.analyse_studies``, what the worker does with ``[models] studies_per_batch``)
+(``models.serving.study.analyse_studies``, what the worker does with ``[models] studies_per_batch``)
 to show what batching across studies buys.
 
 Printed: ms per view per stage and the dominant stage; per-study latency (median over the
 studies); studies per second one study at a time and batched. Figures are printed, never
 asserted. The files are read just after being written, so decode reads from the page cache,
-not the disk. Engine.prepare_on_device and Engine.predict_images are timed through a
+not the disk. Predictor.prepare_on_device and Predictor.predict_images are timed through a
 subclass (the product code is not changed).
 
     python bench/infer.py [--device auto|cpu|cuda] [--models demo,resnet50] [--studies 8]
@@ -65,10 +65,12 @@ from pydicom.uid import generate_uid
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import models.inference
-import models.sources
-import models.study
-from models.checkpoint import (
+import models.serving.inference
+import models.serving.sources
+import models.serving.study
+from models.demo import DemoTraining, make_demo_checkpoint
+from models.phantoms import phantom_study, to_stored_values
+from models.serving.checkpoint import (
     FULL_FIELD_WORKING_SIZE,
     TASKS,
     CheckpointError,
@@ -76,11 +78,9 @@ from models.checkpoint import (
     file_sha256,
     write_manifest,
 )
-from models.demo import DemoTraining, make_demo_checkpoint
-from models.inference import Engine
-from models.networks import BreastClassifier
-from models.phantoms import phantom_study, to_stored_values
-from models.preprocess import Geometry
+from models.serving.inference import Predictor
+from models.serving.networks import BreastClassifier
+from models.serving.preprocess import Geometry
 from tests.synthetic import SyntheticPatient, mammogram, write
 
 # The product defines no working size for full-field checkpoints (a manifest's input_size is
@@ -132,7 +132,7 @@ class Clock:
         return wrapper
 
 
-class TimedEngine(Engine):
+class TimedPredictor(Predictor):
     """The product's engine, with its device preparation and its predict call timed."""
 
     clock: Clock | None = None
@@ -147,7 +147,7 @@ class TimedEngine(Engine):
 
     def predict_images(
         self, images: Sequence[np.ndarray], geometries: Sequence[Geometry]
-    ) -> list[models.inference.ViewPrediction]:
+    ) -> list[models.serving.inference.ViewPrediction]:
         if self.clock is None:
             return super().predict_images(images, geometries)
         with self.clock.stage("forward"):
@@ -155,14 +155,14 @@ class TimedEngine(Engine):
 
 
 @contextmanager
-def instrumented(engine: TimedEngine, clock: Clock) -> Iterator[None]:
+def instrumented(engine: TimedPredictor, clock: Clock) -> Iterator[None]:
     """Stage timers around what study_sources and analyse_images call."""
     engine.clock = clock
     with ExitStack() as stack:
         for module, name, stage in (
-            (models.sources, "display_values", "display"),
-            (models.study, "plan", "preprocess"),
-            (models.study, "image_result", "post"),
+            (models.serving.sources, "display_values", "display"),
+            (models.serving.study, "plan", "preprocess"),
+            (models.serving.study, "image_result", "post"),
         ):
             stack.enter_context(
                 mock.patch.object(module, name, clock.timed(stage, getattr(module, name)))
@@ -283,7 +283,7 @@ class Run:
         self.views += views
 
 
-def one_at_a_time(engine: TimedEngine, studies: Sequence[StudyFiles]) -> Run:
+def one_at_a_time(engine: TimedPredictor, studies: Sequence[StudyFiles]) -> Run:
     """Each study through study_sources and analyse_images, as the node analyses a job."""
     run = Run(1, engine.batch_size)
     for study in studies:
@@ -292,8 +292,8 @@ def one_at_a_time(engine: TimedEngine, studies: Sequence[StudyFiles]) -> Run:
             synchronize(engine.device)
             started = time.perf_counter()
             with clock.stage("decode"):
-                sources = models.sources.study_sources(list(study.paths))
-            result = models.study.analyse_images(engine, study.study_uid, sources.images)
+                sources = models.serving.sources.study_sources(list(study.paths))
+            result = models.serving.study.analyse_images(engine, study.study_uid, sources.images)
             synchronize(engine.device)
             elapsed = time.perf_counter() - started
         run.add(clock, elapsed, len(sources.images))
@@ -302,7 +302,7 @@ def one_at_a_time(engine: TimedEngine, studies: Sequence[StudyFiles]) -> Run:
     return run
 
 
-def batched(engine: TimedEngine, studies: Sequence[StudyFiles], per_call: int) -> Run:
+def batched(engine: TimedPredictor, studies: Sequence[StudyFiles], per_call: int) -> Run:
     """``per_call`` studies' views in one predict call (one forward pass), then each study's
     results as analyse_images makes them."""
     saved = engine.batch_size
@@ -315,13 +315,13 @@ def batched(engine: TimedEngine, studies: Sequence[StudyFiles], per_call: int) -
             with instrumented(engine, clock):
                 synchronize(engine.device)
                 started = time.perf_counter()
-                batch: list[tuple[str, Sequence[models.study.AnalysisImage]]] = []
+                batch: list[tuple[str, Sequence[models.serving.study.AnalysisImage]]] = []
                 for number, study in enumerate(chunk):
                     with clock.stage("decode"):
-                        sources = models.sources.study_sources(list(study.paths))
+                        sources = models.serving.sources.study_sources(list(study.paths))
                     batch.append((f"study-{start + number}", sources.images))
                 images = [image for _, views in batch for image in views]
-                for result in models.study.analyse_studies(engine, batch):
+                for result in models.serving.study.analyse_studies(engine, batch):
                     run.scores.append(result.overall_score)
                     run.findings += sum(len(i.findings) for i in result.images)
                 synchronize(engine.device)
@@ -332,7 +332,7 @@ def batched(engine: TimedEngine, studies: Sequence[StudyFiles], per_call: int) -
     return run
 
 
-def warm_up(engine: TimedEngine, batch_sizes: Sequence[int]) -> float:
+def warm_up(engine: TimedPredictor, batch_sizes: Sequence[int]) -> float:
     """First-call costs out of the timings: on CUDA the context, kernels and pinned memory
     at every batch size used; on the CPU one no-grad forward of one view (a full Grad-CAM
     warm-up would cost as much as a timed view)."""
@@ -357,7 +357,7 @@ def peak_memory(device: torch.device) -> str:
     return f"process peak RSS so far {peak:.2f} GiB"
 
 
-def describe(engine: Engine) -> str:
+def describe(engine: Predictor) -> str:
     manifest = engine.manifest
     rows, columns = manifest.input_size
     return f"{manifest.backbone}, {manifest.heatmap} heatmap, working size {rows}x{columns}"
@@ -390,7 +390,7 @@ def dominant(run: Run) -> tuple[str, float]:
 
 
 def report(
-    name: str, engine: Engine, runs: Sequence[Run], memory: str, warm: float
+    name: str, engine: Predictor, runs: Sequence[Run], memory: str, warm: float
 ) -> dict[str, Any]:
     single = runs[0]
     print(f"\n== {name}: {describe(engine)}, on {engine.device} ==")
@@ -524,7 +524,7 @@ def main() -> None:
     if args.studies < 1 or args.cpu_resnet50_studies < 1:
         parser.error("--studies and --cpu-resnet50-studies must be at least 1")
     try:
-        device = models.inference.pick_device(args.device)
+        device = models.serving.inference.pick_device(args.device)
     except (CheckpointError, RuntimeError) as exc:
         parser.error(f"--device {args.device}: {exc}")
     if args.threads > 0:
@@ -582,7 +582,9 @@ def main() -> None:
 
         results = []
         for name in chosen:
-            engine = TimedEngine(checkpoints[name], device=args.device, batch_size=NODE_BATCH_SIZE)
+            engine = TimedPredictor(
+                checkpoints[name], device=args.device, batch_size=NODE_BATCH_SIZE
+            )
             count = counts[name]
             per_call = args.batch_studies if 1 < args.batch_studies <= count else 0
             if device.type == "cuda":

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.checkpoint import (
+from models.phantoms import DETECTOR_MM, phantom_view
+from models.serving.checkpoint import (
     TASKS,
     CheckpointError,
     Manifest,
@@ -35,10 +36,9 @@ from models.checkpoint import (
     read_verified,
     write_manifest,
 )
-from models.networks import BreastClassifier, saliency_loss
-from models.phantoms import DETECTOR_MM, phantom_view
-from models.preprocess import prepare
-from models.result import Point
+from models.serving.networks import BreastClassifier, saliency_loss
+from models.serving.preprocess import prepare
+from models.serving.result import Point
 
 logger = logging.getLogger(__name__)
 

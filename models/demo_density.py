@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.checkpoint import TASKS, Manifest, file_sha256, write_manifest
 from models.demo import DemoTraining, TrainingSet, demo_record, save_weights, train
-from models.networks import BreastClassifier
 from models.phantoms import DETECTOR_MM, phantom_view
-from models.preprocess import prepare
-from models.result import COMPOSITIONS
+from models.serving.checkpoint import TASKS, Manifest, file_sha256, write_manifest
+from models.serving.networks import BreastClassifier
+from models.serving.preprocess import prepare
+from models.serving.result import COMPOSITIONS
 
 DEMO_DENSITY_NAME = "breastnode-demo-density-phantom"
 # a checkpoint of another version learnt other phantoms and is trained again by

@@ -6,8 +6,8 @@ is not validated, so every object made from it says NOT FOR CLINICAL USE.
 
 The training images are made as the node makes them from a stored study: the first
 post-contrast phase minus the pre-contrast phase, projected by maximum intensity
-(``models.volumes.dce_projection``), scaled by ``models.sources.percentile_scaled`` and
-placed uncropped in the working grid. Half the studies carry an enhancing lesion, in either
+(``models.serving.volumes.dce_projection``), scaled by ``models.serving.sources.percentile_scaled``
+and placed uncropped in the working grid. Half the studies carry an enhancing lesion, in either
 breast; the saliency target is a Gaussian at the lesion.
 """
 
@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.checkpoint import Manifest
 from models.demo import DemoTraining, TrainingSet, lesion_target, train_and_save
 from models.mri_phantoms import DcePhantom, dce_phantom
-from models.preprocess import prepare
-from models.sources import percentile_scaled
-from models.volumes import dce_projection
+from models.serving.checkpoint import Manifest
+from models.serving.preprocess import prepare
+from models.serving.sources import percentile_scaled
+from models.serving.volumes import dce_projection
 
 DEMO_MRI_NAME = "breastnode-demo-mri-phantom"
 DEMO_MRI_WORKING_SIZE = (128, 128)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.phantoms import smooth_noise
-from models.result import Point
+from models.serving.result import Point
 
 NOISE = 12.0  # signal units, per phase
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.result import Point
+from models.serving.result import Point
 
 DETECTOR_MM = (332.8, 256.0)  # rows, columns: 3328 x 2560 pixels of 0.1 mm
 LESION_DIAMETER_MM = (5.0, 15.0)

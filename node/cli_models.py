@@ -16,10 +16,10 @@ from node.config import Settings
 from node.errors import ConfigError, NodeError
 
 if TYPE_CHECKING:
-    from models.result import StudyResult
+    from models.serving import StudyResult
 
 NOT_CLINICAL = "DEMO / NOT VALIDATED - NOT FOR CLINICAL USE"
-# BI-RADS breast composition (models.result.COMPOSITIONS, not imported: numpy at start-up);
+# BI-RADS breast composition (models.serving.result.COMPOSITIONS, not imported: numpy at start-up);
 # the sample's default is one the demo mammography model reads as well as a plain phantom
 COMPOSITIONS = ("a", "b", "c", "d")
 SAMPLE_COMPOSITION = "b"
@@ -177,7 +177,7 @@ def _sample_study(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _show(settings: Settings, args: argparse.Namespace) -> int:
-    from models.checkpoint import CheckpointError, read_verified
+    from models.serving import CheckpointError, read_verified
 
     paths = list(args.weights) or [
         p

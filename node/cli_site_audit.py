@@ -228,8 +228,7 @@ def sr_scores(ds: Dataset) -> StoredScore | None:
 
 
 def run_audit(settings: Settings, args: argparse.Namespace) -> int:
-    from models.site_audit import AuditCase, site_audit
-    from models.site_audit_report import AuditContext, write_audit_report
+    from models.training import AuditCase, AuditContext, site_audit, write_audit_report
     from node.runtime.supervisor import open_index
     from storage.analysed import analysed_studies
     from storage.filestore import FileStore

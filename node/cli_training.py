@@ -12,13 +12,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from models import recipe
-from models.checkpoint import TASKS
+from models.serving import TASKS
+from models.training import recipe
 from node.config import Settings
 from node.errors import NodeError
 
 if TYPE_CHECKING:
-    from models.dataset import Row
+    from models.training import Row
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def add_training_commands(actions: Any) -> None:
     train.add_argument("--output", type=Path, required=True, help="folder for the checkpoint")
     train.add_argument("--name", default="site-model", help="model name in the manifest")
     train.add_argument("--version", default="0.1.0", help="model version in the manifest")
-    # the defaults are the recipe measured best for a CPU-only site (models.recipe)
+    # the defaults are the recipe measured best for a CPU-only site (models.training.recipe)
     train.add_argument("--backbone", default=recipe.BACKBONE)
     train.add_argument(
         "--size",
@@ -119,8 +119,8 @@ def _clear_errors(command: Command) -> Command:
     not a traceback."""
 
     def run(settings: Settings, args: argparse.Namespace) -> int:
-        from models.checkpoint import CheckpointError
-        from models.dataset import DatasetError
+        from models.serving import CheckpointError
+        from models.training import DatasetError
 
         try:
             return command(settings, args)
@@ -131,14 +131,14 @@ def _clear_errors(command: Command) -> Command:
 
 
 def _dataset(settings: Settings, args: argparse.Namespace) -> int:
-    from models.dataset import describe, write_manifest
+    from models.training import describe, write_manifest
 
     if args.format == "node":
         from node.stored_dataset import stored_rows
 
         converted = stored_rows(settings, args.labels, args.task, args.output.parent)
     else:
-        from models.dataset_readers import READERS
+        from models.training import READERS
 
         if args.images is None:
             raise NodeError(f"{args.format}: --images names the dataset's image folder")
@@ -160,10 +160,18 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def _train(settings: Settings, args: argparse.Namespace) -> int:
-    from models.calibration import parse_operating_point
-    from models.dataset import describe, label_index, read_manifest, write_manifest
-    from models.training import TrainingSettings, save_checkpoint, train, write_epoch_log
-    from models.training_data import place_rows
+    from models.serving import parse_operating_point
+    from models.training import (
+        TrainingSettings,
+        describe,
+        label_index,
+        place_rows,
+        read_manifest,
+        save_checkpoint,
+        train,
+        write_epoch_log,
+        write_manifest,
+    )
 
     rule = parse_operating_point(args.operating_point)  # before any image is read
     rows = read_manifest(args.manifest, args.task)
@@ -264,8 +272,7 @@ def assign_splits(
     unsplit rows follow it); the other patients are split by patient (stratified) into
     train/validation/test, or into train/validation when the manifest fixes test rows (the
     fractions renormalised)."""
-    from models.dataset import label_index, with_splits
-    from models.splits import split_by_patient
+    from models.training import label_index, split_by_patient, with_splits
 
     fixed: dict[str, str] = {}
     for row in rows:
@@ -289,10 +296,8 @@ def assign_splits(
 
 
 def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
-    from models.checkpoint import read_verified
-    from models.dataset import read_manifest
-    from models.evaluation import evaluate
-    from models.report import caveat, write_report
+    from models.serving import read_verified
+    from models.training import caveat, evaluate, read_manifest, write_report
 
     task = read_verified(args.weights).task
     rows = read_manifest(args.manifest, task)

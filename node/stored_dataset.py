@@ -21,10 +21,8 @@ from pathlib import Path
 from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
-from models.breast_view import laterality_of, view_of
-from models.dataset import DatasetError, Row, class_name
-from models.dataset_readers import Converted
-from models.sources import MAMMOGRAPHY_CLASSES, MR_CLASSES
+from models.serving import MAMMOGRAPHY_CLASSES, MR_CLASSES, laterality_of, view_of
+from models.training import Converted, DatasetError, Row, class_name
 from node.config import Settings
 from node.errors import NodeError
 from node.pipeline.worker import stored_instances

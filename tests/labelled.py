@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from models.dataset import Row, write_manifest
 from models.phantoms import phantom_view
+from models.training.dataset import Row, write_manifest
 
 
 def phantom_dataset(

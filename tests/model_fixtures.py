@@ -33,7 +33,7 @@ def cached_checkpoint(
     request: pytest.FixtureRequest, key: str, name: str, make: Callable[[Path], object]
 ) -> Path:
     """A checkpoint made once and kept in pytest's cache under ``key``."""
-    from models.checkpoint import read_verified
+    from models.serving.checkpoint import read_verified
 
     weights = request.config.cache.mkdir(key) / name
     if weights.is_file():

@@ -10,7 +10,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from models.result import (
+from models.serving.result import (
     BreastResult,
     Category,
     Finding,

@@ -16,7 +16,7 @@ from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
-from models.breast_view import frame_laterality, view_code_of
+from models.serving import frame_laterality, view_code_of
 from node.errors import NodeError
 from storage.records import InstanceRecord, PatientRecord, SeriesRecord, StudyRecord
 

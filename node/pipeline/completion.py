@@ -19,7 +19,7 @@ from pydicom.uid import (
 )
 from sqlalchemy import Engine
 
-from models.breast_view import side_from, view_from
+from models.serving import side_from, view_from
 from storage.progress import StudyProgress, ViewFacts, open_version, pending_studies
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ SCREENING_PROJECTIONS = frozenset({"CC", "MLO"})
 
 def screening_view(instance: ViewFacts) -> tuple[str, str] | None:
     """(laterality, CC/MLO) of a mammography image, or None if it is neither view; read by
-    the same rules as the models read the image (models.breast_view)."""
+    the same rules as the models read the image (models.serving.breast_view)."""
     if instance.sop_class_uid not in MAMMOGRAPHY:
         return None
     laterality = side_from([instance.laterality])

@@ -22,9 +22,7 @@ from node.pipeline.analysis import Analysis, StudyInput
 from node.results.build import build_result_objects
 
 if TYPE_CHECKING:
-    from models.inference import Engine
-    from models.result import StudyResult
-    from models.sources import SourceOptions, StudySources
+    from models.serving import Predictor, SourceOptions, StudyResult, StudySources
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +30,7 @@ FINDING_KINDS = {"mammography": "suspicious region", "mri": "enhancing lesion"}
 
 
 def source_options(settings: Settings) -> SourceOptions:
-    from models.sources import SourceOptions
-    from models.volumes import DceRules
+    from models.serving import DceRules, SourceOptions
 
     defaults = DceRules()
     configured = settings.models
@@ -45,12 +42,11 @@ def source_options(settings: Settings) -> SourceOptions:
     return SourceOptions(configured.slab_frames, configured.slab_stride or None, rules)
 
 
-def load_engine(weights: Path, settings: Settings) -> Engine:
-    from models.checkpoint import CheckpointError
-    from models.inference import Engine
+def load_engine(weights: Path, settings: Settings) -> Predictor:
+    from models.serving import CheckpointError, Predictor
 
     try:
-        return Engine(
+        return Predictor(
             weights, settings.models.device, settings.models.batch_size, settings.models.threads
         )
     except CheckpointError as exc:
@@ -72,15 +68,14 @@ class ModelAnalysis:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.options = source_options(settings)
-        self.engines: dict[str, Engine] = {
+        self.engines: dict[str, Predictor] = {
             "mammography": load_engine(settings.mammography_checkpoint, settings)
         }
         if settings.mri_checkpoint is not None:
             self.engines["mri"] = load_engine(settings.mri_checkpoint, settings)
-        self.density: Engine | None = None
+        self.density: Predictor | None = None
         if settings.density_checkpoint is not None:
-            from models.checkpoint import CheckpointError
-            from models.density import check_density_engine
+            from models.serving import CheckpointError, check_density_engine
 
             self.density = load_engine(settings.density_checkpoint, settings)
             try:
@@ -94,7 +89,7 @@ class ModelAnalysis:
         return self.settings.models.studies_per_batch
 
     def _sources(self, study: StudyInput) -> StudySources | None:
-        from models.sources import NothingToAnalyse, study_sources
+        from models.serving import NothingToAnalyse, study_sources
 
         try:
             sources = study_sources([i.path for i in study.instances], self.options)
@@ -114,7 +109,7 @@ class ModelAnalysis:
     def results(self, studies: Sequence[StudyInput]) -> list[Analysed | Exception | None]:
         """Typed results (None: no configured model applies; an exception: that study
         failed), the studies of one kind sharing the network's batches."""
-        from models.study import analyse_studies
+        from models.serving import analyse_studies
 
         outcomes: list[Analysed | Exception | None] = [None] * len(studies)
         by_kind: dict[str, list[tuple[int, StudySources]]] = {}
@@ -147,7 +142,7 @@ class ModelAnalysis:
         """The breasts' composition, from the density model, for mammography studies."""
         if self.density is None or kind != "mammography":
             return result
-        from models.density import compositions, with_compositions
+        from models.serving import compositions, with_compositions
 
         found = compositions(self.density, sources.images)
         return with_compositions(result, found, self.density.manifest.validated_for_clinical_use)

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pydicom.dataset import Dataset
 from pydicom.uid import Comprehensive3DSRStorage, MammographyCADSRStorage
 
-from models.result import StudyResult
+from models.serving import StudyResult
 from node.config import ResultsSettings
 from node.results.cad_sr import cad_report
 from node.results.common import ResultContext, SeriesPerSide, SeriesPerView, device_uid_for

@@ -50,8 +50,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import MammographyCADSRStorage
 
-from models.breast_view import shows_both_breasts
-from models.result import Finding, ImageResult, Shape, StudyResult
+from models.serving import Finding, ImageResult, Shape, StudyResult, shows_both_breasts
 from node.results.common import ResultContext, graphic_data, label_like_sources, sr_arguments
 from node.results.sr import FINDING_TYPES
 

@@ -14,7 +14,7 @@ from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from models.result import Finding, ModelInfo, Shape
+from models.serving import Finding, ModelInfo, Shape
 
 NOT_FOR_CLINICAL_USE = "NOT FOR CLINICAL USE"
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import highdicom as hd
 from pydicom.dataset import Dataset
 
-from models.result import Finding, ImageResult, Shape, StudyResult
+from models.serving import Finding, ImageResult, Shape, StudyResult
 from node.results.common import (
     ResultContext,
     SeriesPerSide,

@@ -11,8 +11,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from pydicom.dataset import Dataset
 
-from models.preprocess import display_grey, display_values
-from models.result import Finding, Point, Shape
+from models.serving import Finding, Point, Shape, display_grey, display_values
 
 # Piecewise-linear "jet": dark blue -> blue -> cyan -> yellow -> red.
 JET = np.array(

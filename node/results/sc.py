@@ -33,7 +33,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian
 
-from models.result import ImageResult, ModelInfo
+from models.serving import ImageResult, ModelInfo
 from node.results.common import (
     NOT_FOR_CLINICAL_USE,
     ResultContext,

@@ -24,8 +24,15 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 
-from models.aggregate import category
-from models.result import BreastResult, Category, Finding, ImageResult, Shape, StudyResult
+from models.serving import (
+    BreastResult,
+    Category,
+    Finding,
+    ImageResult,
+    Shape,
+    StudyResult,
+    category,
+)
 from node.results.common import ResultContext, label_like_sources, sr_arguments
 
 PROBABILITY_OF_CANCER = codes.DCM.ProbabilityOfCancer
@@ -37,7 +44,7 @@ CATEGORY_CODES = {
     Category.BENIGN: hd.sr.CodedConcept("30807003", "SCT", "Benign"),
     Category.SUSPICIOUS: hd.sr.CodedConcept("444814009", "SCT", "Suspicious for malignancy"),
 }
-# what a finding of each kind is (models.result.FINDING_KIND_OF_TYPE names them): the
+# what a finding of each kind is (models.serving.result.FINDING_KIND_OF_TYPE names them): the
 # concepts of CID 6014/6016 (Mammography Single Image Finding / Composite Feature), a mass
 # as SNOMED's plain Mass, which OHIF and dsr2html print as the finding's type
 FINDING_TYPES = {

@@ -23,7 +23,7 @@ from types import FrameType
 
 from sqlalchemy import Engine
 
-from models.checkpoint import CheckpointError, read_verified
+from models.serving import CheckpointError, read_verified
 from node.audit.associations import AssociationAudit
 from node.audit.messages import Auditor, application_activity
 from node.config import Settings

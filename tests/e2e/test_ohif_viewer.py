@@ -20,7 +20,7 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import Comprehensive3DSRStorage, JPEGLSLossless, SecondaryCaptureImageStorage
 
-from models.aggregate import category
+from models.serving.aggregate import category
 from node.config import ResultsSettings
 from node.results.build import build_result_objects
 from node.results.sr import FINDING_TYPES, SIDE_NAMES, label
@@ -239,9 +239,9 @@ def test_a_full_size_sample_study_in_ohif(demo_weights: Path, tmp_path: Path) ->
     3328x2560, analysed by the demo model, its overlays sent as the node sends them to a PACS
     that takes JPEG-LS. OHIF draws the report's finding on the lesion's view, and decodes and
     shows the full-size JPEG-LS overlay of that view."""
-    from models.inference import Engine
-    from models.sources import study_sources
-    from models.study import analyse_images
+    from models.serving.inference import Predictor
+    from models.serving.sources import study_sources
+    from models.serving.study import analyse_images
     from node.dicom.transfer_syntaxes import encoded, inspect
     from node.sample_study import sample_views, write_sample_study
 
@@ -250,7 +250,7 @@ def test_a_full_size_sample_study_in_ohif(demo_weights: Path, tmp_path: Path) ->
     paths = write_sample_study(tmp_path / "study", "L", size, seed)
     truth = {(v.laterality, v.view): v for v in sample_views("L", size, seed)}
     sources = study_sources(paths)
-    result = analyse_images(Engine(demo_weights, device="cpu"), "2.25.1", sources.images)
+    result = analyse_images(Predictor(demo_weights, device="cpu"), "2.25.1", sources.images)
     objects = build_result_objects(sources.datasets, result, ResultsSettings(), "BREASTNODE", 1)
     [report] = [o for o in objects if o.SOPClassUID == Comprehensive3DSRStorage]
     [cc] = [i for i in result.images if (i.laterality, i.view) == ("L", "CC")]

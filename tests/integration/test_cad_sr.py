@@ -13,7 +13,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.uid import ComprehensiveSRStorage, MammographyCADSRStorage
 
-from models.result import Shape
+from models.serving.result import Shape
 from node.results.cad_sr import cad_report
 from node.results.common import NOT_FOR_CLINICAL_USE, ResultContext, device_uid_for
 from tests.dicom_checks import dsr2html, validated

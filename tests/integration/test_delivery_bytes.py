@@ -25,7 +25,15 @@ from pydicom.uid import (
     SecondaryCaptureImageStorage as SECONDARY_CAPTURE,
 )
 
-from models.result import BreastResult, Category, Finding, ImageResult, Point, Region, StudyResult
+from models.serving.result import (
+    BreastResult,
+    Category,
+    Finding,
+    ImageResult,
+    Point,
+    Region,
+    StudyResult,
+)
 from node.config import PeerSettings, ResultsSettings, Settings
 from node.pipeline.delivery import send_files
 from node.results.build import build_result_objects

@@ -21,12 +21,12 @@ from pydicom import dcmread
 from pydicom.sr.codedict import codes
 from sqlalchemy import Engine
 
-from models.checkpoint import read_verified, write_manifest
-from models.density import compositions
-from models.inference import Engine as ModelEngine
-from models.result import COMPOSITIONS
-from models.sources import study_sources
-from models.study import predict_images
+from models.serving.checkpoint import read_verified, write_manifest
+from models.serving.density import compositions
+from models.serving.inference import Predictor
+from models.serving.result import COMPOSITIONS
+from models.serving.sources import study_sources
+from models.serving.study import predict_images
 from node.config import Settings
 from node.errors import ConfigError
 from node.pipeline.analysis import InputInstance, StudyInput
@@ -79,7 +79,7 @@ def test_each_breast_gets_the_density_models_composition_in_its_report(
     assert (job.state, job.last_error) == (JobState.DONE, None)
 
     # what the density network says of each breast: the mean of its views' probabilities
-    network = ModelEngine(density, device="cpu")
+    network = Predictor(density, device="cpu")
     images = study_sources(case.paths).images
     per_side: dict[str, list[tuple[float, ...]]] = {"L": [], "R": []}
     for item in predict_images(network, images):

@@ -11,7 +11,7 @@ from pathlib import Path
 import highdicom as hd
 from pydicom.dataset import Dataset
 
-from models.result import FINDING_KIND_OF_TYPE, LESION_TYPES, Finding, Point, Region
+from models.serving.result import FINDING_KIND_OF_TYPE, LESION_TYPES, Finding, Point, Region
 from node.results.cad_sr import cad_report
 from node.results.common import ResultContext, device_uid_for
 from node.results.sr import measurement_report

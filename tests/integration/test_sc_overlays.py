@@ -12,7 +12,7 @@ from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.uid import GrayscaleSoftcopyPresentationStateStorage, SecondaryCaptureImageStorage
 
-from models.result import Finding, ImageResult, Point, Region
+from models.serving.result import Finding, ImageResult, Point, Region
 from node.config import ResultsSettings
 from node.results.build import build_result_objects
 from node.results.common import NOT_FOR_CLINICAL_USE, ResultContext, device_uid_for
@@ -121,14 +121,14 @@ def test_an_overlay_from_the_image_the_model_read_equals_one_from_the_pixels(
 ) -> None:
     """2D mammography results keep the image as the model read it (8-bit), so the overlay
     does not window the source again; the pixels come out the same."""
-    from models.inference import Engine
-    from models.sources import study_sources
-    from models.study import analyse_images
+    from models.serving.inference import Predictor
+    from models.serving.sources import study_sources
+    from models.serving.study import analyse_images
     from node.sample_study import write_sample_study
 
     paths = write_sample_study(tmp_path / "study", "L", (512, 416))
     sources = study_sources(paths)
-    result = analyse_images(Engine(demo_weights, device="cpu"), "1.2.3", sources.images)
+    result = analyse_images(Predictor(demo_weights, device="cpu"), "1.2.3", sources.images)
     series = CONTEXT.new_uid()
     for number, image in enumerate(result.images, start=1):
         assert image.display_grey is not None and image.display_grey.shape == (512, 416)

@@ -18,8 +18,8 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from sqlalchemy import Engine
 
-from models.aggregate import category
-from models.result import BreastResult, ImageResult, ModelInfo, StudyResult
+from models.serving.aggregate import category
+from models.serving.result import BreastResult, ImageResult, ModelInfo, StudyResult
 from node.cli_site_audit import TID_1500_SOP_CLASS, read_outcomes
 from node.config import Settings, load_settings
 from node.pipeline.analysis import StudyInput

@@ -16,8 +16,8 @@ from pydicom.uid import (
     SecondaryCaptureImageStorage,
 )
 
-from models.aggregate import category
-from models.result import Finding, Point, Region, Shape, StudyResult
+from models.serving.aggregate import category
+from models.serving.result import Finding, Point, Region, Shape, StudyResult
 from node.config import ResultsSettings
 from node.results.build import build_result_objects
 from node.results.common import NOT_FOR_CLINICAL_USE, ResultContext, device_uid_for

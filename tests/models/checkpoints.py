@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from models.checkpoint import TASKS, Manifest, file_sha256, write_manifest
-from models.networks import BreastClassifier
+from models.serving.checkpoint import TASKS, Manifest, file_sha256, write_manifest
+from models.serving.networks import BreastClassifier
 
 
 def untrained_checkpoint(

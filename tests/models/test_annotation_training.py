@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 import torch
 
-from models.annotations import Annotation, Box, Circle, to_model, to_source
-from models.checkpoint import read_verified
-from models.dataset import Row, label_index, write_manifest
-from models.evaluation import evaluate
 from models.phantoms import phantom_view
-from models.splits import split_by_patient
-from models.training import TrainingSettings, save_checkpoint, train, uses_annotations
-from models.training_data import AnnotatedImages, Augmentation, lesion_mask, place_rows
+from models.serving.checkpoint import read_verified
+from models.training.annotations import Annotation, Box, Circle, to_model, to_source
+from models.training.dataset import Row, label_index, write_manifest
+from models.training.evaluation import evaluate
+from models.training.fit import TrainingSettings, save_checkpoint, train, uses_annotations
+from models.training.splits import split_by_patient
+from models.training.training_data import AnnotatedImages, Augmentation, lesion_mask, place_rows
 
 SIZE = (96, 72)
 TASK = "normal_abnormal"

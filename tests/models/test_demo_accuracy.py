@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from models.checkpoint import read_verified
-from models.inference import Engine
-from models.result import ImageResult
-from models.sources import study_sources
-from models.study import analyse_images
+from models.serving.checkpoint import read_verified
+from models.serving.inference import Predictor
+from models.serving.result import ImageResult
+from models.serving.sources import study_sources
+from models.serving.study import analyse_images
 from tests.model_fixtures import phantom_dicom_study
 
 STUDIES = 50
@@ -37,7 +37,7 @@ def test_demo_model_ranks_and_locates_lesions(demo_weights: Path, tmp_path: Path
     manifest = read_verified(demo_weights)
     assert manifest.validated_for_clinical_use is False
     assert "DEMO" in manifest.training_data
-    engine = Engine(demo_weights, device="cpu")
+    engine = Predictor(demo_weights, device="cpu")
     rng = np.random.default_rng(TEST_SEED)
     ranked = located = laterality_right = 0
     distances: list[float] = []

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-from models.checkpoint import read_verified
 from models.demo_density import DEMO_DENSITY_NAME, DEMO_DENSITY_VERSION
-from models.inference import Engine
 from models.phantoms import DETECTOR_MM, phantom_view
-from models.preprocess import plan
-from models.result import COMPOSITIONS
+from models.serving.checkpoint import read_verified
+from models.serving.inference import Predictor
+from models.serving.preprocess import plan
+from models.serving.result import COMPOSITIONS
 
 VIEWS = 40  # ten of each composition
 ROWS = (256, 512, 1024)
@@ -29,7 +29,7 @@ def test_demo_density_model_reads_the_composition_of_fresh_phantoms(
     assert manifest.validated_for_clinical_use is False and manifest.extra["demo"] is True
     assert manifest.training_data.startswith("DEMO ONLY")
     print(f"demo density training: {manifest.extra['training_seconds']} s")
-    engine = Engine(demo_density_weights, device="cpu")
+    engine = Predictor(demo_density_weights, device="cpu")
     rng = np.random.default_rng(777)  # training draws from DemoTraining.seed
     confusion = np.zeros((len(COMPOSITIONS), len(COMPOSITIONS)), dtype=int)
     for n in range(VIEWS):

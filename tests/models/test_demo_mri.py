@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.checkpoint import read_verified
 from models.demo_mri import projection
-from models.inference import Engine
 from models.mri_phantoms import dce_phantom
-from models.sources import study_sources
-from models.study import analyse_images
+from models.serving.checkpoint import read_verified
+from models.serving.inference import Predictor
+from models.serving.sources import study_sources
+from models.serving.study import analyse_images
 from node.sample_mri import FIELD_OF_VIEW_MM, SLICE_THICKNESS_MM, write_sample_mri_study
 
 SIDES = ("L", "R", None) * 4  # 8 studies with a lesion, 4 without
@@ -44,7 +44,7 @@ def test_demo_mri_model_ranks_and_locates_enhancing_lesions(
     manifest = read_verified(demo_mri_weights)
     assert manifest.validated_for_clinical_use is False
     assert manifest.training_data.startswith("DEMO ONLY")
-    engine = Engine(demo_mri_weights, device="cpu")
+    engine = Predictor(demo_mri_weights, device="cpu")
     ranked, quiet, distances = 0, 0, []
     spacing = FIELD_OF_VIEW_MM / SIZE[1]
     for number, side in enumerate(SIDES):
@@ -94,7 +94,7 @@ def test_mri_finding_is_on_its_lesion_slice_and_names_its_breast(
     result references the post-contrast slice where the enhancement at the lesion peaks
     (not the middle slice), and the finding names the lesion's breast, which only Image
     Orientation (Patient) and Image Position tell apart in the mirrored case."""
-    engine = Engine(demo_mri_weights, device="cpu")
+    engine = Predictor(demo_mri_weights, device="cpu")
     cases = (("R", True), ("L", True), ("R", False), ("L", False))
     draws = iter(int(s) for s in np.random.SeedSequence().generate_state(1000))
     slices, middle = 32, 16  # the sample's default depth; the node's old reference slice

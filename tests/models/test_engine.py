@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.checkpoint import CheckpointError
-from models.inference import Engine, pick_device
+from models.serving.checkpoint import CheckpointError
+from models.serving.inference import Predictor, pick_device
 from tests.models.checkpoints import untrained_checkpoint
 
 
@@ -18,14 +18,14 @@ def test_a_changed_weights_file_is_refused(tmp_path: Path) -> None:
     with weights.open("ab") as handle:
         handle.write(b"\0")
     with pytest.raises(CheckpointError, match="does not match its manifest"):
-        Engine(weights, device="cpu")
+        Predictor(weights, device="cpu")
 
 
 def test_missing_manifest_is_refused(tmp_path: Path) -> None:
     weights = untrained_checkpoint(tmp_path)
     weights.with_suffix(".json").unlink()
     with pytest.raises(CheckpointError, match="manifest not found"):
-        Engine(weights, device="cpu")
+        Predictor(weights, device="cpu")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
@@ -38,7 +38,7 @@ def test_asking_for_cuda_without_it_is_an_error_and_auto_falls_back() -> None:
 @pytest.mark.parametrize("heatmap", ["gradcam", "saliency"])
 def test_predictions_in_batches_keep_order_and_ranges(tmp_path: Path, heatmap: str) -> None:
     weights = untrained_checkpoint(tmp_path, task="normal_benign_malignant", heatmap=heatmap)
-    engine = Engine(weights, device="cpu", batch_size=2)
+    engine = Predictor(weights, device="cpu", batch_size=2)
     rng = np.random.default_rng(0)
     inputs = [rng.standard_normal((64, 64)).astype(np.float32) for _ in range(5)]
     predictions = engine.predict(inputs)
@@ -52,7 +52,7 @@ def test_predictions_in_batches_keep_order_and_ranges(tmp_path: Path, heatmap: s
     if heatmap == "gradcam":  # "malignant" is the positive class
         assert predictions[0].score == pytest.approx(predictions[0].probabilities[2], abs=1e-6)
     # batching changes nothing: one at a time gives the same answers
-    single = Engine(weights, device="cpu", batch_size=1).predict(inputs[3:4])[0]
+    single = Predictor(weights, device="cpu", batch_size=1).predict(inputs[3:4])[0]
     assert single.score == pytest.approx(predictions[3].score, abs=1e-4)
     with pytest.raises(ValueError, match="is not"):
         engine.predict([np.zeros((32, 32), dtype=np.float32)])
@@ -62,10 +62,10 @@ def test_device_preparation_matches_the_host_one(tmp_path: Path) -> None:
     """Training prepares on the host (Pillow), inference on the device (torch): the same
     geometry and nearly the same pixels, or the network would see another kind of image."""
     from models.phantoms import phantom_view
-    from models.preprocess import plan, prepare
+    from models.serving.preprocess import plan, prepare
 
     weights = untrained_checkpoint(tmp_path, task="lesion", input_size=(128, 96))
-    engine = Engine(weights, device="cpu")
+    engine = Predictor(weights, device="cpu")
     for side in ("L", "R"):
         view = phantom_view(np.random.default_rng(3), side, "MLO", with_lesion=True)
         host, geometry = prepare(view.image, side, (128, 96))

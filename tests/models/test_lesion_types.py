@@ -11,16 +11,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.annotations import Annotation, Circle
-from models.checkpoint import read_verified
-from models.dataset import Row, label_index
-from models.inference import Engine
-from models.networks import lesion_type_loss
 from models.phantoms import phantom_view
-from models.splits import split_by_patient
-from models.study import analyse_images
-from models.training import TrainingSettings, save_checkpoint, train
-from models.training_data import AnnotatedImages, load_image, place_rows
+from models.serving.checkpoint import read_verified
+from models.serving.inference import Predictor
+from models.serving.networks import lesion_type_loss
+from models.serving.study import analyse_images
+from models.training.annotations import Annotation, Circle
+from models.training.dataset import Row, label_index
+from models.training.fit import TrainingSettings, save_checkpoint, train
+from models.training.splits import split_by_patient
+from models.training.training_data import AnnotatedImages, load_image, place_rows
 
 SIZE = (96, 72)
 TASK = "normal_abnormal"
@@ -127,7 +127,7 @@ def test_a_type_head_learns_masses_from_calcifications(tmp_path: Path) -> None:
     assert manifest.extra["lesion_types"] == ["mass", "calcification"]
     assert read_verified(weights).extra["lesion_types"] == ["mass", "calcification"]
 
-    engine = Engine(weights, device="cpu")
+    engine = Predictor(weights, device="cpu")
     called = {"mass": "mass", "calcification": "calcification cluster"}
     right, judged = 0, 0
     for row in chosen["test"]:

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from models.annotations import Annotation, Circle
-from models.dataset import Row
-from models.evaluation import evaluate
-from models.report import figures_json
+from models.training.annotations import Annotation, Circle
+from models.training.dataset import Row
+from models.training.evaluation import evaluate
+from models.training.report import figures_json
 from node.sample_study import sample_views, write_sample_study
 
 SIZE = (1024, 832)

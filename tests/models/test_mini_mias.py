@@ -31,11 +31,11 @@ from PIL import Image
 from pydicom import dcmread
 
 from models.demo import DEMO_WORKING_SIZE
-from models.inference import Engine
-from models.preprocess import Geometry, prepare
-from models.result import Point, StudyResult
-from models.sources import study_sources
-from models.study import AnalysisImage, analyse_images, image_result, predict_images
+from models.serving.inference import Predictor
+from models.serving.preprocess import Geometry, prepare
+from models.serving.result import Point, StudyResult
+from models.serving.sources import study_sources
+from models.serving.study import AnalysisImage, analyse_images, image_result, predict_images
 from node.config import ResultsSettings
 from node.results.build import build_result_objects
 from node.results.common import NOT_FOR_CLINICAL_USE
@@ -270,7 +270,7 @@ def test_demo_heatmaps_on_real_studies(demo_weights: Path, tmp_path: Path) -> No
     result objects of one study and its overlay of the lesion image as a PNG artefact."""
     pairs = sample_women()
     assert len(pairs) >= min(WOMEN, 3), f"only {len(pairs)} women with both breasts"
-    engine = Engine(demo_weights, device="cpu")
+    engine = Predictor(demo_weights, device="cpu")
     assert engine.working_size == DEMO_WORKING_SIZE
     started = time.monotonic()
     rng = np.random.default_rng(20261122)
@@ -397,7 +397,7 @@ def save_overlay(
 def test_findings_stay_on_the_breast(demo_weights: Path) -> None:
     """Every heatmap peak on every image in the folder lies inside the breast crop, so inside
     the image: at threshold 0 (every peak's geometry is checked) and at the operating one."""
-    engine = Engine(demo_weights, device="cpu")
+    engine = Predictor(demo_weights, device="cpu")
     operating = engine.manifest.operating_threshold
     started = time.monotonic()
     found = {0.0: 0, operating: 0}

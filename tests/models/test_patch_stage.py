@@ -9,11 +9,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.dataset import label_index
-from models.networks import BreastClassifier
-from models.patch_stage import INSIDE, TISSUE, PatchSettings, PatchSource, train_patch_stage
-from models.splits import split_by_patient
-from models.training_data import place_rows
+from models.serving.networks import BreastClassifier
+from models.training.dataset import label_index
+from models.training.patch_stage import (
+    INSIDE,
+    TISSUE,
+    PatchSettings,
+    PatchSource,
+    train_patch_stage,
+)
+from models.training.splits import split_by_patient
+from models.training.training_data import place_rows
 from tests.models.test_annotation_training import SIZE, TASK, annotated_rows
 
 PATCH = 24

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.inference import Engine
 from models.phantoms import DETECTOR_MM, LESION_DIAMETER_MM, PhantomView
-from models.preprocess import otsu_threshold
-from models.sources import study_sources
-from models.study import analyse_images
+from models.serving.inference import Predictor
+from models.serving.preprocess import otsu_threshold
+from models.serving.sources import study_sources
+from models.serving.study import analyse_images
 from node.sample_study import MARK, sample_views, write_sample_study
 
 SIZES = ((1024, 832), (3328, 2560))
@@ -89,7 +89,9 @@ def test_the_sample_is_drawn_in_millimetres_at_every_size() -> None:
     assert max(spreads.values()) < 1.35 * min(spreads.values()), (seed, spreads)
 
 
-def analysed(engine: Engine, folder: Path, size: tuple[int, int], seed: int, side: str) -> Outcome:
+def analysed(
+    engine: Predictor, folder: Path, size: tuple[int, int], seed: int, side: str
+) -> Outcome:
     paths = write_sample_study(folder, side, size, seed)
     truth = {(v.laterality, v.view): v for v in sample_views(side, size, seed)}
     sources = study_sources(paths)
@@ -122,7 +124,7 @@ def analysed(engine: Engine, folder: Path, size: tuple[int, int], seed: int, sid
 def test_demo_model_finds_the_sample_lesion_at_default_and_full_size(
     demo_weights: Path, tmp_path: Path
 ) -> None:
-    engine = Engine(demo_weights, device="cpu")
+    engine = Predictor(demo_weights, device="cpu")
     seeds = [int(s) for s in np.random.SeedSequence().generate_state(len(SIZES) * STUDIES)]
     outcomes = []
     for number, seed in enumerate(seeds):

@@ -16,10 +16,10 @@ import pytest
 from pydicom import dcmread
 from pydicom.sequence import Sequence
 
-from models.inference import Engine
 from models.phantoms import phantom_view, to_stored_values
-from models.sources import SourceOptions, study_sources
-from models.study import analyse_images
+from models.serving.inference import Predictor
+from models.serving.sources import SourceOptions, study_sources
+from models.serving.study import analyse_images
 from node.config import ResultsSettings
 from node.results.build import build_result_objects
 from tests.models.checkpoints import untrained_checkpoint
@@ -65,7 +65,7 @@ def test_tomosynthesis_finding_is_on_the_lesion_slab(demo_weights: Path, tmp_pat
     path, (column, row) = tomosynthesis_file(tmp_path)
     sources = study_sources([path], SourceOptions(slab_frames=3))
     assert [i.frame for i in sources.images] == [2, 5, 8, 11, 14]  # slab centres
-    engine = Engine(demo_weights, device="cpu")
+    engine = Predictor(demo_weights, device="cpu")
     result = analyse_images(engine, "1.2.3", sources.images)
     [image] = result.images
     assert image.frame == 8
@@ -132,7 +132,7 @@ def test_dce_mri_projection_through_an_mri_checkpoint(tmp_path: Path) -> None:
         str(dcmread(p).SOPInstanceUID) for p in paths if "post1" in str(p.parent)
     }  # every slice of the projected series, for the slice the result names
 
-    engine = Engine(untrained_checkpoint(tmp_path / "model"), device="cpu")
+    engine = Predictor(untrained_checkpoint(tmp_path / "model"), device="cpu")
     result = analyse_images(engine, study, sources.images, kind="enhancing lesion")
     [analysed] = result.images
     assert analysed.heatmap.shape == (64, 64)
@@ -164,7 +164,7 @@ def test_mri_without_a_dce_pair_uses_the_fallback_series(tmp_path: Path) -> None
 
 
 def test_a_study_without_breast_images_is_nothing_to_analyse(tmp_path: Path) -> None:
-    from models.sources import NothingToAnalyse
+    from models.serving.sources import NothingToAnalyse
     from tests.synthetic import other_modality
 
     with pytest.raises(NothingToAnalyse):

@@ -18,14 +18,17 @@ import torch
 from pydicom.uid import UID, generate_uid
 from sklearn import metrics as skm
 
-from models.checkpoint import read_verified
-from models.dataset import DatasetError, Row, label_index, read_manifest
-from models.inference import Engine
-from models.networks import BreastClassifier, load_pretrained_backbone, torchvision_classifier
 from models.phantoms import phantom_view, to_stored_values
-from models.preprocess import plan
-from models.splits import split_by_patient
-from models.training import (
+from models.serving.checkpoint import read_verified
+from models.serving.inference import Predictor
+from models.serving.networks import (
+    BreastClassifier,
+    load_pretrained_backbone,
+    torchvision_classifier,
+)
+from models.serving.preprocess import plan
+from models.training.dataset import DatasetError, Row, label_index, read_manifest
+from models.training.fit import (
     EpochLog,
     TrainingSettings,
     _training_loader,
@@ -33,7 +36,8 @@ from models.training import (
     save_checkpoint,
     train,
 )
-from models.training_data import Augmentation, PlacedSet, load_image, place_rows
+from models.training.splits import split_by_patient
+from models.training.training_data import Augmentation, PlacedSet, load_image, place_rows
 from tests.labelled import phantom_dataset
 from tests.synthetic import SyntheticPatient, mammogram, mr_series, write
 
@@ -83,7 +87,7 @@ def test_training_reduces_the_loss_and_writes_a_checkpoint_the_engine_scores_wit
     assert manifest.validated_for_clinical_use is False
     assert len(manifest.extra["history"]) == 6 and manifest.extra["best_epoch"] == kept.epoch
 
-    engine = Engine(weights, device="cpu")
+    engine = Predictor(weights, device="cpu")
     test = placed["test"]
     predictions = engine.predict([test.standardised(n) for n in range(len(test.labels))])
     scores = np.array([p.score for p in predictions])
@@ -102,7 +106,7 @@ def test_training_reduces_the_loss_and_writes_a_checkpoint_the_engine_scores_wit
     old = json.loads(weights.with_suffix(".json").read_text())
     del old["calibration"], old["operating_point"]
     weights.with_suffix(".json").write_text(json.dumps(old))
-    uncalibrated = Engine(weights, device="cpu")
+    uncalibrated = Predictor(weights, device="cpu")
     assert uncalibrated.manifest.calibration is None
     before = uncalibrated.predict([test.standardised(n) for n in range(len(test.labels))])
     assert [p.score for p in before] == pytest.approx(raw.tolist(), abs=1e-6)
@@ -264,7 +268,7 @@ def test_an_mr_study_folder_is_one_training_image_made_as_the_node_makes_it(
     the node's own rules and projected to one image, left uncropped as in inference."""
     from pydicom.uid import generate_uid as uid
 
-    from models.sources import SourceOptions, study_sources
+    from models.serving.sources import SourceOptions, study_sources
 
     patient, study = SyntheticPatient(), uid()
     folder = tmp_path / "mr-study"
@@ -282,7 +286,7 @@ def test_an_mr_study_folder_is_one_training_image_made_as_the_node_makes_it(
 
 
 def test_ordered_classes_keep_the_epoch_of_the_best_weighted_kappa() -> None:
-    from models.training import selection_score
+    from models.training.fit import selection_score
 
     labels = np.array([0, 0, 1, 1, 2, 2])
     near = np.eye(3)[[0, 1, 1, 2, 2, 2]]  # each miss one class off

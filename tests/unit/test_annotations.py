@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.annotations import (
+from models.serving.preprocess import Geometry, place, plan
+from models.training.annotations import (
     Annotation,
     Box,
     Circle,
@@ -21,7 +22,6 @@ from models.annotations import (
     to_model,
     to_source,
 )
-from models.preprocess import Geometry, place, plan
 
 WORKING = (256, 192)
 ROWS, COLUMNS = 600, 400

@@ -7,7 +7,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import DigitalMammographyXRayImageStorageForPresentation, ExplicitVRLittleEndian
 
-from models.breast_view import laterality_of, shows_both_breasts, view_of
+from models.serving.breast_view import laterality_of, shows_both_breasts, view_of
 from node.dicom.header import records_from
 from node.pipeline.completion import screening_view
 from storage.progress import ViewFacts

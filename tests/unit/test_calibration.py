@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.calibration import (
+from models.serving.calibration import (
     ISOTONIC_MIN,
     Calibration,
     OperatingRule,
@@ -24,7 +24,7 @@ from models.calibration import (
     parse_operating_point,
     rates,
 )
-from models.checkpoint import CheckpointError, Manifest, file_sha256, read_verified
+from models.serving.checkpoint import CheckpointError, Manifest, file_sha256, read_verified
 
 
 def overconfident(cases: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

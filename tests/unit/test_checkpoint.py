@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from models.checkpoint import (
+from models.serving.checkpoint import (
     CheckpointError,
     Manifest,
     file_sha256,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from models.annotations import Annotation, Box, Circle, Mask
-from models.dataset import DatasetError, Row, read_manifest, write_manifest
-from models.dataset_readers import (
+from models.training.annotations import Annotation, Box, Circle, Mask
+from models.training.dataset import DatasetError, Row, read_manifest, write_manifest
+from models.training.dataset_readers import (
     IMAGE_MISSING,
     INCOMPLETE,
     NO_CLINICAL_ROW,

@@ -13,13 +13,20 @@ import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
-from models.checkpoint import TASKS, Manifest
-from models.evaluation import Evaluation, Example
-from models.froc import ImageMarks, Lesion, Mark, froc, froc_by_density, froc_by_lesion_type
-from models.localisation import Localisation
-from models.metrics import binary_report, multiclass_report
-from models.report import write_report
-from models.report_lesions import draw_example
+from models.serving.checkpoint import TASKS, Manifest
+from models.training.evaluation import Evaluation, Example
+from models.training.froc import (
+    ImageMarks,
+    Lesion,
+    Mark,
+    froc,
+    froc_by_density,
+    froc_by_lesion_type,
+)
+from models.training.localisation import Localisation
+from models.training.metrics import binary_report, multiclass_report
+from models.training.report import write_report
+from models.training.report_lesions import draw_example
 
 ROWS, COLUMNS = 64, 48
 LESION = Lesion(30, 20, 6, kind="mass")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.aggregate import breasts, category, study_score
-from models.findings import findings_from_heatmap, local_maxima
-from models.result import Category, Shape
+from models.serving.aggregate import breasts, category, study_score
+from models.serving.findings import findings_from_heatmap, local_maxima
+from models.serving.result import Category, Shape
 
 
 def blob(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.froc import (
+from models.training.froc import (
     FALSE_MARKS_PER_IMAGE,
     UNSPECIFIED,
     ImageMarks,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.result import (
+from models.serving.result import (
     BreastResult,
     Category,
     Finding,

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 from pydicom.dataset import Dataset
 
-from models.result import Point
-from models.sources import slice_stack
+from models.serving.result import Point
+from models.serving.sources import slice_stack
 
 
 def axial(number: int, orientation: list[float], z: float) -> Dataset:

@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from models.networks import BACKBONES, BreastClassifier, grad_cam
+from models.serving.networks import BACKBONES, BreastClassifier, grad_cam
 from tests.helpers import REPO
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from models.result import Finding, Point, Region, Shape
+from models.serving.result import Finding, Point, Region, Shape
 from node.results.render import (
     MAX_ALPHA,
     OUTLINE,

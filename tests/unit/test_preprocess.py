@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 
-from models.preprocess import Geometry, breast_bounds, display_values, prepare
-from models.result import Point
+from models.serving.preprocess import Geometry, breast_bounds, display_values, prepare
+from models.serving.result import Point
 from tests.synthetic import SyntheticPatient, mammogram
 
 WORKING = (256, 192)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from models.site_audit import (
+from models.training.site_audit import (
     AuditCase,
     at_target_recall,
     figures,

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from models.metrics import binary_report, multiclass_report, sensitivity_at_specificity
-from models.splits import split_by_patient
+from models.training.metrics import binary_report, multiclass_report, sensitivity_at_specificity
+from models.training.splits import split_by_patient
 
 
 def dataset(seed: int = 0) -> tuple[list[str], list[int]]:

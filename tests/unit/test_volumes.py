@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.volumes import (
+from models.serving.volumes import (
     MrSeries,
     choose_dce_pair,
     dce_projection,

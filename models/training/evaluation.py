@@ -19,16 +19,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.baselines import BaselineScores, fit_baselines
-from models.calibration import brier, expected_calibration_error
-from models.checkpoint import Manifest
-from models.dataset import Row, label_index
-from models.froc import Froc, Lesion, Mark
-from models.inference import Engine, positive_cases, positive_score
-from models.localisation import Localisation, lesions_in_model, localisation, marks_of
-from models.metrics import BinaryReport, MulticlassReport, binary_report, multiclass_report
-from models.networks import BreastClassifier
-from models.training_data import PlacedSet, place_rows
+from models.serving.calibration import brier, expected_calibration_error
+from models.serving.checkpoint import Manifest
+from models.serving.inference import Predictor, positive_cases, positive_score
+from models.serving.networks import BreastClassifier
+from models.training.baselines import BaselineScores, fit_baselines
+from models.training.dataset import Row, label_index
+from models.training.froc import Froc, Lesion, Mark
+from models.training.localisation import Localisation, lesions_in_model, localisation, marks_of
+from models.training.metrics import BinaryReport, MulticlassReport, binary_report, multiclass_report
+from models.training.training_data import PlacedSet, place_rows
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def evaluate(
     progress: bool = False,
 ) -> Evaluation:
     """Score ``test_rows`` with the checkpoint; baselines when ``train_rows`` are given."""
-    engine = Engine(weights, device=device, batch_size=16)
+    engine = Predictor(weights, device=device, batch_size=16)
     task = engine.manifest.task
     truth = np.asarray(label_index(task, test_rows))
 
@@ -155,7 +155,7 @@ def evaluate(
     return evaluation
 
 
-def _predict(engine: Engine, placed: PlacedSet) -> tuple[np.ndarray, np.ndarray]:
+def _predict(engine: Predictor, placed: PlacedSet) -> tuple[np.ndarray, np.ndarray]:
     """Class probabilities and the node's scores through the engine (heatmaps are not kept:
     a few thousand working-size maps would take gigabytes; the examples are run again)."""
     probabilities, scores = [], []
@@ -167,7 +167,7 @@ def _predict(engine: Engine, placed: PlacedSet) -> tuple[np.ndarray, np.ndarray]
 
 
 def _examples(
-    engine: Engine,
+    engine: Predictor,
     placed: PlacedSet,
     rows: Sequence[Row],
     positives: np.ndarray,

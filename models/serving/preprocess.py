@@ -17,7 +17,7 @@ from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.pixels.processing import apply_modality_lut, apply_voi_lut
 
-from models.result import Point
+from models.serving.result import Point
 
 TISSUE_FRACTION = 0.02  # rows/columns with less tissue than this are cropped away
 CROP_MARGIN = 8  # pixels kept around the breast

@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.calibration import Calibration, OperatingPoint
 from models.errors import ModelError
+from models.serving.calibration import Calibration, OperatingPoint
 
 TASKS: dict[str, tuple[str, ...]] = {
     "lesion": ("no lesion", "lesion"),

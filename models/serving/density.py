@@ -17,15 +17,15 @@ from dataclasses import replace
 
 import numpy as np
 
-from models.checkpoint import CheckpointError
-from models.inference import Engine
-from models.result import COMPOSITIONS, StudyResult
-from models.study import AnalysisImage, predict_images
+from models.serving.checkpoint import CheckpointError
+from models.serving.inference import Predictor
+from models.serving.result import COMPOSITIONS, StudyResult
+from models.serving.study import AnalysisImage, predict_images
 
 DENSITY_TASK = "density"
 
 
-def check_density_engine(engine: Engine) -> None:
+def check_density_engine(engine: Predictor) -> None:
     """Refuse a checkpoint that does not answer BI-RADS composition a-d."""
     if engine.manifest.task != DENSITY_TASK or tuple(engine.manifest.labels) != COMPOSITIONS:
         raise CheckpointError(
@@ -34,7 +34,7 @@ def check_density_engine(engine: Engine) -> None:
         )
 
 
-def compositions(engine: Engine, images: Sequence[AnalysisImage]) -> dict[str, str]:
+def compositions(engine: Predictor, images: Sequence[AnalysisImage]) -> dict[str, str]:
     """Each breast's composition (L/R -> a-d) from the images that name their breast."""
     check_density_engine(engine)
     sided = [image for image in images if image.laterality in {"L", "R"}]

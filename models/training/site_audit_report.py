@@ -16,9 +16,9 @@ import numpy as np
 from matplotlib.figure import Figure  # object API: no pyplot state, no display backend
 from sklearn import metrics as skm
 
-from models.html_page import markdown_page, titled_figure, write_report_files
-from models.metrics import Estimate
-from models.site_audit import AuditCase, AuditFigures, SiteAudit
+from models.training.html_page import markdown_page, titled_figure, write_report_files
+from models.training.metrics import Estimate
+from models.training.site_audit import AuditCase, AuditFigures, SiteAudit
 
 PSEUDONYMS = (
     "No study key, accession number, patient name or patient ID appears in this report or "

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.result import LESION_TYPES
+from models.serving.result import LESION_TYPES
 
 FALSE_MARKS_PER_IMAGE = (0.25, 0.5, 1.0, 2.0)
 UNSPECIFIED = "unspecified"  # the type of a lesion its dataset gives none

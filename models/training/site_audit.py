@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.metrics import Estimate
+from models.training.metrics import Estimate
 
 BOOTSTRAP_ROUNDS = 1000
 Metric = Callable[[np.ndarray, np.ndarray, np.ndarray], float]

@@ -10,7 +10,7 @@ image: truth, unrounded score, probabilities) and ``froc`` (null without annotat
 "1.0": ..., "2.0": ...}), ``curve`` (``false_marks_per_image``, ``sensitivity``),
 ``by_lesion_type`` and ``by_density`` (group name -> the same four keys, per lesion type
 with the false marks of all images, per density over that density's images), and
-``density_images``; FROC figures unrounded (``models.report_lesions``).
+``density_images``; FROC figures unrounded (``models.training.report_lesions``).
 
 Every page and plot of a checkpoint not validated for clinical use says so.
 """
@@ -25,11 +25,11 @@ import numpy as np
 from matplotlib.figure import Figure  # object API: no pyplot state, no display backend
 from sklearn import metrics as skm
 
-from models.evaluation import Evaluation
-from models.html_page import markdown_page, titled_figure, write_report_files
-from models.inference import POSITIVE_LABELS
-from models.metrics import BinaryReport, Estimate
-from models.report_lesions import LEGEND, draw_example, froc_figures, froc_lines
+from models.serving.inference import POSITIVE_LABELS
+from models.training.evaluation import Evaluation
+from models.training.html_page import markdown_page, titled_figure, write_report_files
+from models.training.metrics import BinaryReport, Estimate
+from models.training.report_lesions import LEGEND, draw_example, froc_figures, froc_lines
 
 NOT_VALIDATED = "NOT VALIDATED - NOT FOR CLINICAL USE"
 
@@ -127,7 +127,7 @@ def _rule_text(evaluation: Evaluation) -> str:
     if manifest.operating_point is None:
         recorded = manifest.extra.get("threshold_rule")
         return str(recorded) if recorded else "not recorded in the manifest"
-    from models.calibration import OperatingRule
+    from models.serving.calibration import OperatingRule
 
     point = manifest.operating_point
     return OperatingRule(point.rule, point.target).describe() + " on the validation split"

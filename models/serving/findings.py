@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from models.result import Finding, Point, Region
+from models.serving.result import Finding, Point, Region
 
 MAX_FINDINGS = 5
 

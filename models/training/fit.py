@@ -2,14 +2,15 @@
 pretrained file when given), a dense head with batch normalisation and dropout, trained
 first with the backbone frozen and then fine-tuned, stopped early on the validation AUC.
 The kept network's scores are then calibrated on the validation split and the operating
-threshold chosen there, on the calibrated scores, by the settings' rule (``models.calibration``).
+threshold chosen there, on the calibrated scores, by the settings' rule
+(``models.serving.calibration``).
 
 What it writes is an ordinary node checkpoint (weights + manifest), so ``config.toml`` can
 point at it directly; the manifest also carries the epoch log, the split and the settings,
 and always says it is not validated for clinical use: that takes a site's own validation.
 
 When the training rows carry lesion annotations (``PlacedSet.masks``), the network gets a
-saliency head (the demo's mechanism, ``models.networks.saliency_loss``) supervised by the
+saliency head (the demo's mechanism, ``models.serving.networks.saliency_loss``) supervised by the
 lesion masks jointly with the image label: positive images with annotations ask for their
 lesions, images of a negative class for an empty map, positive images without annotations
 add the image loss only. The checkpoint then says heatmap "saliency", so the node draws
@@ -33,8 +34,7 @@ from sklearn import metrics as skm
 from torch import nn
 from tqdm import tqdm
 
-from models import recipe
-from models.calibration import (
+from models.serving.calibration import (
     Calibration,
     OperatingPoint,
     OperatingRule,
@@ -42,8 +42,8 @@ from models.calibration import (
     fit_calibration,
     operating_point,
 )
-from models.checkpoint import TASKS, Manifest, file_sha256, write_manifest
-from models.inference import (
+from models.serving.checkpoint import TASKS, Manifest, file_sha256, write_manifest
+from models.serving.inference import (
     POSITIVE_LABELS,
     autocast_for,
     pick_device,
@@ -51,14 +51,15 @@ from models.inference import (
     positive_indices,
     positive_score,
 )
-from models.networks import (
+from models.serving.networks import (
     BreastClassifier,
     lesion_type_loss,
     load_pretrained_backbone,
     saliency_loss,
 )
-from models.patch_stage import PatchSettings, PatchStage, train_patch_stage
-from models.training_data import AnnotatedImages, Augmentation, PlacedSet, TrainingImages
+from models.training import recipe
+from models.training.patch_stage import PatchSettings, PatchStage, train_patch_stage
+from models.training.training_data import AnnotatedImages, Augmentation, PlacedSet, TrainingImages
 
 logger = logging.getLogger(__name__)
 

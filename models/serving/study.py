@@ -15,11 +15,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from models.aggregate import breasts, study_score
-from models.findings import findings_from_heatmap
-from models.inference import Engine, ViewPrediction
-from models.preprocess import Geometry, display_grey, plan
-from models.result import (
+from models.serving.aggregate import breasts, study_score
+from models.serving.findings import findings_from_heatmap
+from models.serving.inference import Predictor, ViewPrediction
+from models.serving.preprocess import Geometry, display_grey, plan
+from models.serving.result import (
     FINDING_KIND_OF_TYPE,
     Finding,
     ImageResult,
@@ -96,7 +96,7 @@ class ImagePrediction:
     prediction: ViewPrediction
 
 
-def model_info(engine: Engine) -> ModelInfo:
+def model_info(engine: Predictor) -> ModelInfo:
     manifest = engine.manifest
     return ModelInfo(
         manifest.name,
@@ -107,7 +107,7 @@ def model_info(engine: Engine) -> ModelInfo:
     )
 
 
-def predict_images(engine: Engine, images: Sequence[AnalysisImage]) -> list[ImagePrediction]:
+def predict_images(engine: Predictor, images: Sequence[AnalysisImage]) -> list[ImagePrediction]:
     """Place every image (host), then resize and run them on the device in shared batches."""
     geometries = [plan(i.image, i.laterality, engine.working_size, crop=i.crop) for i in images]
     predictions = engine.predict_images([i.image for i in images], geometries)
@@ -213,7 +213,7 @@ def bilateral_scores(result: ImageResult, right_on_low_columns: bool) -> dict[st
 
 
 def analyse_images(
-    engine: Engine,
+    engine: Predictor,
     study_instance_uid: str,
     images: Sequence[AnalysisImage],
     kind: str = "suspicious region",
@@ -223,7 +223,7 @@ def analyse_images(
 
 
 def analyse_studies(
-    engine: Engine,
+    engine: Predictor,
     studies: Sequence[tuple[str, Sequence[AnalysisImage]]],
     kind: str = "suspicious region",
 ) -> list[StudyResult]:

@@ -22,11 +22,11 @@ from pydicom import uid as sop
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
-from models.breast_view import laterality_of, view_of
 from models.errors import ModelError
-from models.preprocess import display_values
-from models.study import AnalysisImage, SliceStack
-from models.volumes import (
+from models.serving.breast_view import laterality_of, view_of
+from models.serving.preprocess import display_values
+from models.serving.study import AnalysisImage, SliceStack
+from models.serving.volumes import (
     DceRules,
     MrSeries,
     choose_dce_pair,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from models.result import BreastResult, Category
+from models.serving.result import BreastResult, Category
 
 
 def breast_score(view_scores: Sequence[float]) -> float:

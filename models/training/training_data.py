@@ -1,9 +1,9 @@
 """Manifest rows to model inputs for training and evaluation, through the inference path.
 
-A DICOM row is read by :func:`models.sources.study_sources`, exactly as the node reads a
+A DICOM row is read by :func:`models.serving.sources.study_sources`, exactly as the node reads a
 stored study (LUTs, MONOCHROME1, tomosynthesis slabs, the DCE MRI projection of a folder);
-a PNG or JPEG goes through the same display scaling. Then :func:`models.preprocess.plan`
-and :func:`~models.preprocess.place` put it in the model grid as the engine does, so a
+a PNG or JPEG goes through the same display scaling. Then :func:`models.serving.preprocess.plan`
+and :func:`~models.serving.preprocess.place` put it in the model grid as the engine does, so a
 checkpoint sees in the node what it saw in training.
 
 Placed images are kept in a float16 array (a memory-mapped file when a cache folder is
@@ -24,7 +24,11 @@ from PIL import Image, UnidentifiedImageError
 from torchvision.transforms.v2 import functional as tvf
 from tqdm import tqdm
 
-from models.annotations import (
+from models.serving.preprocess import Geometry, place, plan, scale_display, standardise
+from models.serving.result import LESION_TYPES
+from models.serving.sources import SourceError, SourceOptions, study_sources
+from models.serving.study import AnalysisImage
+from models.training.annotations import (
     Annotation,
     Box,
     Circle,
@@ -32,11 +36,7 @@ from models.annotations import (
     mask_to_model,
     to_model,
 )
-from models.dataset import DatasetError, Row
-from models.preprocess import Geometry, place, plan, scale_display, standardise
-from models.result import LESION_TYPES
-from models.sources import SourceError, SourceOptions, study_sources
-from models.study import AnalysisImage
+from models.training.dataset import DatasetError, Row
 
 PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".pgm"}
 

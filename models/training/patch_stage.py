@@ -28,10 +28,10 @@ import torch
 from sklearn import metrics as skm
 from torch import nn
 
-from models.inference import autocast_for
-from models.networks import BreastClassifier
-from models.result import LESION_TYPES
-from models.training_data import PlacedSet
+from models.serving.inference import autocast_for
+from models.serving.networks import BreastClassifier
+from models.serving.result import LESION_TYPES
+from models.training.training_data import PlacedSet
 
 logger = logging.getLogger(__name__)
 

@@ -37,8 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from models.preprocess import Geometry, place
-from models.result import LESION_TYPES, Point
+from models.serving.preprocess import Geometry, place
+from models.serving.result import LESION_TYPES, Point
 
 PATHOLOGIES = ("benign", "malignant")
 

@@ -10,7 +10,7 @@ share a batch; callers keep the order.
 A view's score is the probability of the task's positive classes (``lesion``,
 ``malignant``, BI-RADS 4-5). With a saliency head the score is the mean of that and the
 saliency map's peak, so a network must both classify the view and point at something to
-call it positive. When the checkpoint carries a calibration (``models.calibration``), the
+call it positive. When the checkpoint carries a calibration (``models.serving.calibration``), the
 score reported is the calibrated one, a probability; the breast and study scores and the
 findings (the score weighted by the heatmap's peak) all derive from it, so they and the
 operating threshold share that scale. The class probabilities stay the network's own.
@@ -30,9 +30,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.checkpoint import TASKS, CheckpointError, Manifest, read_verified
-from models.networks import BreastClassifier, grad_cam_and_logits
-from models.preprocess import Geometry
+from models.serving.checkpoint import TASKS, CheckpointError, Manifest, read_verified
+from models.serving.networks import BreastClassifier, grad_cam_and_logits
+from models.serving.preprocess import Geometry
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def build_network(manifest: Manifest) -> BreastClassifier:
     )
 
 
-class Engine:
+class Predictor:
     """A loaded model on its device. Not thread-safe: one engine per worker thread."""
 
     def __init__(

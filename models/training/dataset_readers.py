@@ -1,4 +1,4 @@
-"""Public mammography datasets' label files turned into manifest rows (``models.dataset``).
+"""Public mammography datasets' label files turned into manifest rows (``models.training.dataset``).
 
 Each public dataset publishes its labels in its own shape: one row per lesion rather than per
 image, its own spellings of laterality and pathology, image paths to be derived from IDs or
@@ -12,8 +12,8 @@ that a manifest says the same thing whoever built it. Every reader has the same 
 - leaves out, and counts by reason, images that cannot carry a label for the task;
 - builds image paths only from the label file's own fields under the ``images`` root, and
   refuses fields that would lead outside it;
-- carries the lesions the dataset outlines as ``Row.annotations`` (``models.annotations``), in
-  the image's source pixels, with type and pathology where given; an image without any (a
+- carries the lesions the dataset outlines as ``Row.annotations`` (``models.training.annotations``),
+  in the image's source pixels, with type and pathology where given; an image without any (a
   normal image, a lesion without coordinates) keeps its image label alone;
 - carries the breast's density as ``Row.density`` where the dataset gives it, whatever the
   task, so that an evaluation can break lesion detection down by density.
@@ -34,17 +34,17 @@ from PIL import Image, UnidentifiedImageError
 from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
-from models.annotations import Annotation, Box, Circle, Mask
-from models.breast_view import laterality_of, view_of
-from models.checkpoint import TASKS
-from models.dataset import DatasetError, Row, class_name
+from models.serving.breast_view import laterality_of, view_of
+from models.serving.checkpoint import TASKS
+from models.training.annotations import Annotation, Box, Circle, Mask
+from models.training.dataset import DatasetError, Row, class_name
 
 MIAS_CLASSES = ("CALC", "CIRC", "SPIC", "MISC", "ARCH", "ASYM", "NORM")
 MIAS_NAME = re.compile(r"mdb(\d{3})")
 CBIS_PATHOLOGY = {"MALIGNANT": "malignant", "BENIGN": "benign", "BENIGN_WITHOUT_CALLBACK": "benign"}
 CBIS_LATERALITY = {"LEFT": "L", "RIGHT": "R"}
 VINDR_SPLITS: dict[str, str | None] = {"training": None, "test": "test"}
-# Lesion types (models.annotations.LESION_TYPES) by each dataset's own names.
+# Lesion types (models.training.annotations.LESION_TYPES) by each dataset's own names.
 MIAS_TYPES = {
     "CIRC": "mass",
     "SPIC": "mass",

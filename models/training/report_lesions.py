@@ -2,7 +2,7 @@
 for ``figures.json`` and the page, and example images with the annotated lesions drawn
 beside the model's marks, so a reader sees what was found and what was missed.
 
-Kept apart from ``models.report`` (the score figures) to keep both short.
+Kept apart from ``models.training.report`` (the score figures) to keep both short.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.patches import Circle, Rectangle
 
-from models.evaluation import Evaluation, Example
-from models.froc import FALSE_MARKS_PER_IMAGE, Froc
+from models.training.evaluation import Evaluation, Example
+from models.training.froc import FALSE_MARKS_PER_IMAGE, Froc
 
 ANNOTATION_COLOUR = "lime"  # pure green: the jet heatmap blended at 0.35 never reaches it
 MARK_COLOUR = "red"

@@ -3,12 +3,12 @@
 Both sides are compared in the model grid, where the network looks: the marks are the
 heatmap's peaks as the node reports them (``findings_from_heatmap``, every peak, whatever
 its score, so the curve sweeps the whole range), and the annotations go through the same
-placement as the pixels (``models.annotations``). A mask counts as a lesion with its
+placement as the pixels (``models.training.annotations``). A mask counts as a lesion with its
 centroid, the radius of a disc of its area, and its bounding box.
 
 Each lesion keeps its annotated type and each image its breast density (the manifest's
 ``density`` column, or the label itself in a density task), for the per-type and
-per-density breakdowns of ``models.froc``.
+per-density breakdowns of ``models.training.froc``.
 """
 
 from __future__ import annotations
@@ -20,18 +20,34 @@ from pathlib import Path
 
 import numpy as np
 
-from models.annotations import Annotation, Box, Circle, Mask, load_mask, mask_to_model, to_model
-from models.dataset import DENSITIES, DENSITY_TASKS, Row
-from models.findings import findings_from_heatmap
-from models.froc import Froc, ImageMarks, Lesion, Mark, froc, froc_by_density, froc_by_lesion_type
-from models.inference import Engine, ViewPrediction
-from models.preprocess import Geometry
-from models.training_data import PlacedSet
+from models.serving.findings import findings_from_heatmap
+from models.serving.inference import Predictor, ViewPrediction
+from models.serving.preprocess import Geometry
+from models.training.annotations import (
+    Annotation,
+    Box,
+    Circle,
+    Mask,
+    load_mask,
+    mask_to_model,
+    to_model,
+)
+from models.training.dataset import DENSITIES, DENSITY_TASKS, Row
+from models.training.froc import (
+    Froc,
+    ImageMarks,
+    Lesion,
+    Mark,
+    froc,
+    froc_by_density,
+    froc_by_lesion_type,
+)
+from models.training.training_data import PlacedSet
 
 
 @dataclass(frozen=True)
 class Localisation:
-    """The FROC of all test images and its breakdowns (``models.froc``)."""
+    """The FROC of all test images and its breakdowns (``models.training.froc``)."""
 
     froc: Froc
     by_lesion_type: dict[str, Froc]
@@ -94,7 +110,7 @@ def _mask_lesion(mask: np.ndarray, geometry: Geometry) -> Lesion | None:
     return Lesion(float(columns.mean()), float(rows.mean()), radius, box=box)
 
 
-def localisation(engine: Engine, placed: PlacedSet, rows: Sequence[Row]) -> Localisation | None:
+def localisation(engine: Predictor, placed: PlacedSet, rows: Sequence[Row]) -> Localisation | None:
     """The FROC of the test images and its breakdowns (None when no row carries an
     annotation). Images without annotations count too: their marks are false marks."""
     if not any(row.annotations for row in rows):

@@ -6,8 +6,8 @@ the manifest's folder unless absolute), ``patient_id``, ``study_id``, ``laterali
 or empty), ``view`` (CC, MLO, ... or empty), ``label`` (a class name of the task, or its
 number), and optionally ``split`` (train, validation or test) to fix the split by hand,
 ``annotations`` (the image's lesions in source pixels as a compact JSON list; see
-``models.annotations`` for the form and why a column), and ``density`` (the breast's density
-class, BI-RADS composition a-d or mini-MIAS's fatty / fatty-glandular / dense-glandular,
+``models.training.annotations`` for the form and why a column), and ``density`` (the breast's
+density class, BI-RADS composition a-d or mini-MIAS's fatty / fatty-glandular / dense-glandular,
 whatever the task: evaluation breaks lesion detection down by it). Manifests without these
 columns load with no annotations and no density, and an image without annotations keeps
 its image label alone.
@@ -22,9 +22,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from models.annotations import Annotation, decode, encode
-from models.checkpoint import TASKS
 from models.errors import ModelError
+from models.serving.checkpoint import TASKS
+from models.training.annotations import Annotation, decode, encode
 
 COLUMNS = (
     "path",
