@@ -18,8 +18,8 @@ from pydicom.uid import Comprehensive3DSRStorage, MammographyCADSRStorage
 from models.serving import StudyResult
 from node.config import ResultsSettings
 from node.results.cad_sr import cad_report
-from node.results.common import ResultContext, SeriesPerSide, SeriesPerView, device_uid_for
 from node.results.gsps import PRESENTATION_SERIES, presentation_states
+from node.results.provenance import ResultContext, SeriesPerSide, SeriesPerView, device_uid_for
 from node.results.sc import heatmap_overlay
 from node.results.sr import measurement_report
 

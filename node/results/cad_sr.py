@@ -51,7 +51,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import MammographyCADSRStorage
 
 from models.serving import Finding, ImageResult, Shape, StudyResult, shows_both_breasts
-from node.results.common import ResultContext, graphic_data, label_like_sources, sr_arguments
+from node.results.provenance import ResultContext, graphic_data, label_like_sources, sr_arguments
 from node.results.sr import FINDING_TYPES
 
 R = hd.sr.RelationshipTypeValues

@@ -9,7 +9,7 @@ import highdicom as hd
 from pydicom.dataset import Dataset
 
 from models.serving import Finding, ImageResult, Shape, StudyResult
-from node.results.common import (
+from node.results.provenance import (
     ResultContext,
     SeriesPerSide,
     contributing_equipment,

@@ -34,7 +34,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian
 
 from models.serving import ImageResult, ModelInfo
-from node.results.common import (
+from node.results.provenance import (
     NOT_FOR_CLINICAL_USE,
     ResultContext,
     SeriesPerView,

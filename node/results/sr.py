@@ -33,7 +33,7 @@ from models.serving import (
     StudyResult,
     category,
 )
-from node.results.common import ResultContext, label_like_sources, sr_arguments
+from node.results.provenance import ResultContext, label_like_sources, sr_arguments
 
 PROBABILITY_OF_CANCER = codes.DCM.ProbabilityOfCancer
 NO_UNITS = hd.sr.CodedConcept("1", "UCUM", "no units")

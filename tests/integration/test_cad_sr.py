@@ -15,7 +15,7 @@ from pydicom.uid import ComprehensiveSRStorage, MammographyCADSRStorage
 
 from models.serving.result import Shape
 from node.results.cad_sr import cad_report
-from node.results.common import NOT_FOR_CLINICAL_USE, ResultContext, device_uid_for
+from node.results.provenance import NOT_FOR_CLINICAL_USE, ResultContext, device_uid_for
 from tests.dicom_checks import dsr2html, validated
 from tests.results_fixtures import (
     Case,

@@ -32,7 +32,7 @@ from node.errors import ConfigError
 from node.pipeline.analysis import InputInstance, StudyInput
 from node.pipeline.completion import sweep
 from node.pipeline.model_analysis import ModelAnalysis
-from node.results.common import NOT_FOR_CLINICAL_USE
+from node.results.provenance import NOT_FOR_CLINICAL_USE
 from node.results.sc import overlay_text
 from node.results.sr import COMPOSITION_CODES
 from node.sample_study import write_sample_study

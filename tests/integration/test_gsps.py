@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from node.results.common import NOT_FOR_CLINICAL_USE, ResultContext, device_uid_for
 from node.results.gsps import LAYER, presentation_states
+from node.results.provenance import NOT_FOR_CLINICAL_USE, ResultContext, device_uid_for
 from tests.dicom_checks import validated
 from tests.results_fixtures import Case, mammography_case, mr_case, tomosynthesis_case
 

@@ -13,7 +13,7 @@ from pydicom.dataset import Dataset
 
 from models.serving.result import FINDING_KIND_OF_TYPE, LESION_TYPES, Finding, Point, Region
 from node.results.cad_sr import cad_report
-from node.results.common import ResultContext, device_uid_for
+from node.results.provenance import ResultContext, device_uid_for
 from node.results.sr import measurement_report
 from tests.dicom_checks import dsr2html, validated
 from tests.results_fixtures import Case, mammography_case

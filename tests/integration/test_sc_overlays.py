@@ -15,7 +15,7 @@ from pydicom.uid import GrayscaleSoftcopyPresentationStateStorage, SecondaryCapt
 from models.serving.result import Finding, ImageResult, Point, Region
 from node.config import ResultsSettings
 from node.results.build import build_result_objects
-from node.results.common import NOT_FOR_CLINICAL_USE, ResultContext, device_uid_for
+from node.results.provenance import NOT_FOR_CLINICAL_USE, ResultContext, device_uid_for
 from node.results.sc import heatmap_overlay
 from tests.dicom_checks import dcentvfy, validated
 from tests.results_fixtures import (

@@ -293,7 +293,7 @@ def test_a_reports_breast_composition_is_the_studys_density() -> None:
     import dataclasses
 
     from node.cli_site_audit import sr_scores
-    from node.results.common import ResultContext, device_uid_for
+    from node.results.provenance import ResultContext, device_uid_for
     from node.results.sr import measurement_report
     from tests.results_fixtures import mammography_case
 

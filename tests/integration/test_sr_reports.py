@@ -20,7 +20,7 @@ from models.serving.aggregate import category
 from models.serving.result import Finding, Point, Region, Shape, StudyResult
 from node.config import ResultsSettings
 from node.results.build import build_result_objects
-from node.results.common import NOT_FOR_CLINICAL_USE, ResultContext, device_uid_for
+from node.results.provenance import NOT_FOR_CLINICAL_USE, ResultContext, device_uid_for
 from node.results.sc import overlay_text
 from node.results.sr import (
     BREAST_SITE,

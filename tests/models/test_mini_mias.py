@@ -38,7 +38,7 @@ from models.serving.sources import study_sources
 from models.serving.study import AnalysisImage, analyse_images, image_result, predict_images
 from node.config import ResultsSettings
 from node.results.build import build_result_objects
-from node.results.common import NOT_FOR_CLINICAL_USE
+from node.results.provenance import NOT_FOR_CLINICAL_USE
 from tests.helpers import REPO
 from tests.results_fixtures import artifact_dir
 from tests.synthetic import SYNTHETIC_MARK, SyntheticPatient, mammogram, write

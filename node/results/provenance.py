@@ -1,5 +1,6 @@
-"""What every result object shares: new UIDs under the node's root, series numbering, the
-Contributing Equipment item (IHE AIR provenance) and the clinical-use label."""
+"""Where every result object comes from, written the same way in each: new UIDs under the
+node's root, series numbering, the Contributing Equipment item (IHE AIR provenance) and the
+clinical-use label."""
 
 from __future__ import annotations
 
