@@ -99,6 +99,7 @@ def test_class_uid_differing_from_command_is_a900(running_scp: RunningSCP, tmp_p
     nothing_left_behind(running_scp)
 
 
+@pytest.mark.filterwarnings("ignore:Expected explicit VR:UserWarning")  # pydicom on garbage
 def test_unparseable_data_set_is_c000(running_scp: RunningSCP, tmp_path: Path) -> None:
     path = garbage_file(tmp_path, b"not a data set at all " * 50)
     status = send_file(running_scp, path)

@@ -30,6 +30,8 @@ def enhanced(frame_laterality: str) -> Dataset:
     return ds
 
 
+# modalities send lower case and padding; pydicom warns on such CS values, the reader copes
+@pytest.mark.filterwarnings("ignore:Invalid value for VR CS:UserWarning")
 def test_one_breast_from_image_series_or_frame_laterality() -> None:
     assert laterality_of(header(ImageLaterality="l ")) == "L"
     assert laterality_of(header(ImageLaterality="B", Laterality="R")) == "R"
@@ -70,6 +72,7 @@ def test_view_from_snomed_ct_or_snomed_rt_codes(code: str, scheme: str, view: st
     assert view_of(coded_view(code, scheme)) == view
 
 
+@pytest.mark.filterwarnings("ignore:Invalid value for VR CS:UserWarning")
 def test_coded_view_wins_over_view_position() -> None:
     assert view_of(coded_view("399101009", "SCT", position="CC")) == "XCCL"
     assert view_of(header(ViewPosition=" mlo")) == "MLO"

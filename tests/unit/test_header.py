@@ -73,6 +73,7 @@ def test_missing_study_uid_is_a_mismatch(tmp_path: Path) -> None:
         records_from(parsed, ds.SOPClassUID, ds.SOPInstanceUID)
 
 
+@pytest.mark.filterwarnings("ignore:Expected explicit VR:UserWarning")  # pydicom on garbage
 @pytest.mark.parametrize(
     "garbage",
     [b"\xff\x13" * 100, bytes(range(256)) * 8, b"this is not a DICOM data set " * 20],
@@ -84,6 +85,7 @@ def test_garbage_is_unreadable(tmp_path: Path, garbage: bytes) -> None:
         read_header(path)
 
 
+@pytest.mark.filterwarnings("ignore:The value length:UserWarning")  # the over-long UID
 def test_errors_never_quote_values(tmp_path: Path) -> None:
     patient = SyntheticPatient()
     ds = mammogram(patient, rows=8, columns=8)
