@@ -31,8 +31,9 @@ from node.pipeline.lease import heartbeat
 from node.pipeline.retry import Failure, RetryPolicy, decide
 from storage.filestore import FileStore
 from storage.index import InstanceIndex
+from storage.leases import LeaseLost
 from storage.outbox import Outbox, StoredResult, complete_job_with_results
-from storage.queue import JobQueue, JobView, LeaseLost
+from storage.queue import JobQueue, JobView
 from storage.times import utcnow
 
 logger = logging.getLogger(__name__)
