@@ -1,6 +1,7 @@
 """One lease mechanism for every work queue: analysis jobs and deliveries alike.
 
-A worker takes a waiting row with a conditional UPDATE (see :mod:`storage.claims`), holds it
+A worker takes the oldest due waiting row with a conditional UPDATE (see
+:mod:`storage.claims`), holds it
 under a lease that its heartbeats extend, and settles it (done, back to waiting for a retry,
 or dead) with an UPDATE conditional on still holding it. A row whose lease ran out goes back
 to waiting. Every state change writes an events row in the same transaction, so a row's
@@ -9,10 +10,10 @@ history is complete whichever queue it belongs to.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     Update,
+    and_,
     func,
     insert,
     select,
@@ -29,7 +31,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column
 
-from storage.claims import rows_changed
+from storage.claims import claim_first, rows_changed
+
+T = TypeVar("T")
 
 
 class LeaseLost(Exception):
@@ -56,7 +60,7 @@ class LeasedTable:
     """A work table's lease columns and its events table.
 
     ``rows`` has ``id``, ``state``, ``worker_id``, ``attempts``, ``first_attempt_at``,
-    ``lease_expires_at``, ``heartbeat_at`` and ``last_error``; ``due`` names its column
+    ``lease_expires_at``, ``heartbeat_at`` and ``last_error``; ``due_at`` names its column
     saying when a waiting row may be taken, ``fk`` the events table's column naming a row.
     """
 
@@ -65,7 +69,7 @@ class LeasedTable:
     noun: str  # "job", "delivery": for messages
     waiting: str  # the state of rows waiting for a worker
     held: str  # the state of rows a worker holds
-    due: str
+    due_at: str
     fk: str
 
     def column(self, name: str) -> InstrumentedAttribute[Any]:
@@ -75,6 +79,35 @@ class LeasedTable:
     def held_by(self, row_id: int, worker_id: str) -> tuple[ColumnElement[bool], ...]:
         rows = self.rows
         return (rows.id == row_id, rows.state == self.held, rows.worker_id == worker_id)
+
+    def due(self, now: datetime) -> ColumnElement[bool]:
+        """Waiting rows that may be taken at ``now``."""
+        rows = self.rows
+        due: ColumnElement[bool] = and_(rows.state == self.waiting, self.column(self.due_at) <= now)
+        return due
+
+    def claim(
+        self,
+        engine: Engine,
+        worker_id: str,
+        lease: timedelta,
+        now: datetime,
+        due: ColumnElement[bool],
+        then: Callable[[Session, int], T],
+    ) -> T | None:
+        """Take the oldest row matching ``due`` (see :meth:`due`), record the claim, and
+        return ``then(session, id)`` from the claiming transaction; None when none is due."""
+        rows = self.rows
+        oldest = select(rows.id).where(due).order_by(self.column(self.due_at), rows.id).limit(1)
+
+        def take(row_id: int) -> Update:
+            return self.take(row_id, worker_id, lease, now)
+
+        def won(session: Session, row_id: int) -> T:
+            self.claimed(session, row_id, worker_id, now)
+            return then(session, row_id)
+
+        return claim_first(engine, oldest, take, won)
 
     def take(self, row_id: int, worker_id: str, lease: timedelta, now: datetime) -> Update:
         """The claim's conditional UPDATE: its rowcount says whether this worker won."""
@@ -202,7 +235,7 @@ class LeasedTable:
                             "state": self.waiting,
                             "worker_id": None,
                             "lease_expires_at": None,
-                            self.due: now,
+                            self.due_at: now,
                             "last_error": error,
                         }
                     ),

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Engine, Update, and_, insert, select, update
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.orm import Session
 
-from storage.claims import claim_first, rows_changed
+from storage.claims import rows_changed
 from storage.leases import LeasedTable, Transition
 from storage.outbox_tables import Delivery, DeliveryEvent, ResultObject
 from storage.queue import complete_in
@@ -44,7 +44,7 @@ DELIVERIES = LeasedTable(
     noun="delivery",
     waiting=DeliveryState.PENDING.value,
     held=DeliveryState.SENDING.value,
-    due="next_attempt_at",
+    due_at="next_attempt_at",
     fk="delivery_fk",
 )
 
@@ -138,19 +138,8 @@ class Outbox:
         self.engine = engine
 
     def claim(self, worker_id: str, lease: timedelta, now: datetime) -> DeliveryView | None:
-        due = and_(Delivery.state == DeliveryState.PENDING.value, Delivery.next_attempt_at <= now)
-        candidates = (
-            select(Delivery.id).where(due).order_by(Delivery.next_attempt_at, Delivery.id).limit(1)
-        )
-
-        def take(delivery_id: int) -> Update:
-            return DELIVERIES.take(delivery_id, worker_id, lease, now)
-
-        def won(session: Session, delivery_id: int) -> DeliveryView:
-            DELIVERIES.claimed(session, delivery_id, worker_id, now)
-            return self._view(session, delivery_id)
-
-        return claim_first(self.engine, candidates, take, won)
+        due = DELIVERIES.due(now)
+        return DELIVERIES.claim(self.engine, worker_id, lease, now, due, self._view)
 
     def claim_study(
         self, worker_id: str, lease: timedelta, now: datetime, limit: int = STUDY_BATCH
@@ -158,13 +147,7 @@ class Outbox:
         """The oldest due delivery and the other due deliveries of its study's version to the
         same destination, claimed together so they go over one association. Each row keeps
         its own attempts, back-off and state; rows in back-off or held elsewhere stay out."""
-        due = and_(Delivery.state == DeliveryState.PENDING.value, Delivery.next_attempt_at <= now)
-        candidates = (
-            select(Delivery.id).where(due).order_by(Delivery.next_attempt_at, Delivery.id).limit(1)
-        )
-
-        def take(delivery_id: int) -> Update:
-            return DELIVERIES.take(delivery_id, worker_id, lease, now)
+        due = DELIVERIES.due(now)
 
         def with_siblings(session: Session, first_id: int) -> list[DeliveryView]:
             first = session.get_one(Delivery, first_id)
@@ -186,13 +169,12 @@ class Outbox:
                 siblings = siblings.with_for_update(skip_locked=True, of=Delivery)
             taken = [first_id]
             for sibling_id in session.execute(siblings).scalars().all():
-                if rows_changed(session, take(int(sibling_id))) == 1:
+                if rows_changed(session, DELIVERIES.take(sibling_id, worker_id, lease, now)) == 1:
+                    DELIVERIES.claimed(session, sibling_id, worker_id, now)
                     taken.append(int(sibling_id))
-            for delivery_id in taken:
-                DELIVERIES.claimed(session, delivery_id, worker_id, now)
             return [self._view(session, i) for i in sorted(taken)]
 
-        return claim_first(self.engine, candidates, take, with_siblings) or []
+        return DELIVERIES.claim(self.engine, worker_id, lease, now, due, with_siblings) or []
 
     def heartbeat_many(
         self, delivery_ids: Sequence[int], worker_id: str, lease: timedelta, now: datetime

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Engine, Update, and_, select
+from sqlalchemy import Engine, and_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from storage.claims import claim_first
 from storage.leases import LeasedTable, LeaseLost, Transition
 from storage.queue_tables import Job, JobEvent
 from storage.times import aware, aware_required, utcnow
@@ -55,7 +54,7 @@ JOBS = LeasedTable(
     noun="job",
     waiting=JobState.QUEUED.value,
     held=JobState.RUNNING.value,
-    due="next_run_at",
+    due_at="next_run_at",
     fk="job_fk",
 )
 
@@ -80,19 +79,14 @@ class JobQueue:
     ) -> JobView | None:
         """Take the oldest due job, or None when there is none."""
         now = now or utcnow()
-        due = and_(Job.state == JobState.QUEUED.value, Job.next_run_at <= now)
+        due = JOBS.due(now)
         if kinds:
             due = and_(due, Job.kind.in_(list(kinds)))
-        candidates = select(Job.id).where(due).order_by(Job.next_run_at, Job.id).limit(1)
 
-        def take(job_id: int) -> Update:
-            return JOBS.take(job_id, worker_id, lease, now)
-
-        def won(session: Session, job_id: int) -> JobView:
-            JOBS.claimed(session, job_id, worker_id, now)
+        def view(session: Session, job_id: int) -> JobView:
             return _view(session.get_one(Job, job_id))
 
-        return claim_first(self.engine, candidates, take, won)
+        return JOBS.claim(self.engine, worker_id, lease, now, due, view)
 
     def heartbeat(
         self, job_id: int, worker_id: str, lease: timedelta, now: datetime | None = None
