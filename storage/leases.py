@@ -154,7 +154,7 @@ class LeasedTable:
 
     def settle(
         self,
-        session: Session,
+        bind: Session | Engine,
         row_id: int,
         worker_id: str,
         to_state: str,
@@ -162,32 +162,23 @@ class LeasedTable:
         detail: str,
         **values: object,
     ) -> None:
-        """End the holding of a row: done, dead, or back to waiting (it then has no worker).
-        Raises :class:`LeaseLost` when the row is no longer this worker's."""
+        """End the holding of a row: done, dead, or back to waiting (it then has no worker),
+        in the caller's transaction (a session) or in one of its own (an engine). Raises
+        :class:`LeaseLost` when the row is no longer this worker's."""
+        if isinstance(bind, Engine):
+            with Session(bind) as session, session.begin():
+                self.settle(session, row_id, worker_id, to_state, now, detail, **values)
+            return
         values["state"] = to_state
         values["lease_expires_at"] = None
         if to_state == self.waiting:
             values["worker_id"] = None
         changed = rows_changed(
-            session, update(self.rows).where(*self.held_by(row_id, worker_id)).values(**values)
+            bind, update(self.rows).where(*self.held_by(row_id, worker_id)).values(**values)
         )
         if changed != 1:
             raise LeaseLost(f"{self.noun} {row_id} is no longer held by {worker_id}")
-        self.record(session, row_id, self.held, to_state, worker_id, now, detail)
-
-    def settle_now(
-        self,
-        engine: Engine,
-        row_id: int,
-        worker_id: str,
-        to_state: str,
-        now: datetime,
-        detail: str,
-        **values: object,
-    ) -> None:
-        """:meth:`settle` in a transaction of its own."""
-        with Session(engine) as session, session.begin():
-            self.settle(session, row_id, worker_id, to_state, now, detail, **values)
+        self.record(bind, row_id, self.held, to_state, worker_id, now, detail)
 
     def heartbeat(
         self,

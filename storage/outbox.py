@@ -184,7 +184,7 @@ class Outbox:
         return DELIVERIES.heartbeat(self.engine, delivery_ids, worker_id, lease, now)
 
     def delivered(self, delivery_id: int, worker_id: str, status: int, now: datetime) -> None:
-        DELIVERIES.settle_now(
+        DELIVERIES.settle(
             self.engine,
             delivery_id,
             worker_id,
@@ -212,7 +212,7 @@ class Outbox:
         else:
             state, detail = DeliveryState.PENDING.value, f"retry at {retry_at.isoformat()}: {error}"
             values["next_attempt_at"] = retry_at
-        DELIVERIES.settle_now(self.engine, delivery_id, worker_id, state, now, detail, **values)
+        DELIVERIES.settle(self.engine, delivery_id, worker_id, state, now, detail, **values)
 
     def recover_expired(self, now: datetime) -> int:
         """Deliveries whose sender died mid-send go back to pending."""

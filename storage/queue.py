@@ -111,7 +111,7 @@ class JobQueue:
         """Back to the queue at ``retry_at``, or dead when ``retry_at`` is None."""
         now = now or utcnow()
         if retry_at is None:
-            JOBS.settle_now(
+            JOBS.settle(
                 self.engine,
                 job_id,
                 worker_id,
@@ -122,7 +122,7 @@ class JobQueue:
                 finished_at=now,
             )
             return
-        JOBS.settle_now(
+        JOBS.settle(
             self.engine,
             job_id,
             worker_id,

@@ -5,7 +5,6 @@ its event, a log line and an audit record; passing failures follow the configure
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -20,10 +19,9 @@ from node.pipeline.audit import Auditor, Outcome
 from node.pipeline.worker import AnalysisWorker
 from storage.audit import AuditTrail
 from storage.filestore import FileStore
-from storage.index import InstanceIndex
 from storage.outbox import Outbox
 from storage.queue import JobQueue, JobState
-from tests.stored import store_dataset
+from tests.stored import analysis_worker, store_dataset
 from tests.synthetic import SyntheticPatient, mr_slice
 
 PATIENT = SyntheticPatient()
@@ -56,17 +54,9 @@ def failing_worker(
         peers=[{"name": "pacs", "ae_title": "PACS", "host": "127.0.0.1", "port": 104}],
         pipeline=pipeline,
     )
-    return AnalysisWorker(
-        settings,
-        JobQueue(engine),
-        InstanceIndex(engine),
-        Outbox(engine),
-        store,
-        analysis,
-        "w1",
-        random.Random(0),
-        auditor=Auditor(engine, "BREASTNODE"),
-    )
+    runner = analysis_worker(engine, store, analysis, settings)
+    runner.auditor = Auditor(engine, "BREASTNODE")
+    return runner
 
 
 @pytest.fixture
