@@ -89,6 +89,36 @@ class PipelineSettings(_Section):
     lease_seconds: float = Field(default=120.0, gt=0)
     sweep_interval_seconds: float = Field(default=1.0, gt=0)
     poll_seconds: float = Field(default=1.0, gt=0)
+    retry_backoff_base_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="An analysis that failed for a passing reason (a database or device "
+        "hiccup) is tried again after this long, doubling (with jitter) on each failure.",
+    )
+    retry_backoff_cap_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="The longest wait between two attempts at an analysis.",
+    )
+    retry_max_age_hours: float = Field(
+        default=6.0,
+        gt=0,
+        description="An analysis still failing this long after its first attempt is "
+        "dead-lettered. Permanent failures (an unreadable pixel stream, a checkpoint that "
+        "does not fit the network) are dead-lettered at once.",
+    )
+    retry_max_attempts: int = Field(
+        default=0,
+        ge=0,
+        description="Attempts at an analysis before it is dead-lettered; 0: no limit but "
+        "retry_max_age_hours.",
+    )
+
+    @model_validator(mode="after")
+    def _backoff_cap_at_least_base(self) -> PipelineSettings:
+        if self.retry_backoff_cap_seconds < self.retry_backoff_base_seconds:
+            raise ValueError("retry_backoff_cap_seconds must be >= retry_backoff_base_seconds")
+        return self
 
 
 class ModelsSettings(_Section):

@@ -5,7 +5,8 @@ job done, so a crash either loses the whole (unacknowledged) analysis, which the
 or keeps all of it; never results without deliveries or deliveries of a job that re-runs.
 Deliveries are claimed like jobs (conditional UPDATE, SKIP LOCKED on PostgreSQL), a study
 version's due rows for one destination together (one association), and a row that reached
-``delivered`` is never sent again.
+``delivered`` is never sent again. Deliveries are leased and settled through
+:mod:`storage.leases`, the jobs' own mechanism, so every change of state leaves an events row.
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Engine, Update, and_, func, insert, select, update
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.orm import Session
 
-from storage.claims import claim_first, rows_changed
-from storage.outbox_tables import Delivery, ResultObject
-from storage.queue import JobState, LeaseLost, owned_job, record_event
+from storage.claims import rows_changed
+from storage.leases import LeasedTable, Transition
+from storage.outbox_tables import Delivery, DeliveryEvent, ResultObject
+from storage.queue import complete_in
 from storage.queue_tables import Job
-from storage.times import aware, aware_required
+from storage.times import aware, aware_required, utcnow
 
 # The most rows one association carries: a study's results are a handful of objects; this
 # bounds a batch's presentation contexts (a few per SOP class, 128 at most) and its lease.
@@ -34,6 +36,17 @@ class DeliveryState(StrEnum):
     SENDING = "sending"
     DELIVERED = "delivered"
     DEAD = "dead"
+
+
+DELIVERIES = LeasedTable(
+    rows=Delivery,
+    events=DeliveryEvent,
+    noun="delivery",
+    waiting=DeliveryState.PENDING.value,
+    held=DeliveryState.SENDING.value,
+    due_at="next_attempt_at",
+    fk="delivery_fk",
+)
 
 
 @dataclass(frozen=True)
@@ -71,17 +84,12 @@ def complete_job_with_results(
     destinations: Sequence[str],
     now: datetime,
 ) -> list[int]:
-    """Mark the job done and record its results and their deliveries, atomically."""
+    """Mark the job done and record its results and their deliveries, atomically (through
+    the queue's one way of finishing a job, which records its event)."""
     with Session(engine) as session, session.begin():
+        detail = f"completed with {len(results)} result(s) for {len(destinations)} destination(s)"
+        complete_in(session, job_id, worker_id, now, detail)
         job = session.get_one(Job, job_id)
-        changed = rows_changed(
-            session,
-            update(Job)
-            .where(*owned_job(job_id, worker_id))
-            .values(state=JobState.DONE.value, finished_at=now, lease_expires_at=None),
-        )
-        if changed != 1:
-            raise LeaseLost(f"job {job_id} is no longer held by {worker_id}")
         result_ids = []
         for result in results:
             result_id = session.execute(
@@ -101,8 +109,9 @@ def complete_job_with_results(
             ).scalar_one()
             result_ids.append(int(result_id))
             for destination in destinations:
-                session.execute(
-                    insert(Delivery).values(
+                delivery_id = session.execute(
+                    insert(Delivery)
+                    .values(
                         result_fk=result_id,
                         destination=destination,
                         state=DeliveryState.PENDING.value,
@@ -110,16 +119,17 @@ def complete_job_with_results(
                         next_attempt_at=now,
                         created_at=now,
                     )
+                    .returning(Delivery.id)
+                ).scalar_one()
+                DELIVERIES.record(
+                    session,
+                    int(delivery_id),
+                    None,
+                    DeliveryState.PENDING.value,
+                    None,
+                    now,
+                    "queued",
                 )
-        record_event(
-            session,
-            job_id,
-            JobState.RUNNING,
-            JobState.DONE,
-            worker_id,
-            now,
-            f"completed with {len(results)} result(s) for {len(destinations)} destination(s)",
-        )
         return result_ids
 
 
@@ -128,15 +138,8 @@ class Outbox:
         self.engine = engine
 
     def claim(self, worker_id: str, lease: timedelta, now: datetime) -> DeliveryView | None:
-        due = and_(Delivery.state == DeliveryState.PENDING.value, Delivery.next_attempt_at <= now)
-        candidates = (
-            select(Delivery.id).where(due).order_by(Delivery.next_attempt_at, Delivery.id).limit(1)
-        )
-
-        def take(delivery_id: int) -> Update:
-            return self._take(delivery_id, worker_id, lease, now)
-
-        return claim_first(self.engine, candidates, take, self._view)
+        due = DELIVERIES.due(now)
+        return DELIVERIES.claim(self.engine, worker_id, lease, now, due, self._view)
 
     def claim_study(
         self, worker_id: str, lease: timedelta, now: datetime, limit: int = STUDY_BATCH
@@ -144,13 +147,7 @@ class Outbox:
         """The oldest due delivery and the other due deliveries of its study's version to the
         same destination, claimed together so they go over one association. Each row keeps
         its own attempts, back-off and state; rows in back-off or held elsewhere stay out."""
-        due = and_(Delivery.state == DeliveryState.PENDING.value, Delivery.next_attempt_at <= now)
-        candidates = (
-            select(Delivery.id).where(due).order_by(Delivery.next_attempt_at, Delivery.id).limit(1)
-        )
-
-        def take(delivery_id: int) -> Update:
-            return self._take(delivery_id, worker_id, lease, now)
+        due = DELIVERIES.due(now)
 
         def with_siblings(session: Session, first_id: int) -> list[DeliveryView]:
             first = session.get_one(Delivery, first_id)
@@ -172,69 +169,30 @@ class Outbox:
                 siblings = siblings.with_for_update(skip_locked=True, of=Delivery)
             taken = [first_id]
             for sibling_id in session.execute(siblings).scalars().all():
-                if rows_changed(session, take(int(sibling_id))) == 1:
+                if rows_changed(session, DELIVERIES.take(sibling_id, worker_id, lease, now)) == 1:
+                    DELIVERIES.claimed(session, sibling_id, worker_id, now)
                     taken.append(int(sibling_id))
             return [self._view(session, i) for i in sorted(taken)]
 
-        return claim_first(self.engine, candidates, take, with_siblings) or []
-
-    @staticmethod
-    def _take(delivery_id: int, worker_id: str, lease: timedelta, now: datetime) -> Update:
-        return (
-            update(Delivery)
-            .where(Delivery.id == delivery_id, Delivery.state == DeliveryState.PENDING.value)
-            .values(
-                state=DeliveryState.SENDING.value,
-                worker_id=worker_id,
-                attempts=Delivery.attempts + 1,
-                lease_expires_at=now + lease,
-                first_attempt_at=func.coalesce(Delivery.first_attempt_at, now),
-            )
-        )
+        return DELIVERIES.claim(self.engine, worker_id, lease, now, due, with_siblings) or []
 
     def heartbeat_many(
         self, delivery_ids: Sequence[int], worker_id: str, lease: timedelta, now: datetime
     ) -> set[int]:
         """Extend the leases of the rows still held; returns their ids (the others were
         settled or lost)."""
-        if not delivery_ids:
-            return set()
-        with Session(self.engine) as session, session.begin():
-            held = session.execute(
-                update(Delivery)
-                .where(
-                    Delivery.id.in_(list(delivery_ids)),
-                    Delivery.state == DeliveryState.SENDING.value,
-                    Delivery.worker_id == worker_id,
-                )
-                .values(lease_expires_at=now + lease)
-                .returning(Delivery.id)
-            )
-            return {int(i) for i in held.scalars()}
-
-    def heartbeat(self, delivery_id: int, worker_id: str, lease: timedelta, now: datetime) -> None:
-        with Session(self.engine) as session, session.begin():
-            changed = rows_changed(
-                session,
-                update(Delivery)
-                .where(
-                    Delivery.id == delivery_id,
-                    Delivery.state == DeliveryState.SENDING.value,
-                    Delivery.worker_id == worker_id,
-                )
-                .values(lease_expires_at=now + lease),
-            )
-        if changed != 1:
-            raise LeaseLost(f"delivery {delivery_id} is no longer held by {worker_id}")
+        return DELIVERIES.heartbeat(self.engine, delivery_ids, worker_id, lease, now)
 
     def delivered(self, delivery_id: int, worker_id: str, status: int, now: datetime) -> None:
-        self._settle(
+        DELIVERIES.settle(
+            self.engine,
             delivery_id,
             worker_id,
-            state=DeliveryState.DELIVERED.value,
+            DeliveryState.DELIVERED.value,
+            now,
+            f"delivered (status 0x{status:04X})",
             last_status=status,
             delivered_at=now,
-            lease_expires_at=None,
         )
 
     def failed(
@@ -244,75 +202,66 @@ class Outbox:
         status: int | None,
         error: str,
         retry_at: datetime | None,
+        now: datetime | None = None,
     ) -> None:
         """Back to pending at ``retry_at``, or dead-lettered when it is None."""
-        values: dict[str, object] = {
-            "last_status": status,
-            "last_error": error,
-            "lease_expires_at": None,
-            "worker_id": None,
-        }
+        now = now or utcnow()
+        values: dict[str, object] = {"last_status": status, "last_error": error}
         if retry_at is None:
-            values["state"] = DeliveryState.DEAD.value
+            state, detail = DeliveryState.DEAD.value, f"dead: {error}"
         else:
-            values |= {"state": DeliveryState.PENDING.value, "next_attempt_at": retry_at}
-        self._settle(delivery_id, worker_id, **values)
-
-    def _settle(self, delivery_id: int, holder: str, **values: object) -> None:
-        with Session(self.engine) as session, session.begin():
-            changed = rows_changed(
-                session,
-                update(Delivery)
-                .where(
-                    Delivery.id == delivery_id,
-                    Delivery.state == DeliveryState.SENDING.value,
-                    Delivery.worker_id == holder,
-                )
-                .values(**values),
-            )
-        if changed != 1:
-            raise LeaseLost(f"delivery {delivery_id} is no longer held by {holder}")
+            state, detail = DeliveryState.PENDING.value, f"retry at {retry_at.isoformat()}: {error}"
+            values["next_attempt_at"] = retry_at
+        DELIVERIES.settle(self.engine, delivery_id, worker_id, state, now, detail, **values)
 
     def recover_expired(self, now: datetime) -> int:
         """Deliveries whose sender died mid-send go back to pending."""
-        with Session(self.engine) as session, session.begin():
-            return rows_changed(
-                session,
-                update(Delivery)
-                .where(
-                    Delivery.state == DeliveryState.SENDING.value,
-                    Delivery.lease_expires_at < now,
-                )
-                .values(
-                    state=DeliveryState.PENDING.value,
-                    worker_id=None,
-                    lease_expires_at=None,
-                    next_attempt_at=now,
-                    last_error="sender lost mid-send",
-                ),
-            )
+        return len(DELIVERIES.recover_expired(self.engine, now, "sender lost mid-send"))
 
     def resend(self, now: datetime, ids: Sequence[int] | None = None) -> int:
-        """Put dead-lettered rows (or the chosen ones, unless delivered) back in the queue,
-        with a fresh retry window."""
+        """Put dead-lettered rows (or the chosen ones, unless delivered or being sent) back in
+        the queue, with a fresh retry window."""
         condition = (
             Delivery.id.in_(list(ids)) if ids else Delivery.state == DeliveryState.DEAD.value
         )
+        resendable = [DeliveryState.DEAD.value, DeliveryState.PENDING.value]
+        chosen = (
+            select(Delivery.id, Delivery.state)
+            .where(condition, Delivery.state.in_(resendable))
+            .order_by(Delivery.id)
+        )
+        if self.engine.dialect.name == "postgresql":
+            chosen = chosen.with_for_update(skip_locked=True)
+        resent = 0
         with Session(self.engine) as session, session.begin():
-            return rows_changed(
-                session,
-                update(Delivery)
-                .where(
-                    condition,
-                    Delivery.state.in_([DeliveryState.DEAD.value, DeliveryState.PENDING.value]),
+            for delivery_id, state in session.execute(chosen).all():
+                changed = rows_changed(
+                    session,
+                    update(Delivery)
+                    .where(Delivery.id == delivery_id, Delivery.state == state)
+                    .values(
+                        state=DeliveryState.PENDING.value,
+                        next_attempt_at=now,
+                        first_attempt_at=None,
+                        attempts=0,
+                    ),
                 )
-                .values(
-                    state=DeliveryState.PENDING.value,
-                    next_attempt_at=now,
-                    first_attempt_at=None,
-                    attempts=0,
-                ),
-            )
+                if changed == 1:
+                    DELIVERIES.record(
+                        session,
+                        int(delivery_id),
+                        state,
+                        DeliveryState.PENDING.value,
+                        None,
+                        now,
+                        "resent",
+                    )
+                    resent += 1
+        return resent
+
+    def events(self, delivery_id: int) -> list[Transition]:
+        """(from, to, detail) of every transition of a delivery, oldest first."""
+        return DELIVERIES.transitions(self.engine, delivery_id)
 
     def deliveries(self, states: Sequence[DeliveryState] | None = None) -> list[DeliveryView]:
         query = select(Delivery.id).order_by(Delivery.id)

@@ -1,4 +1,5 @@
-"""Tables of analysis results and the delivery outbox: one row per (result object, destination)."""
+"""Tables of analysis results and the delivery outbox: one row per (result object, destination),
+and the events of each delivery."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storage.leases import TransitionColumns
 from storage.tables import UID, Base
 
 
@@ -39,8 +41,15 @@ class Delivery(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     first_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     worker_id: Mapped[str | None] = mapped_column(String(64))
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DeliveryEvent(TransitionColumns, Base):
+    __tablename__ = "delivery_events"
+
+    delivery_fk: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)

@@ -4,7 +4,8 @@ A claim is a conditional UPDATE (``... WHERE id = :id AND state = 'queued'``) wh
 tells whether this worker won; on PostgreSQL the candidate is picked with
 ``FOR UPDATE SKIP LOCKED`` so concurrent workers never wait on each other's rows. A running
 job carries a lease that the worker extends by heartbeats; a job whose lease ran out (its
-worker died) goes back to the queue.
+worker died) goes back to the queue. The lease itself is :mod:`storage.leases`, shared with
+the delivery outbox.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, Engine, Update, and_, func, insert, select, update
+from sqlalchemy import Engine, and_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from storage.claims import claim_first, rows_changed
+from storage.leases import LeasedTable, LeaseLost, Transition
 from storage.queue_tables import Job, JobEvent
 from storage.times import aware, aware_required, utcnow
 
@@ -47,14 +48,20 @@ class JobView:
     finished_at: datetime | None
 
 
-class LeaseLost(Exception):
-    """The job is no longer this worker's (its lease expired and it was re-queued)."""
+JOBS = LeasedTable(
+    rows=Job,
+    events=JobEvent,
+    noun="job",
+    waiting=JobState.QUEUED.value,
+    held=JobState.RUNNING.value,
+    due_at="next_run_at",
+    fk="job_fk",
+)
 
 
 class JobQueue:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._postgres = engine.dialect.name == "postgresql"
 
     def enqueue(
         self, study_instance_uid: str, version: int, kind: str, now: datetime | None = None
@@ -72,49 +79,26 @@ class JobQueue:
     ) -> JobView | None:
         """Take the oldest due job, or None when there is none."""
         now = now or utcnow()
-        due = and_(Job.state == JobState.QUEUED.value, Job.next_run_at <= now)
+        due = JOBS.due(now)
         if kinds:
             due = and_(due, Job.kind.in_(list(kinds)))
-        candidates = select(Job.id).where(due).order_by(Job.next_run_at, Job.id).limit(1)
 
-        def take(job_id: int) -> Update:
-            return (
-                update(Job)
-                .where(Job.id == job_id, Job.state == JobState.QUEUED.value)
-                .values(
-                    state=JobState.RUNNING.value,
-                    worker_id=worker_id,
-                    attempts=Job.attempts + 1,
-                    lease_expires_at=now + lease,
-                    heartbeat_at=now,
-                    first_attempt_at=func.coalesce(Job.first_attempt_at, now),
-                )
-            )
-
-        def won(session: Session, job_id: int) -> JobView:
-            record_event(
-                session, job_id, JobState.QUEUED, JobState.RUNNING, worker_id, now, "claimed"
-            )
+        def view(session: Session, job_id: int) -> JobView:
             return _view(session.get_one(Job, job_id))
 
-        return claim_first(self.engine, candidates, take, won)
+        return JOBS.claim(self.engine, worker_id, lease, now, due, view)
 
     def heartbeat(
         self, job_id: int, worker_id: str, lease: timedelta, now: datetime | None = None
     ) -> None:
-        now = now or utcnow()
-        with Session(self.engine) as session, session.begin():
-            extended = rows_changed(
-                session,
-                update(Job)
-                .where(*owned_job(job_id, worker_id))
-                .values(heartbeat_at=now, lease_expires_at=now + lease),
-            )
-        if extended != 1:
+        if not JOBS.heartbeat(self.engine, [job_id], worker_id, lease, now or utcnow()):
             raise LeaseLost(f"job {job_id} is no longer held by {worker_id}")
 
     def complete(self, job_id: int, worker_id: str, now: datetime | None = None) -> None:
-        self._finish(job_id, worker_id, JobState.DONE, now or utcnow(), None, "completed")
+        """Done, with no results (``storage.outbox.complete_job_with_results`` finishes a
+        job with its results, through the same :func:`complete_in`)."""
+        with Session(self.engine) as session, session.begin():
+            complete_in(session, job_id, worker_id, now or utcnow(), "completed")
 
     def fail(
         self,
@@ -127,96 +111,31 @@ class JobQueue:
         """Back to the queue at ``retry_at``, or dead when ``retry_at`` is None."""
         now = now or utcnow()
         if retry_at is None:
-            self._finish(job_id, worker_id, JobState.DEAD, now, error, f"dead: {error}")
-            return
-        with Session(self.engine) as session, session.begin():
-            changed = rows_changed(
-                session,
-                update(Job)
-                .where(*owned_job(job_id, worker_id))
-                .values(
-                    state=JobState.QUEUED.value,
-                    next_run_at=retry_at,
-                    last_error=error,
-                    lease_expires_at=None,
-                    worker_id=None,
-                ),
-            )
-            if changed != 1:
-                raise LeaseLost(f"job {job_id} is no longer held by {worker_id}")
-            record_event(
-                session,
+            JOBS.settle(
+                self.engine,
                 job_id,
-                JobState.RUNNING,
-                JobState.QUEUED,
                 worker_id,
+                JobState.DEAD.value,
                 now,
-                f"retry at {retry_at.isoformat()}: {error}",
+                f"dead: {error}",
+                last_error=error,
+                finished_at=now,
             )
-
-    def _finish(
-        self,
-        job_id: int,
-        worker_id: str,
-        state: JobState,
-        now: datetime,
-        error: str | None,
-        detail: str,
-    ) -> None:
-        with Session(self.engine) as session, session.begin():
-            values: dict[str, object] = {
-                "state": state.value,
-                "finished_at": now,
-                "lease_expires_at": None,
-            }
-            if error is not None:
-                values["last_error"] = error
-            changed = rows_changed(
-                session, update(Job).where(*owned_job(job_id, worker_id)).values(**values)
-            )
-            if changed != 1:
-                raise LeaseLost(f"job {job_id} is no longer held by {worker_id}")
-            record_event(session, job_id, JobState.RUNNING, state, worker_id, now, detail)
+            return
+        JOBS.settle(
+            self.engine,
+            job_id,
+            worker_id,
+            JobState.QUEUED.value,
+            now,
+            f"retry at {retry_at.isoformat()}: {error}",
+            last_error=error,
+            next_run_at=retry_at,
+        )
 
     def recover_expired(self, now: datetime | None = None) -> list[int]:
         """Re-queue running jobs whose lease ran out; returns their ids."""
-        now = now or utcnow()
-        with Session(self.engine) as session, session.begin():
-            expired = select(Job.id, Job.worker_id).where(
-                Job.state == JobState.RUNNING.value, Job.lease_expires_at < now
-            )
-            if self._postgres:
-                expired = expired.with_for_update(skip_locked=True)
-            recovered = []
-            for job_id, worker_id in session.execute(expired).all():
-                changed = rows_changed(
-                    session,
-                    update(Job)
-                    .where(
-                        Job.id == job_id,
-                        Job.state == JobState.RUNNING.value,
-                        Job.lease_expires_at < now,
-                    )
-                    .values(
-                        state=JobState.QUEUED.value,
-                        worker_id=None,
-                        lease_expires_at=None,
-                        next_run_at=now,
-                        last_error="lease expired (worker lost)",
-                    ),
-                )
-                if changed == 1:
-                    record_event(
-                        session,
-                        job_id,
-                        JobState.RUNNING,
-                        JobState.QUEUED,
-                        worker_id,
-                        now,
-                        "lease expired",
-                    )
-                    recovered.append(int(job_id))
-            return recovered
+        return JOBS.recover_expired(self.engine, now or utcnow(), "lease expired (worker lost)")
 
     def jobs(self, states: Sequence[JobState] | None = None) -> list[JobView]:
         query = select(Job).order_by(Job.id)
@@ -225,11 +144,9 @@ class JobQueue:
         with Session(self.engine) as session:
             return [_view(job) for job in session.execute(query).scalars()]
 
-    def events(self, job_id: int) -> list[tuple[str | None, str, str | None]]:
+    def events(self, job_id: int) -> list[Transition]:
         """(from, to, detail) of every transition of a job, oldest first."""
-        query = select(JobEvent).where(JobEvent.job_fk == job_id).order_by(JobEvent.id)
-        with Session(self.engine) as session:
-            return [(e.from_state, e.to_state, e.detail) for e in session.execute(query).scalars()]
+        return JOBS.transitions(self.engine, job_id)
 
 
 def enqueue_in(
@@ -255,7 +172,7 @@ def enqueue_in(
     )
     created = session.execute(statement).scalar()
     if created is not None:
-        record_event(session, created, None, JobState.QUEUED, None, now, "enqueued")
+        JOBS.record(session, created, None, JobState.QUEUED.value, None, now, "enqueued")
         return int(created), True
     existing = session.execute(
         select(Job.id).where(
@@ -267,29 +184,10 @@ def enqueue_in(
     return int(existing), False
 
 
-def owned_job(job_id: int, worker_id: str) -> tuple[ColumnElement[bool], ...]:
-    return (Job.id == job_id, Job.state == JobState.RUNNING.value, Job.worker_id == worker_id)
-
-
-def record_event(
-    session: Session,
-    job_id: int,
-    from_state: JobState | None,
-    to_state: JobState,
-    worker_id: str | None,
-    now: datetime,
-    detail: str,
-) -> None:
-    session.execute(
-        insert(JobEvent).values(
-            job_fk=job_id,
-            at=now,
-            from_state=from_state.value if from_state else None,
-            to_state=to_state.value,
-            worker_id=worker_id,
-            detail=detail,
-        )
-    )
+def complete_in(session: Session, job_id: int, worker_id: str, now: datetime, detail: str) -> None:
+    """The one way a job is done: in the caller's transaction (which may also commit what
+    the job made), conditional on this worker still holding it, with its event."""
+    JOBS.settle(session, job_id, worker_id, JobState.DONE.value, now, detail, finished_at=now)
 
 
 def _view(job: Job) -> JobView:

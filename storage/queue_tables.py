@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storage.leases import TransitionColumns
 from storage.tables import UID, Base
 
 
@@ -32,13 +33,7 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class JobEvent(Base):
+class JobEvent(TransitionColumns, Base):
     __tablename__ = "job_events"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     job_fk: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    from_state: Mapped[str | None] = mapped_column(String(16))
-    to_state: Mapped[str] = mapped_column(String(16))
-    worker_id: Mapped[str | None] = mapped_column(String(64))
-    detail: Mapped[str | None] = mapped_column(Text)

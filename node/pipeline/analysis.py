@@ -3,7 +3,8 @@
 ``[pipeline] analysis = "models"`` runs the node's own models (``[models]``);
 ``"package.module:function"`` names a function taking a :class:`StudyInput` and returning
 the DICOM objects to send back (already built, with their own UIDs), which is how the
-pipeline's tests plug in a stand-in.
+pipeline's tests plug in a stand-in. An analysis raises :class:`PermanentAnalysisError` for a
+failure that trying again cannot mend; any other exception is taken as passing and retried.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from typing import Protocol, runtime_checkable
 
 from pydicom.dataset import Dataset
 
-from node.errors import ConfigError
+from node.errors import ConfigError, NodeError
+
+
+class PermanentAnalysisError(NodeError):
+    """This study, as stored, can never be analysed by this node as configured (an unreadable
+    pixel stream, a checkpoint that does not fit the network, no analysable image): the job
+    is dead-lettered at once instead of being retried for hours. The message says why and
+    carries no patient data."""
 
 
 @dataclass(frozen=True)

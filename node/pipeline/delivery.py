@@ -27,8 +27,8 @@ from node.errors import ConfigError
 from node.pipeline.lease import heartbeat
 from node.pipeline.retry import Failure, RetryPolicy, decide
 from storage.filestore import FileStore
+from storage.leases import LeaseLost
 from storage.outbox import DeliveryView, Outbox
-from storage.queue import LeaseLost
 from storage.times import utcnow
 
 logger = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from storage.queue import LeaseLost
+from storage.leases import LeaseLost
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,9 @@
 through the configured checkpoints to the DICOM result objects.
 
 Built once per worker process, so the networks stay loaded on their device between studies.
-torch is imported here, lazily, never by the receivers.
+torch is imported here, lazily, never by the receivers. This is the boundary where the model
+layer's deterministic errors (an unreadable stored instance or pixel stream, a checkpoint
+that does not fit the network) become :class:`PermanentAnalysisError`, dead-lettered at once.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pydicom.dataset import Dataset
 
 from node.config import Settings
 from node.errors import ConfigError
-from node.pipeline.analysis import Analysis, StudyInput
+from node.pipeline.analysis import Analysis, PermanentAnalysisError, StudyInput
 from node.results.build import build_result_objects
 
 if TYPE_CHECKING:
@@ -27,6 +29,41 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 FINDING_KINDS = {"mammography": "suspicious region", "mri": "enhancing lesion"}
+# What decoding a stored pixel stream raises when it cannot be done (pydicom's decoders and
+# pixel handlers). The stored file never changes, so neither will the outcome.
+DECODING_ERRORS = (ValueError, NotImplementedError, RuntimeError, AttributeError)
+
+
+def read_sources(study: StudyInput, options: SourceOptions) -> StudySources | None:
+    """The study's images for the networks; None when it holds none they analyse. A stored
+    instance or pixel stream that cannot be read is a :class:`PermanentAnalysisError`."""
+    from models.serving import NothingToAnalyse, SourceError, study_sources
+
+    try:
+        return study_sources([i.path for i in study.instances], options)
+    except NothingToAnalyse as exc:
+        logger.warning("study %s not analysed: %s", study.study_instance_uid, exc)
+        return None
+    except SourceError as exc:
+        raise PermanentAnalysisError(f"a stored instance cannot be used: {exc}") from exc
+    except DECODING_ERRORS as exc:
+        raise PermanentAnalysisError(
+            f"the pixel data of a stored instance cannot be decoded ({type(exc).__name__})"
+        ) from exc
+
+
+def network_failure(exc: Exception) -> Exception:
+    """What an engine's failure means: a checkpoint that does not fit the network or its
+    input is permanent; anything else (a device out of memory...) may pass."""
+    from models.serving import CheckpointError
+
+    if isinstance(exc, CheckpointError | ValueError):
+        permanent = PermanentAnalysisError(
+            f"the checkpoint does not fit the network or its input: {exc}"
+        )
+        permanent.__cause__ = exc
+        return permanent
+    return exc
 
 
 def source_options(settings: Settings) -> SourceOptions:
@@ -89,12 +126,8 @@ class ModelAnalysis:
         return self.settings.models.studies_per_batch
 
     def _sources(self, study: StudyInput) -> StudySources | None:
-        from models.serving import NothingToAnalyse, study_sources
-
-        try:
-            sources = study_sources([i.path for i in study.instances], self.options)
-        except NothingToAnalyse as exc:
-            logger.warning("study %s not analysed: %s", study.study_instance_uid, exc)
+        sources = read_sources(study, self.options)
+        if sources is None:
             return None
         if sources.kind not in self.engines:
             logger.warning(
@@ -127,13 +160,13 @@ class ModelAnalysis:
                 analysed = analyse_studies(self.engines[kind], batch, FINDING_KINDS[kind])
             except Exception as exc:
                 for number, _ in members:
-                    outcomes[number] = exc
+                    outcomes[number] = network_failure(exc)
                 continue
             for (number, sources), result in zip(members, analysed, strict=True):
                 try:
                     result = self._with_density(kind, result, sources)
                 except Exception as exc:
-                    outcomes[number] = exc
+                    outcomes[number] = network_failure(exc)
                     continue
                 outcomes[number] = Analysed(result, sources.datasets)
         return outcomes

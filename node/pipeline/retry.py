@@ -1,7 +1,8 @@
 """When to try a failed job or delivery again: a pure function, no database, no clock.
 
 Transient failures back off exponentially with jitter up to a cap and are retried until
-the work is ``max_age`` old; permanent failures stop at once (dead letter).
+the work is ``max_age`` old (or has had ``max_attempts``); permanent failures stop at once
+(dead letter).
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ class RetryPolicy:
     cap: timedelta = timedelta(minutes=15)
     max_age: timedelta = timedelta(hours=72)
     jitter: float = 0.5  # the delay is drawn from [delay * (1 - jitter), delay]
+    max_attempts: int | None = None  # None: no limit but max_age
 
     def __post_init__(self) -> None:
         if not 0 <= self.jitter <= 1:
             raise ValueError("jitter must be within [0, 1]")
+        if self.max_attempts is not None and self.max_attempts < 1:
+            raise ValueError("max_attempts must be 1 or more (None: no limit)")
         if self.base <= timedelta(0) or self.cap < self.base:
             raise ValueError("need 0 < base <= cap")
 
@@ -56,6 +60,8 @@ def decide(
         raise ValueError("attempt counts from 1")
     if failure is Failure.PERMANENT:
         return Decision(None, "permanent failure")
+    if policy.max_attempts is not None and attempt >= policy.max_attempts:
+        return Decision(None, f"still failing after {attempt} attempt(s)")
     exponent = min(attempt - 1, 32)
     delay = min(policy.cap, policy.base * (2**exponent))
     draw = (rng or random.Random()).uniform(1 - policy.jitter, 1.0)

@@ -23,6 +23,7 @@ from node.pipeline.analysis import (
     Analysis,
     BatchAnalysis,
     InputInstance,
+    PermanentAnalysisError,
     PreviousResult,
     StudyInput,
 )
@@ -31,15 +32,23 @@ from node.pipeline.lease import heartbeat
 from node.pipeline.retry import Failure, RetryPolicy, decide
 from storage.filestore import FileStore
 from storage.index import InstanceIndex
+from storage.leases import LeaseLost
 from storage.outbox import Outbox, StoredResult, complete_job_with_results
-from storage.queue import JobQueue, JobView, LeaseLost
+from storage.queue import JobQueue, JobView
 from storage.times import utcnow
 
 logger = logging.getLogger(__name__)
 
-ANALYSIS_RETRY = RetryPolicy(
-    base=timedelta(seconds=30), cap=timedelta(minutes=10), max_age=timedelta(hours=6)
-)
+
+def analysis_retry(settings: Settings) -> RetryPolicy:
+    """The retry policy of analysis jobs, from ``[pipeline] retry_*``."""
+    pipeline = settings.pipeline
+    return RetryPolicy(
+        base=timedelta(seconds=pipeline.retry_backoff_base_seconds),
+        cap=timedelta(seconds=pipeline.retry_backoff_cap_seconds),
+        max_age=timedelta(hours=pipeline.retry_max_age_hours),
+        max_attempts=pipeline.retry_max_attempts or None,
+    )
 
 
 def destinations_for(settings: Settings, index: InstanceIndex, study_uid: str) -> list[str]:
@@ -91,6 +100,7 @@ class AnalysisWorker:
         self.analysis = analysis
         self.worker_id = worker_id
         self.lease = timedelta(seconds=settings.pipeline.lease_seconds)
+        self.retry = analysis_retry(settings)
         self.rng = rng or random.Random()
 
     def run_once(self, now: datetime | None = None) -> JobView | None:
@@ -225,20 +235,34 @@ class AnalysisWorker:
 
     def _failed(self, job: JobView, exc: Exception) -> None:
         now = utcnow()
+        permanent = isinstance(exc, PermanentAnalysisError)
         error = f"{type(exc).__name__}: {exc}"[:500]
         decision = decide(
-            Failure.TRANSIENT,
+            Failure.PERMANENT if permanent else Failure.TRANSIENT,
             job.attempts,
             job.first_attempt_at or now,
             now,
-            ANALYSIS_RETRY,
+            self.retry,
             self.rng,
         )
         try:
             self.queue.fail(job.id, self.worker_id, error, decision.retry_at, now)
         except LeaseLost:
             return
-        if decision.gives_up:
+        if permanent:
+            # Our own message, made without patient data (PermanentAnalysisError's contract).
+            logger.error(
+                "dead letter: analysis of study %s version %d cannot succeed: %s",
+                job.study_instance_uid,
+                job.version,
+                exc,
+            )
+            self._audit(
+                job,
+                Outcome.SERIOUS_FAILURE,
+                f"dead letter: analysis version {job.version}: {exc} ({decision.reason})",
+            )
+        elif decision.gives_up:
             logger.error(
                 "analysis of study %s gave up after %d attempt(s): %s",
                 job.study_instance_uid,

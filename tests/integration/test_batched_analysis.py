@@ -65,8 +65,10 @@ def test_queued_studies_are_analysed_together_and_fail_alone(
 
     jobs = {job.study_instance_uid: job for job in JobQueue(engine).jobs()}
     failed = jobs.pop(str(broken.StudyInstanceUID))
-    assert (failed.state, failed.attempts) == (JobState.QUEUED, 1)
+    # An undecodable pixel stream never decodes: dead-lettered at once, not retried (issue 16).
+    assert (failed.state, failed.attempts) == (JobState.DEAD, 1)
     assert failed.last_error
+    assert "pixel data of a stored instance cannot be decoded" in failed.last_error
     assert {job.state for job in jobs.values()} == {JobState.DONE}
 
     deliveries = Outbox(engine).deliveries()

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine
 
-from storage.queue import JobQueue, JobState, LeaseLost
+from storage.leases import LeaseLost
+from storage.queue import JobQueue, JobState
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine
 
+from storage.leases import LeaseLost
 from storage.outbox import DeliveryState, Outbox, StoredResult, complete_job_with_results
-from storage.queue import JobQueue, JobState, LeaseLost
+from storage.queue import JobQueue, JobState
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)

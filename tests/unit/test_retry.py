@@ -65,3 +65,17 @@ def test_invalid_policies_are_refused(bad: dict[str, object]) -> None:
 def test_attempt_counts_from_one() -> None:
     with pytest.raises(ValueError):
         decide(Failure.TRANSIENT, 0, T0, T0, POLICY)
+
+
+def test_max_attempts_gives_up_on_the_last_attempt() -> None:
+    limited = RetryPolicy(base=timedelta(seconds=10), max_attempts=3)
+    assert not decide(Failure.TRANSIENT, 2, T0, T0, limited, random.Random(0)).gives_up
+    decision = decide(Failure.TRANSIENT, 3, T0, T0, limited, random.Random(0))
+    assert decision.gives_up
+    assert decision.reason == "still failing after 3 attempt(s)"
+    assert not decide(Failure.TRANSIENT, 3, T0, T0, POLICY, random.Random(0)).gives_up
+
+
+def test_max_attempts_must_allow_one() -> None:
+    with pytest.raises(ValueError, match="max_attempts"):
+        RetryPolicy(max_attempts=0)
