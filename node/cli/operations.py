@@ -1,76 +1,17 @@
-"""The ``breastnode`` command: serve, check-config, echo, studies, instances, jobs,
-deliveries, resend, audit; models and analyse live in :mod:`node.cli_models`."""
+"""``breastnode check-config | echo | studies | instances | jobs | deliveries | resend``: the
+node's configuration, its peers, and what its index holds."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import logging
-import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from node import __version__
-from node.cli_models import add_model_commands
-from node.config import Settings, load_settings
-from node.errors import NodeError
-from node.logsetup import configure
-
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-    from storage.index import InstanceIndex
-
-logger = logging.getLogger(__name__)
-
-EXIT_CONFIG = 2
-EXIT_FAILURE = 1
+from node.cli.common import EXIT_FAILURE, add_json_option, emit, open_database
+from node.config import Settings
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    try:
-        settings = load_settings(args.config)
-    except NodeError as exc:
-        print(f"breastnode: configuration error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    configure(args.log_level or settings.logging.level)
-    command: Callable[[Settings, argparse.Namespace], int] = args.run
-    try:
-        return command(settings, args)
-    except NodeError as exc:
-        print(f"breastnode: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    except BrokenPipeError:  # output piped into head and the like
-        sys.stdout = Path(os.devnull).open("w")  # noqa: SIM115 - nothing more is written
-        return 0
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="breastnode", description="DICOM AI node for breast imaging."
-    )
-    parser.add_argument("--version", action="version", version=f"breastnode {__version__}")
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help="configuration file (default: ./config.toml)",
-    )
-    parser.add_argument(
-        "--log-level",
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="overrides [logging] level",
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    serve = commands.add_parser("serve", help="run the node until stopped")
-    serve.set_defaults(run=_serve)
-
+def add_commands(commands: Any) -> None:
     check = commands.add_parser("check-config", help="validate the configuration and show it")
     check.set_defaults(run=_check_config)
 
@@ -79,19 +20,19 @@ def _parser() -> argparse.ArgumentParser:
     echo.set_defaults(run=_echo)
 
     studies = commands.add_parser("studies", help="list received studies")
-    studies.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json_option(studies)
     studies.set_defaults(run=_studies)
 
     instances = commands.add_parser("instances", help="list the stored instances of a study")
     instances.add_argument("study_uid", metavar="STUDY_UID")
-    instances.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json_option(instances)
     instances.set_defaults(run=_instances)
     jobs = commands.add_parser("jobs", help="list analysis jobs")
-    jobs.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json_option(jobs)
     jobs.set_defaults(run=_jobs)
 
     deliveries = commands.add_parser("deliveries", help="list result deliveries (the outbox)")
-    deliveries.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json_option(deliveries)
     deliveries.set_defaults(run=_deliveries)
 
     resend = commands.add_parser(
@@ -106,74 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     resend.set_defaults(run=_resend)
 
-    audit = commands.add_parser("audit", help="the audit trail")
-    audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
-    verify = audit_commands.add_parser("verify", help="check the hash chain of every record")
-    verify.set_defaults(run=_audit_verify)
-    export = audit_commands.add_parser("export", help="print the records as XML")
-    export.add_argument("--after", type=int, default=0, help="only records after this number")
-    export.set_defaults(run=_audit_export)
-    add_model_commands(commands)
-    _accept_global_options(parser)
-    return parser
-
-
-def _accept_global_options(parser: argparse.ArgumentParser) -> None:
-    """Let ``--config`` and ``--log-level`` come after the (sub)command too, as many tools
-    accept (``breastnode serve --config FILE``). Their defaults there are SUPPRESS, so an
-    option not repeated after the command keeps the value given before it."""
-    for action in parser._actions:
-        if not isinstance(action, argparse._SubParsersAction):
-            continue
-        for command in action.choices.values():
-            command.add_argument(
-                "--config", type=Path, default=argparse.SUPPRESS, help="configuration file"
-            )
-            command.add_argument(
-                "--log-level",
-                choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                default=argparse.SUPPRESS,
-                help="overrides [logging] level",
-            )
-            _accept_global_options(command)
-
-
-def _audit_verify(settings: Settings, _args: argparse.Namespace) -> int:
-    from storage.audit import AuditTrail
-
-    with _database(settings) as (engine, _index):
-        check = AuditTrail(engine).verify()
-    if check.intact:
-        print(f"audit trail intact: {check.records} record(s), hash chain verified")
-        return 0
-    print(f"audit trail BROKEN: {len(check.problems)} problem(s) in {check.records} record(s)")
-    for problem in check.problems:
-        print(f"  {problem}")
-    return EXIT_FAILURE
-
-
-def _audit_export(settings: Settings, args: argparse.Namespace) -> int:
-    from xml.sax.saxutils import quoteattr
-
-    from storage.audit import AuditTrail
-
-    with _database(settings) as (engine, _index):
-        records = AuditTrail(engine).records(after_id=args.after)
-    print('<?xml version="1.0" encoding="UTF-8"?>')
-    print("<AuditRecords>")
-    for record in records:
-        print(
-            f'<AuditRecord Sequence="{record.id}" Hash={quoteattr(record.hash)} '
-            f"PreviousHash={quoteattr(record.prev_hash)}>{record.message}</AuditRecord>"
-        )
-    print("</AuditRecords>")
-    return 0
-
 
 def _jobs(settings: Settings, args: argparse.Namespace) -> int:
     from storage.queue import JobQueue
 
-    with _database(settings) as (engine, _index):
+    with open_database(settings) as (engine, _index):
         rows = [
             {
                 "id": j.id,
@@ -189,7 +67,7 @@ def _jobs(settings: Settings, args: argparse.Namespace) -> int:
             }
             for j in JobQueue(engine).jobs()
         ]
-    _emit(
+    emit(
         rows,
         args.json,
         [
@@ -209,7 +87,7 @@ def _jobs(settings: Settings, args: argparse.Namespace) -> int:
 def _deliveries(settings: Settings, args: argparse.Namespace) -> int:
     from storage.outbox import Outbox
 
-    with _database(settings) as (engine, _index):
+    with open_database(settings) as (engine, _index):
         rows = [
             {
                 "id": d.id,
@@ -226,7 +104,7 @@ def _deliveries(settings: Settings, args: argparse.Namespace) -> int:
             }
             for d in Outbox(engine).deliveries()
         ]
-    _emit(
+    emit(
         rows,
         args.json,
         [
@@ -247,17 +125,11 @@ def _resend(settings: Settings, args: argparse.Namespace) -> int:
     from storage.outbox import Outbox
     from storage.times import utcnow
 
-    with _database(settings) as (engine, _index):
+    with open_database(settings) as (engine, _index):
         count = Outbox(engine).resend(utcnow(), ids=args.ids or None)
     what = "chosen" if args.ids else "dead-lettered"
     print(f"{count} {what} deliver{'y' if count == 1 else 'ies'} queued again")
     return 0 if count or not args.ids else EXIT_FAILURE
-
-
-def _serve(settings: Settings, _args: argparse.Namespace) -> int:
-    from node.service import serve
-
-    return serve(settings)
 
 
 def _check_config(settings: Settings, _args: argparse.Namespace) -> int:
@@ -290,7 +162,7 @@ def _echo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _studies(settings: Settings, args: argparse.Namespace) -> int:
-    with _database(settings) as (_engine, index):
+    with open_database(settings) as (_engine, index):
         rows = [
             {
                 "study_instance_uid": s.study_instance_uid,
@@ -301,7 +173,7 @@ def _studies(settings: Settings, args: argparse.Namespace) -> int:
             }
             for s in index.studies()
         ]
-    _emit(
+    emit(
         rows,
         args.json,
         ["study_instance_uid", "modalities", "instances", "first_received", "last_received"],
@@ -310,7 +182,7 @@ def _studies(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _instances(settings: Settings, args: argparse.Namespace) -> int:
-    with _database(settings) as (_engine, index):
+    with open_database(settings) as (_engine, index):
         found = index.instances(args.study_uid)
     if not found:
         print(f"breastnode: no instances stored for study {args.study_uid}", file=sys.stderr)
@@ -327,40 +199,9 @@ def _instances(settings: Settings, args: argparse.Namespace) -> int:
         }
         for i in found
     ]
-    _emit(
+    emit(
         rows,
         args.json,
         ["sop_instance_uid", "sop_class_uid", "transfer_syntax_uid", "path", "size", "sha256"],
     )
     return 0
-
-
-@contextmanager
-def _database(settings: Settings) -> Iterator[tuple[Engine, InstanceIndex]]:
-    """The migrated index database for one command, disposed afterwards."""
-    from node.service import open_index
-
-    engine, index = open_index(settings)
-    try:
-        yield engine, index
-    finally:
-        engine.dispose()
-
-
-def _emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None:
-    if as_json:
-        json.dump(rows, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-        return
-    table = [[_cell(row[c]) for c in columns] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in table]) for i, c in enumerate(columns)]
-    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    for row_cells in table:
-        print("  ".join(v.ljust(w) for v, w in zip(row_cells, widths, strict=True)).rstrip())
-    print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    return str(value)

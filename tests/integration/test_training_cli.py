@@ -17,7 +17,7 @@ from sklearn import metrics as skm
 from models.dataset import Row, read_manifest, write_manifest
 from models.phantoms import phantom_view
 from models.training_data import load_image
-from node.cli_training import assign_splits
+from node.cli.training import assign_splits
 from node.config import load_settings
 from node.errors import NodeError
 from node.service import open_index

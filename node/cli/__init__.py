@@ -1,0 +1,78 @@
+"""The ``breastnode`` command: the parser assembled from one module per command group, and
+``main``, which reads the configuration, sets up logging and runs the chosen command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from node import __version__
+from node.cli import analyse, audit, models, operations, samples, serve
+from node.cli.common import EXIT_CONFIG, EXIT_FAILURE, Command
+from node.config import load_settings
+from node.errors import NodeError
+from node.logsetup import configure
+
+LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except NodeError as exc:
+        print(f"breastnode: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure(args.log_level or settings.logging.level)
+    command: Command = args.run
+    try:
+        return command(settings, args)
+    except NodeError as exc:
+        print(f"breastnode: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except BrokenPipeError:  # output piped into head and the like
+        sys.stdout = Path(os.devnull).open("w")  # noqa: SIM115 - nothing more is written
+        return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="breastnode", description="DICOM AI node for breast imaging."
+    )
+    parser.add_argument("--version", action="version", version=f"breastnode {__version__}")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="configuration file (default: ./config.toml)",
+    )
+    parser.add_argument("--log-level", choices=LOG_LEVELS, help="overrides [logging] level")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in (serve, operations, audit, models, samples, analyse):
+        group.add_commands(commands)
+    _accept_global_options(parser)
+    return parser
+
+
+def _accept_global_options(parser: argparse.ArgumentParser) -> None:
+    """Let ``--config`` and ``--log-level`` come after the (sub)command too, as many tools
+    accept (``breastnode serve --config FILE``). Their defaults there are SUPPRESS, so an
+    option not repeated after the command keeps the value given before it."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for command in action.choices.values():
+            command.add_argument(
+                "--config", type=Path, default=argparse.SUPPRESS, help="configuration file"
+            )
+            command.add_argument(
+                "--log-level",
+                choices=LOG_LEVELS,
+                default=argparse.SUPPRESS,
+                help="overrides [logging] level",
+            )
+            _accept_global_options(command)
