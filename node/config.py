@@ -1,9 +1,11 @@
 """Typed, validated settings read from config.toml, overridable from the environment.
 
-One place decides what a setting means: every key is documented in the shipped config.toml,
-validated here at start-up, and may be overridden by ``BREASTNODE_<SECTION>__<KEY>``
+One place decides what a setting means: every key is documented here, once, in its field's
+description (the shipped config.toml is rendered from them by :mod:`node.config_template`),
+validated at start-up, and may be overridden by ``BREASTNODE_<SECTION>__<KEY>``
 (``BREASTNODE_PEERS`` takes a JSON list). Relative paths are resolved against the folder
-of the configuration file, so a node started from any working directory finds its store.
+of the configuration file, so a node started from any working directory finds its store;
+:mod:`node.config_search` says which file a command reads.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from node.config_search import find_config
 from node.errors import ConfigError
 
 ENV_PREFIX = "BREASTNODE_"
@@ -498,17 +501,25 @@ def _resolve(base: Path, path: Path) -> Path:
 
 
 def load_settings(path: Path | None = None) -> Settings:
-    """Read, merge with the environment and validate; every problem is reported at once."""
-    config_path = path or DEFAULT_CONFIG
+    """Read, merge with the environment and validate; every problem is reported at once.
+    ``path`` None: the file :func:`node.config_search.find_config` finds, if any."""
+    return read_settings(path if path is not None else find_config(None).path)
+
+
+def read_settings(config_path: Path | None) -> Settings:
+    """The settings of one file; None: the built-in defaults, whose relative paths resolve
+    against the working directory."""
     values: dict[str, Any] = {}
-    if config_path.exists():
+    if config_path is not None:
         try:
             values = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{config_path}: configuration file not found") from None
+        except OSError as exc:
+            raise ConfigError(f"{config_path}: cannot read it: {exc.strerror}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{config_path}: not valid TOML: {exc}") from exc
-    elif path is not None:
-        raise ConfigError(f"{config_path}: configuration file not found")
-    values["config_dir"] = config_path.resolve().parent
+    values["config_dir"] = (config_path or DEFAULT_CONFIG).resolve().parent
     sections = set(Settings.model_fields) - {"config_dir", "peers"}
     misspelt = sorted(
         name
@@ -525,7 +536,8 @@ def load_settings(path: Path | None = None) -> Settings:
     try:
         return Settings(**values)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(config_path, exc)) from exc
+        label = config_path or Path("built-in defaults")
+        raise ConfigError(format_validation_error(label, exc)) from exc
 
 
 def format_validation_error(config_path: Path, exc: ValidationError) -> str:

@@ -12,7 +12,8 @@ from pathlib import Path
 from node import __version__
 from node.cli import analyse, audit, models, operations, samples, serve
 from node.cli.common import EXIT_CONFIG, EXIT_FAILURE, Command
-from node.config import load_settings
+from node.config import Settings, read_settings
+from node.config_search import CONFIG_ENV, NAMED, ConfigSource, find_config, searched
 from node.errors import NodeError
 from node.logsetup import configure
 
@@ -22,11 +23,14 @@ LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    source = find_config(args.config)
     try:
-        settings = load_settings(args.config)
+        settings = read_settings(source.path)
     except NodeError as exc:
-        print(f"breastnode: configuration error: {exc}", file=sys.stderr)
+        named = "" if source.found_by == NAMED else f" (named by {source.found_by})"
+        print(f"breastnode: configuration error{named}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    _say_which_configuration(source, settings)
     configure(args.log_level or settings.logging.level)
     command: Command = args.run
     try:
@@ -39,6 +43,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def _say_which_configuration(source: ConfigSource, settings: Settings) -> None:
+    """On stderr, unless the command line named the file: which one was found, or that
+    there is none and where the built-in defaults keep the store."""
+    if source.found_by == NAMED:
+        return
+    if source.path is not None:
+        print(
+            f"breastnode: configuration {source.path.resolve()} (from {source.found_by})",
+            file=sys.stderr,
+        )
+        return
+    print(
+        f"breastnode: no configuration file (none named with --config or ${CONFIG_ENV}, "
+        f"none at {searched()}): built-in defaults, store at {settings.storage_root}",
+        file=sys.stderr,
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="breastnode", description="DICOM AI node for breast imaging."
@@ -48,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
         "--config",
         type=Path,
         default=None,
-        help="configuration file (default: ./config.toml)",
+        help=f"configuration file (default: ${CONFIG_ENV}, else the first of {searched()})",
     )
     parser.add_argument("--log-level", choices=LOG_LEVELS, help="overrides [logging] level")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

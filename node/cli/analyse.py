@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from node.cli.common import open_database
 from node.cli.models import NOT_CLINICAL
 from node.config import Settings
 from node.errors import ConfigError, NodeError
@@ -34,16 +35,12 @@ def _analyse(settings: Settings, args: argparse.Namespace) -> int:
     from node.pipeline.analysis import StudyInput
     from node.pipeline.model_analysis import ModelAnalysis
     from node.pipeline.worker import stored_instances
-    from node.service import open_index
     from storage.filestore import FileStore
 
     if settings.pipeline.analysis not in {"", "models"}:
         raise ConfigError("`analyse` runs the node's own models ([pipeline] analysis = 'models')")
-    engine, index = open_index(settings)
-    try:
+    with open_database(settings) as (_engine, index):
         instances = stored_instances(index, FileStore(settings.storage_root), args.study_uid)
-    finally:
-        engine.dispose()
     if not instances:
         raise NodeError(f"no stored instances for study {args.study_uid}")
     study = StudyInput(args.study_uid, 1, instances, ())

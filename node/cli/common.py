@@ -8,9 +8,11 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from node.config import Settings
+from node.config_search import CONFIG_ENV
 from node.errors import NodeError
 
 if TYPE_CHECKING:
@@ -28,11 +30,37 @@ def add_json_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def require_store(settings: Settings) -> None:
+    """Refuse, before anything is created, to read a store that is not there: a command run
+    with the wrong configuration (or from another folder, with the defaults) must not make
+    an empty store and report it empty. Only ``serve`` creates the store."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return  # a database server holds the index: nothing here would be created
+    database = Path(url.database)
+    if not database.is_file():
+        raise NodeError(
+            store_missing(settings, f"no index {database}", "start the node (breastnode serve)")
+        )
+
+
+def store_missing(settings: Settings, what: str, remedy: str) -> str:
+    """The message of a command that found no store where the configuration puts it."""
+    return (
+        f"no store at {settings.storage_root} ({what}): name the node's configuration with "
+        f"--config or ${CONFIG_ENV}, or {remedy}, which creates it"
+    )
+
+
 @contextmanager
 def open_database(settings: Settings) -> Iterator[tuple[Engine, InstanceIndex]]:
-    """The migrated index database for one command, disposed afterwards."""
+    """The node's migrated index database for one command, disposed afterwards; the store
+    must exist (:func:`require_store`)."""
     from node.service import open_index
 
+    require_store(settings)
     engine, index = open_index(settings)
     try:
         yield engine, index

@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from node.cli.common import store_missing
 from node.cli.site_audit import add_audit_command
 from node.cli.training import add_training_commands
 from node.config import Settings
+from node.errors import NodeError
 
 NOT_CLINICAL = "DEMO / NOT VALIDATED - NOT FOR CLINICAL USE"
 
@@ -123,6 +125,10 @@ def _show(settings: Settings, args: argparse.Namespace) -> int:
         )
         if p is not None
     ]
+    demos = set(settings.demo_checkpoints) & set(paths)
+    if demos and not args.weights and not settings.storage_root.is_dir():
+        remedy = "make the demo checkpoints (breastnode models init-demo)"
+        raise NodeError(store_missing(settings, "the demo checkpoints' folder", remedy))
     failed = False
     for path in paths:
         try:

@@ -135,7 +135,8 @@ def _resend(settings: Settings, args: argparse.Namespace) -> int:
 def _check_config(settings: Settings, _args: argparse.Namespace) -> int:
     print(f"configuration OK ({settings.config_dir})")
     print(f"  node: AE {settings.node.ae_title!r} on {settings.node.host}:{settings.node.port}")
-    print(f"  storage root: {settings.storage_root}")
+    absent = "" if settings.storage_root.is_dir() else " (not there yet: serve creates it)"
+    print(f"  storage root: {settings.storage_root}{absent}")
     print(f"  index database: {_redacted(settings.database_url)}")
     print(f"  min free bytes: {settings.storage.min_free_bytes}")
     for peer in settings.peers:

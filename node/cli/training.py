@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from models import recipe
 from models.checkpoint import TASKS
-from node.cli.common import Command, parse_size
+from node.cli.common import Command, parse_size, require_store
 from node.config import Settings
 from node.errors import NodeError
 
@@ -134,6 +134,7 @@ def _dataset(settings: Settings, args: argparse.Namespace) -> int:
     if args.format == "node":
         from node.stored_dataset import stored_rows
 
+        require_store(settings)
         converted = stored_rows(settings, args.labels, args.task, args.output.parent)
     else:
         from models.dataset_readers import READERS
