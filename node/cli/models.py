@@ -17,6 +17,7 @@ from node.config import Settings
 from node.errors import NodeError
 
 NOT_CLINICAL = "DEMO / NOT VALIDATED - NOT FOR CLINICAL USE"
+KINDS = ("mammography", "mri", "density")
 
 
 def add_commands(commands: Any) -> None:
@@ -24,8 +25,9 @@ def add_commands(commands: Any) -> None:
     actions = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     demo = actions.add_parser(
         "init-demo",
-        help="train the demo mammography, MRI and density checkpoints on synthetic phantoms "
-        "(CPU, about a minute each, the density one under half a minute)",
+        help="train the demo mammography, MRI and density checkpoints that the configuration "
+        "uses on synthetic phantoms (CPU, about a minute each, the density one under half a "
+        "minute)",
     )
     demo.add_argument(
         "--output", type=Path, help="mammography weights file (default: the demo one)"
@@ -35,7 +37,9 @@ def add_commands(commands: Any) -> None:
         "--density-output", type=Path, help="density weights file (default: the demo one)"
     )
     demo.add_argument(
-        "--only", choices=("mammography", "mri", "density"), help="train only this one"
+        "--only",
+        choices=KINDS,
+        help="train only this one, even when the configuration does not use it",
     )
     demo.add_argument("--if-missing", action="store_true", help="skip those that exist")
     demo.add_argument("--views", type=int, default=None, help="training views")
@@ -47,6 +51,28 @@ def add_commands(commands: Any) -> None:
     show.set_defaults(run=_show)
     add_training_commands(actions)
     add_audit_command(actions)
+
+
+def demo_models_unused(settings: Settings) -> dict[str, str]:
+    """The demo checkpoints the configuration does not use, each with the reason: a site
+    checkpoint, "none", or no model analysis at all. ``init-demo`` makes only the others
+    (unless ``--only`` names one), so ``make run`` trains nothing a site does not run."""
+    analysis = settings.pipeline.analysis
+    if analysis != "models":
+        why = f"the plug-in {analysis}" if analysis else "off"
+        return {kind: f"[pipeline] analysis is {why}, not the node's models" for kind in KINDS}
+    configured = {
+        "mammography": (settings.mammography_checkpoint, settings.demo_checkpoint),
+        "mri": (settings.mri_checkpoint, settings.demo_mri_checkpoint),
+        "density": (settings.density_checkpoint, settings.demo_density_checkpoint),
+    }
+    unused: dict[str, str] = {}
+    for kind, (checkpoint, demo) in configured.items():
+        if checkpoint is None:
+            unused[kind] = f'[models] {kind} = "none"'
+        elif checkpoint != demo:
+            unused[kind] = f"[models] {kind} is the site checkpoint {checkpoint}"
+    return unused
 
 
 def _init_demo(settings: Settings, args: argparse.Namespace) -> int:
@@ -92,8 +118,12 @@ def _init_demo(settings: Settings, args: argparse.Namespace) -> int:
         ),
     ]
     chosen = {k: getattr(args, k) for k in ("views", "epochs", "seed") if getattr(args, k)}
+    unused = demo_models_unused(settings)
     for kind, weights, defaults, what, make, version in wanted:
         if args.only not in (None, kind):
+            continue
+        if args.only is None and kind in unused:
+            print(f"demo {kind} checkpoint not needed: {unused[kind]}")
             continue
         if args.if_missing and weights.is_file():
             if demo_checkpoint_current(weights, version):
