@@ -31,7 +31,6 @@ from node.config_search import find_config
 from node.errors import ConfigError
 
 ENV_PREFIX = "BREASTNODE_"
-DEFAULT_CONFIG = Path("config.toml")
 
 AETitle = Annotated[
     str,
@@ -519,7 +518,7 @@ def read_settings(config_path: Path | None) -> Settings:
             raise ConfigError(f"{config_path}: cannot read it: {exc.strerror}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{config_path}: not valid TOML: {exc}") from exc
-    values["config_dir"] = (config_path or DEFAULT_CONFIG).resolve().parent
+    values["config_dir"] = config_path.resolve().parent if config_path else Path.cwd()
     sections = set(Settings.model_fields) - {"config_dir", "peers"}
     misspelt = sorted(
         name
