@@ -23,13 +23,13 @@ from node.config import ENV_PREFIX, PeerSettings, Settings
 WIDTH = 96
 
 HEADER = f"""\
-BreastNode configuration: every key with its default value and its meaning. Written by
-`python -m node.config_template` from the settings' descriptions in node/config.py; change
-those, not this file. Any key can be overridden by an environment variable
-{ENV_PREFIX}<SECTION>__<KEY>, for example {ENV_PREFIX}NODE__PORT=11112 or
-{ENV_PREFIX}STORAGE__DATABASE_URL=postgresql://... The [[peers]] list is overridden as a
-whole with JSON in {ENV_PREFIX}PEERS. Relative paths are relative to the folder of this file.
-"""
+BreastNode configuration: every key with its default value and its meaning.
+Written by `python -m node.config_template` from the settings' descriptions in
+node/config.py: change those, not this file.
+Any key can be overridden by an environment variable {ENV_PREFIX}<SECTION>__<KEY>, for
+example {ENV_PREFIX}NODE__PORT=11112 or {ENV_PREFIX}STORAGE__DATABASE_URL=postgresql://...
+The [[peers]] list is overridden as a whole with JSON in {ENV_PREFIX}PEERS.
+Relative paths are relative to the folder of this file."""
 
 # The only values of the shipped file that are not the defaults: with no peer every
 # association is refused, so the file lists the ones that try the node on one machine
@@ -48,7 +48,7 @@ PEERS_NOTE = (
 def render_toml() -> str:
     """config.toml: the header, then each section with its keys, defaults and descriptions."""
     defaults = Settings(config_dir=Path())
-    lines = _comment(HEADER)
+    lines = [f"# {line}" for line in HEADER.splitlines()]
     for name, field in Settings.model_fields.items():
         if field.exclude:
             continue
@@ -102,7 +102,7 @@ def _comment(text: str, indent: str = "# ") -> list[str]:
         wrapped += textwrap.wrap(
             " ".join(paragraph.split()),
             WIDTH,
-            initial_indent="# " if indent != "# " else indent,
+            initial_indent="# ",
             subsequent_indent=indent,
             break_on_hyphens=False,
         )
