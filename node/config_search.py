@@ -18,7 +18,7 @@ from pathlib import Path
 CONFIG_ENV = "BREASTNODE_CONFIG"
 WORKING_DIRECTORY_CONFIG = Path("config.toml")
 SYSTEM_CONFIG = Path("/etc/breastnode/config.toml")
-NAMED = "--config"
+NAMED = "named with --config"
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class ConfigSource:
     """The file to read and how it was found; no file: the built-in defaults."""
 
     path: Path | None
-    found_by: str
+    found_by: str  # "named by $BREASTNODE_CONFIG", "found in the working directory", ...
 
 
 def user_config(environ: Mapping[str, str]) -> Path | None:
@@ -42,11 +42,11 @@ def user_config(environ: Mapping[str, str]) -> Path | None:
 
 def search_path(environ: Mapping[str, str]) -> list[tuple[Path, str]]:
     """The files looked for when neither ``--config`` nor ``$BREASTNODE_CONFIG`` names one."""
-    places = [(WORKING_DIRECTORY_CONFIG, "the working directory")]
+    places = [(WORKING_DIRECTORY_CONFIG, "found in the working directory")]
     user = user_config(environ)
     if user is not None:
-        places.append((user, "the user's configuration folder"))
-    places.append((SYSTEM_CONFIG, "the system's configuration folder"))
+        places.append((user, "found in the user's configuration folder"))
+    places.append((SYSTEM_CONFIG, "found in the system's configuration folder"))
     return places
 
 
@@ -57,7 +57,7 @@ def find_config(given: Path | None, environ: Mapping[str, str] | None = None) ->
     if given is not None:
         return ConfigSource(given, NAMED)
     if env.get(CONFIG_ENV):
-        return ConfigSource(Path(env[CONFIG_ENV]), f"${CONFIG_ENV}")
+        return ConfigSource(Path(env[CONFIG_ENV]), f"named by ${CONFIG_ENV}")
     for path, place in search_path(env):
         if path.is_file():
             return ConfigSource(path, place)

@@ -27,8 +27,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = read_settings(source.path)
     except NodeError as exc:
-        named = "" if source.found_by == NAMED else f" (named by {source.found_by})"
-        print(f"breastnode: configuration error{named}: {exc}", file=sys.stderr)
+        how = "" if source.found_by == NAMED else f" ({source.found_by})"
+        print(f"breastnode: configuration error{how}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     _say_which_configuration(source, settings)
     configure(args.log_level or settings.logging.level)
@@ -50,7 +50,7 @@ def _say_which_configuration(source: ConfigSource, settings: Settings) -> None:
         return
     if source.path is not None:
         print(
-            f"breastnode: configuration {source.path.resolve()} (from {source.found_by})",
+            f"breastnode: configuration {source.path.resolve()} ({source.found_by})",
             file=sys.stderr,
         )
         return

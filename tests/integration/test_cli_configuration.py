@@ -105,18 +105,18 @@ def test_a_found_file_is_named_and_its_store_used(
     monkeypatch.setenv(CONFIG_ENV, str(config))
     assert main(["studies"]) == 0
     captured = capsys.readouterr()
-    assert f"configuration {config} (from ${CONFIG_ENV})" in captured.err
+    assert f"configuration {config} (named by ${CONFIG_ENV})" in captured.err
     assert "(0 rows)" in captured.out
     monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "absent.toml"))
     assert main(["studies"]) == 2
-    assert f"(named by ${CONFIG_ENV})" in capsys.readouterr().err
+    assert f"configuration error (named by ${CONFIG_ENV})" in capsys.readouterr().err
     monkeypatch.delenv(CONFIG_ENV)
     user = tmp_path / "xdg" / "breastnode"
     user.mkdir(parents=True)
     (user / "config.toml").write_text(f'[storage]\nroot = "{config.parent / "store"}"\n')
     assert main(["jobs", "--json"]) == 0
     captured = capsys.readouterr()
-    assert "(from the user's configuration folder)" in captured.err
+    assert "(found in the user's configuration folder)" in captured.err
     assert captured.out.strip() == "[]"
     assert main(["jobs", "--config", str(config)]) == 0  # named: nothing more to say
     assert "configuration" not in capsys.readouterr().err
