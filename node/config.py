@@ -1,9 +1,11 @@
 """Typed, validated settings read from config.toml, overridable from the environment.
 
-One place decides what a setting means: every key is documented in the shipped config.toml,
-validated here at start-up, and may be overridden by ``BREASTNODE_<SECTION>__<KEY>``
+One place decides what a setting means: every key is documented here, once, in its field's
+description (the shipped config.toml is rendered from them by :mod:`node.config_template`),
+validated at start-up, and may be overridden by ``BREASTNODE_<SECTION>__<KEY>``
 (``BREASTNODE_PEERS`` takes a JSON list). Relative paths are resolved against the folder
-of the configuration file, so a node started from any working directory finds its store.
+of the configuration file, so a node started from any working directory finds its store;
+:mod:`node.config_search` says which file a command reads.
 """
 
 from __future__ import annotations
@@ -25,10 +27,10 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from node.config_search import find_config
 from node.errors import ConfigError
 
 ENV_PREFIX = "BREASTNODE_"
-DEFAULT_CONFIG = Path("config.toml")
 
 AETitle = Annotated[
     str,
@@ -43,24 +45,73 @@ class _Section(BaseModel):
 class NodeSettings(_Section):
     """The node's own DICOM identity and listening address."""
 
-    ae_title: AETitle = "BREASTNODE"
-    host: str = "0.0.0.0"
-    port: int = Field(default=11112, ge=1, le=65535)
-    max_pdu_length: int = Field(default=4194304, ge=0, le=2**32 - 1)
-    max_associations: int = Field(default=16, ge=1, le=1000)
-    workers: int = Field(default=0, ge=0, le=64)
-    acse_timeout_s: float = Field(default=30.0, gt=0)
-    dimse_timeout_s: float = Field(default=60.0, gt=0)
-    network_timeout_s: float = Field(default=120.0, gt=0)
+    ae_title: AETitle = Field(
+        default="BREASTNODE",
+        description="Our AE title (1-16 characters); associations must call us by it.",
+    )
+    host: str = Field(default="0.0.0.0", description="Interface the Storage SCP listens on.")
+    port: int = Field(
+        default=11112, ge=1, le=65535, description="TCP port the Storage SCP listens on."
+    )
+    max_pdu_length: int = Field(
+        default=4194304,
+        ge=0,
+        le=2**32 - 1,
+        description="Largest PDU we accept, in bytes (0: no limit). Larger PDUs mean less "
+        "per-PDU overhead.",
+    )
+    max_associations: int = Field(
+        default=16,
+        ge=1,
+        le=1000,
+        description="Associations served at once by each receiver process; more are rejected "
+        "(transient, local limit exceeded).",
+    )
+    workers: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Receiver processes sharing the port, so reception uses several cores. "
+        "0: one per CPU core, at most 4.",
+    )
+    acse_timeout_s: float = Field(
+        default=30.0, gt=0, description="Seconds to wait for association negotiation."
+    )
+    dimse_timeout_s: float = Field(
+        default=60.0, gt=0, description="Seconds to wait for a DIMSE message."
+    )
+    network_timeout_s: float = Field(
+        default=120.0, gt=0, description="Seconds to wait for network data."
+    )
 
 
 class StorageSettings(_Section):
     """Where received instances and their index live."""
 
-    root: Path = Path("var")
-    database_url: str = ""
-    min_free_bytes: int = Field(default=1 << 30, ge=0)
-    retention_days: float = Field(default=0, ge=0)
+    root: Path = Field(
+        default=Path("var"),
+        description="Folder that holds received objects (objects/), the spool of transfers "
+        "in progress (spool/), the demo checkpoints (models/) and, with the embedded default, "
+        "the index database (index.sqlite3).",
+    )
+    database_url: str = Field(
+        default="",
+        description="Index database. Empty: embedded SQLite under the storage root. "
+        "PostgreSQL when several processes or hosts share the work: "
+        "postgresql://user@host:5432/db",
+    )
+    min_free_bytes: int = Field(
+        default=1 << 30,
+        ge=0,
+        description="Instances are refused with 0xA700 (out of resources) while free space "
+        "is below this.",
+    )
+    retention_days: float = Field(
+        default=0,
+        ge=0,
+        description="Received images older than this many days are purged (index rows and "
+        "results say so). 0 keeps everything.",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -71,24 +122,62 @@ class StorageSettings(_Section):
 
 
 class PeerSettings(_Section):
-    """A DICOM peer allowed to associate with the node (and, later, to receive results)."""
+    """DICOM peers allowed to associate with us (calling AE title and host must both match);
+    results go to those with a port."""
 
-    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
-    ae_title: AETitle
-    host: str = Field(min_length=1)
-    port: int | None = Field(default=None, ge=1, le=65535)
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = Field(
+        description="The peer's name in this configuration and on the command line."
+    )
+    ae_title: AETitle = Field(description="The peer's AE title.")
+    host: str = Field(
+        min_length=1,
+        description="The peer's address: an IP address, a CIDR network or a host name.",
+    )
+    port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Where the peer listens for results; omit it for a peer that only sends.",
+    )
+
+
+ANALYSIS_OFF = "none"
 
 
 class PipelineSettings(_Section):
     """From received instances to analysis jobs."""
 
-    quiet_seconds: float = Field(default=30.0, gt=0)
-    # "models": the node's own models ([models]); "package.module:function": a plug-in
-    # called with a study; empty: no analysis runs (jobs wait).
-    analysis: str = Field(default="", pattern=r"^$|^models$|^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-    lease_seconds: float = Field(default=120.0, gt=0)
-    sweep_interval_seconds: float = Field(default=1.0, gt=0)
-    poll_seconds: float = Field(default=1.0, gt=0)
+    quiet_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A study that is not a complete four-view screening mammogram is analysed "
+        "once no new instance has arrived for this many seconds (also after a late instance "
+        "re-opens it).",
+    )
+    analysis: str = Field(
+        default="models",
+        pattern=r"^$|^models$|^none$|^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description='The analysis to run for each complete study: "models" for the node\'s own '
+        'models (see [models]), or a plug-in as "package.module:function". "none": studies are '
+        "queued but not analysed until an analysis is configured (an empty value, as earlier "
+        "releases wrote it, means the same).",
+    )
+    lease_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="A worker holds a job this long without a heartbeat before it is given "
+        "to another.",
+    )
+    sweep_interval_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often completed studies are looked for. A sweep reads only the "
+        "pending studies (milliseconds however large the index), so a short interval costs "
+        "little and a four-view study waits on average half of it.",
+    )
+    poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often idle workers poll for work."
+    )
     retry_backoff_base_seconds: float = Field(
         default=30.0,
         gt=0,
@@ -114,6 +203,12 @@ class PipelineSettings(_Section):
         "retry_max_age_hours.",
     )
 
+    @field_validator("analysis")
+    @classmethod
+    def _off(cls, value: str) -> str:
+        # "none" and empty both mean no analysis; the pipeline reads an empty value as off
+        return "" if value == ANALYSIS_OFF else value
+
     @model_validator(mode="after")
     def _backoff_cap_at_least_base(self) -> PipelineSettings:
         if self.retry_backoff_cap_seconds < self.retry_backoff_base_seconds:
@@ -122,29 +217,88 @@ class PipelineSettings(_Section):
 
 
 class ModelsSettings(_Section):
-    """The node's own models (``[pipeline] analysis = "models"``)."""
+    """The node's own models ([pipeline] analysis = "models"). A checkpoint is a weights file
+    with its JSON manifest beside it (NAME.pt + NAME.json: task, labels, backbone, input
+    size, operating threshold, SHA-256, clinical validation); the hash is checked at start-up
+    and on load, and nothing is downloaded."""
 
-    # Mammography and tomosynthesis checkpoint (a .pt file with its .json manifest beside
-    # it); empty: the demo checkpoint under the storage root (`breastnode models init-demo`).
-    mammography: str = ""
-    # Breast MRI checkpoint; empty: the demo MRI checkpoint under the storage root (made by
-    # `breastnode models init-demo` too); "none": MRI studies are not analysed.
-    mri: str = ""
-    # Breast density checkpoint (task density: BI-RADS composition a-d); empty: the demo
-    # density checkpoint under the storage root (`init-demo` makes it); "none": no density.
-    density: str = ""
-    device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
-    batch_size: int = Field(default=8, ge=1, le=512)
-    threads: int = Field(default=0, ge=0, le=256)  # CPU threads for torch; 0: one per core
-    # Queued studies analysed together, their views sharing the network's batches.
-    studies_per_batch: int = Field(default=4, ge=1, le=64)
-    slab_frames: int = Field(default=10, ge=1)  # tomosynthesis frames per MIP slab
-    slab_stride: int = Field(default=0, ge=0)  # frames between slabs; 0: slab_frames
-    # Regular expressions on Series Description choosing the DCE pre- and post-contrast
-    # series and the fallback series; empty lists: the built-in rules.
-    mri_pre: list[str] = Field(default_factory=list)
-    mri_post: list[str] = Field(default_factory=list)
-    mri_fallback: list[str] = Field(default_factory=list)
+    mammography: str = Field(
+        default="",
+        description="Mammography and tomosynthesis checkpoint. Empty: the demo checkpoint "
+        "under the storage root, made by `breastnode models init-demo` (`make run` makes "
+        "it), trained on synthetic phantoms: every result it gives says NOT FOR CLINICAL USE.",
+    )
+    mri: str = Field(
+        default="",
+        description="Breast MRI checkpoint (task mri_benign_malignant, or any two-class "
+        "task). Empty: the demo MRI checkpoint under the storage root, also made by "
+        "`breastnode models init-demo`, trained on synthetic DCE phantoms (NOT FOR CLINICAL "
+        'USE). "none": MRI studies are not analysed.',
+    )
+    density: str = Field(
+        default="",
+        description="Breast density checkpoint (task density: BI-RADS breast composition "
+        "a-d, trained with `breastnode models train MANIFEST --task density`). Each breast's "
+        "composition goes into the TID 1500 report (coded as DICOM's CID 6000) and on the "
+        "overlays of mammography studies. Empty: the demo density checkpoint under the "
+        "storage root, also made by `breastnode models init-demo`, trained on synthetic "
+        "phantoms of known composition (NOT FOR CLINICAL USE: a report that carries its "
+        'composition says so, whatever the mammography model). "none": no composition is '
+        "reported.",
+    )
+    device: str = Field(
+        default="auto",
+        pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+        description='"auto" (the first CUDA GPU when present, else the CPU), "cpu", "cuda" '
+        'or "cuda:N".',
+    )
+    batch_size: int = Field(
+        default=8,
+        ge=1,
+        le=512,
+        description="Views per forward pass (tomosynthesis slabs count as views).",
+    )
+    threads: int = Field(
+        default=0,
+        ge=0,
+        le=256,
+        description="CPU threads for the networks (0: one per core). On a CPU-only node that "
+        "also receives heavy traffic, leaving a core to the receivers keeps inference from "
+        "stalling.",
+    )
+    studies_per_batch: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Queued studies the worker takes at once, so that their views share the "
+        "network's batches.",
+    )
+    slab_frames: int = Field(
+        default=10, ge=1, description="Tomosynthesis: frames per maximum-intensity slab."
+    )
+    slab_stride: int = Field(
+        default=0,
+        ge=0,
+        description="Tomosynthesis: frames between slab starts (0: slab_frames, so slabs do "
+        "not overlap).",
+    )
+    mri_pre: list[str] = Field(
+        default_factory=list,
+        description="Breast MRI: regular expressions (case-insensitive) on Series Description "
+        "picking the pre-contrast series of the dynamic exam. Empty: built-in rules "
+        "(pre, native, dyn 0-1).",
+    )
+    mri_post: list[str] = Field(
+        default_factory=list,
+        description="Breast MRI: regular expressions picking the first post-contrast series "
+        "(subtracted from the pre-contrast one, then projected). Empty: built-in rules "
+        "(post, +C, phase N, dyn 2-9).",
+    )
+    mri_fallback: list[str] = Field(
+        default_factory=list,
+        description="Breast MRI: regular expressions picking the series to project when no "
+        "pre/post pair is found. Empty: built-in rules (T1, then dyn, else the largest series).",
+    )
 
     @field_validator("mri_pre", "mri_post", "mri_fallback")
     @classmethod
@@ -158,48 +312,99 @@ class ModelsSettings(_Section):
 
 
 class RoutingSettings(_Section):
-    # Peer names that receive every result; empty: the peer that sent the study.
-    result_destinations: list[str] = Field(default_factory=list)
+    """Where results go."""
+
+    result_destinations: list[str] = Field(
+        default_factory=list,
+        description="Peer names (with a port) that receive every result. Empty: the peer that "
+        "sent the study.",
+    )
 
 
 class DeliverySettings(_Section):
-    max_age_hours: float = Field(default=72.0, gt=0)
-    backoff_base_seconds: float = Field(default=10.0, gt=0)
-    backoff_cap_seconds: float = Field(default=900.0, gt=0)
-    timeout_s: float = Field(default=30.0, gt=0)
+    """Sending results: transient failures are retried with exponential back-off (base,
+    capped) and jitter; permanent failures are dead-lettered at once (see
+    `breastnode resend`)."""
+
+    max_age_hours: float = Field(
+        default=72.0, gt=0, description="Transient failures are retried for this many hours."
+    )
+    backoff_base_seconds: float = Field(
+        default=10.0, gt=0, description="The first retry's delay, doubled at each attempt."
+    )
+    backoff_cap_seconds: float = Field(
+        default=900.0, gt=0, description="The longest delay between two attempts."
+    )
+    timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds to wait for a peer (connection, association, response).",
+    )
 
 
 class ResultsSettings(_Section):
     """The DICOM objects made from an analysis."""
 
-    # Root for the UIDs of result objects; empty: UUID-derived 2.25 UIDs (no registration).
-    uid_root: str = Field(default="", pattern=r"^$|^[0-2](\.(0|[1-9][0-9]*))*\.$", max_length=40)
-    # Device UID naming this node in Contributing Equipment and the SR observer context;
-    # empty: derived from the AE title (stable across restarts).
-    device_uid: str = Field(default="", pattern=r"^$|^[0-2](\.(0|[1-9][0-9]*))+$", max_length=64)
-    gsps: bool = False  # also make Grayscale Softcopy Presentation States
+    uid_root: str = Field(
+        default="",
+        pattern=r"^$|^[0-2](\.(0|[1-9][0-9]*))*\.$",
+        max_length=40,
+        description="Root (ending in a dot) for the UIDs of result objects. Empty: "
+        'UUID-derived "2.25." UIDs, which need no registration. Use your organisation\'s '
+        "root otherwise.",
+    )
+    device_uid: str = Field(
+        default="",
+        pattern=r"^$|^[0-2](\.(0|[1-9][0-9]*))+$",
+        max_length=64,
+        description="Device UID of this node in Contributing Equipment and the SR observer "
+        "context. Empty: derived from the AE title, so it stays the same across restarts.",
+    )
+    gsps: bool = Field(
+        default=False,
+        description="Also produce Grayscale Softcopy Presentation States with the findings "
+        "as annotations.",
+    )
 
 
 class AuditSettings(_Section):
-    """The audit trail (DICOM PS3.15 A.5 messages) and where it is shipped."""
+    """The audit trail: DICOM PS3.15 A.5 records kept append-only and hash-chained in the
+    database (`breastnode audit verify`, `breastnode audit export`), and sent to a syslog
+    collector (RFC 5424 over UDP or TCP) when syslog_host is set."""
 
-    source_id: str = ""  # AuditSourceID; empty: the node's AE title
-    enterprise_site_id: str = ""
-    syslog_host: str = ""  # empty: keep the trail local only
-    syslog_port: int = Field(default=514, ge=1, le=65535)
-    syslog_protocol: Literal["udp", "tcp"] = "udp"
-    ship_interval_seconds: float = Field(default=10.0, gt=0)
+    source_id: str = Field(default="", description="AuditSourceID. Empty: the node's AE title.")
+    enterprise_site_id: str = Field(
+        default="", description="AuditEnterpriseSiteID of the records. Empty: none."
+    )
+    syslog_host: str = Field(
+        default="", description="Syslog collector. Empty: keep the trail local only."
+    )
+    syslog_port: int = Field(default=514, ge=1, le=65535, description="The collector's port.")
+    syslog_protocol: Literal["udp", "tcp"] = Field(default="udp", description='"udp" or "tcp".')
+    ship_interval_seconds: float = Field(
+        default=10.0, gt=0, description="How often new records are sent to the collector."
+    )
 
 
 class MetricsSettings(_Section):
-    """Prometheus /metrics and /healthz, served by the supervising process."""
+    """Prometheus metrics at http://HOST:PORT/metrics and a health check at /healthz (200
+    when the SCP, the database and the pipeline worker are up), served by the supervising
+    process."""
 
-    host: str = "127.0.0.1"
-    port: int = Field(default=9464, ge=0, le=65535)  # 0: no monitoring endpoint
+    host: str = Field(
+        default="127.0.0.1",
+        description='Interface to listen on; "0.0.0.0" lets a Prometheus on another machine '
+        "scrape it.",
+    )
+    port: int = Field(
+        default=9464, ge=0, le=65535, description="Port to listen on. 0: no monitoring endpoint."
+    )
 
 
 class LoggingSettings(_Section):
-    level: str = "INFO"
+    """Operational logs, on standard error. They never carry patient data."""
+
+    level: str = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL.")
 
     @field_validator("level")
     @classmethod
@@ -325,17 +530,25 @@ def _resolve(base: Path, path: Path) -> Path:
 
 
 def load_settings(path: Path | None = None) -> Settings:
-    """Read, merge with the environment and validate; every problem is reported at once."""
-    config_path = path or DEFAULT_CONFIG
+    """Read, merge with the environment and validate; every problem is reported at once.
+    ``path`` None: the file :func:`node.config_search.find_config` finds, if any."""
+    return read_settings(path if path is not None else find_config(None).path)
+
+
+def read_settings(config_path: Path | None) -> Settings:
+    """The settings of one file; None: the built-in defaults, whose relative paths resolve
+    against the working directory."""
     values: dict[str, Any] = {}
-    if config_path.exists():
+    if config_path is not None:
         try:
             values = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{config_path}: configuration file not found") from None
+        except OSError as exc:
+            raise ConfigError(f"{config_path}: cannot read it: {exc.strerror}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{config_path}: not valid TOML: {exc}") from exc
-    elif path is not None:
-        raise ConfigError(f"{config_path}: configuration file not found")
-    values["config_dir"] = config_path.resolve().parent
+    values["config_dir"] = config_path.resolve().parent if config_path else Path.cwd()
     sections = set(Settings.model_fields) - {"config_dir", "peers"}
     misspelt = sorted(
         name
@@ -352,7 +565,8 @@ def load_settings(path: Path | None = None) -> Settings:
     try:
         return Settings(**values)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(config_path, exc)) from exc
+        label = config_path or Path("built-in defaults")
+        raise ConfigError(format_validation_error(label, exc)) from exc
 
 
 def format_validation_error(config_path: Path, exc: ValidationError) -> str:

@@ -177,6 +177,8 @@ def config_toml(
         ]
         if peer.port is not None:
             lines.append(f"port = {peer.port}")
+    if "[pipeline]" not in extra:  # a test's node analyses only when the test says so
+        lines += ["[pipeline]", 'analysis = "none"']
     return "\n".join(lines) + "\n" + extra
 
 

@@ -18,6 +18,7 @@ from typing import Protocol, runtime_checkable
 from pydicom.dataset import Dataset
 
 from node.errors import ConfigError, NodeError
+from storage.study_files import StoredInstance
 
 
 class PermanentAnalysisError(NodeError):
@@ -27,12 +28,8 @@ class PermanentAnalysisError(NodeError):
     carries no patient data."""
 
 
-@dataclass(frozen=True)
-class InputInstance:
-    sop_instance_uid: str
-    sop_class_uid: str
-    series_instance_uid: str
-    path: Path
+# One stored instance as an analysis (the node's own or a plug-in) receives it.
+InputInstance = StoredInstance
 
 
 @dataclass(frozen=True)

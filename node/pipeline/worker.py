@@ -22,7 +22,6 @@ from node.config import Settings
 from node.pipeline.analysis import (
     Analysis,
     BatchAnalysis,
-    InputInstance,
     PermanentAnalysisError,
     PreviousResult,
     StudyInput,
@@ -35,6 +34,7 @@ from storage.index import InstanceIndex
 from storage.leases import LeaseLost
 from storage.outbox import Outbox, StoredResult, complete_job_with_results
 from storage.queue import JobQueue, JobView
+from storage.study_files import stored_instances
 from storage.times import utcnow
 
 logger = logging.getLogger(__name__)
@@ -60,22 +60,6 @@ def destinations_for(settings: Settings, index: InstanceIndex, study_uid: str) -
             if peer.ae_title.strip() == calling_ae.strip() and peer.port is not None:
                 return [peer.name]
     return []
-
-
-def stored_instances(
-    index: InstanceIndex, store: FileStore, study_uid: str
-) -> tuple[InputInstance, ...]:
-    """A study's instances still in the store (not purged), as an analysis receives them."""
-    return tuple(
-        InputInstance(
-            i.sop_instance_uid,
-            i.sop_class_uid,
-            i.series_instance_uid,
-            store.path_of(i.file_path),
-        )
-        for i in index.instances(study_uid)
-        if i.purged_at is None
-    )
 
 
 class AnalysisWorker:

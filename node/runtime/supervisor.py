@@ -54,7 +54,7 @@ SUPERVISION_INTERVAL_S = 1.0
 WORKER_START_TIMEOUT_S = 60
 
 
-def open_index(settings: Settings, migrate: bool = True) -> tuple[Engine, InstanceIndex]:
+def _open_index(settings: Settings, migrate: bool = True) -> tuple[Engine, InstanceIndex]:
     """Open the index database and (unless the caller knows it is done) migrate it."""
     try:
         return storage_open_index(settings.database_url, migrate)
@@ -93,7 +93,7 @@ def prepare(settings: Settings) -> None:
         store.prepare()
     except OSError as exc:
         raise NodeError(f"cannot prepare the store at {store.root}: {exc}") from exc
-    engine, index = open_index(settings)
+    engine, index = _open_index(settings)
     try:
         result = reconcile(store, index, Outbox(engine))
     finally:
@@ -124,7 +124,7 @@ class Receiver:
     def start(self) -> tuple[str, int]:
         # prepare() migrated the schema before any receiver started; no need to repeat it
         # in every receiver process.
-        self.engine, index = open_index(self.settings, migrate=False)
+        self.engine, index = _open_index(self.settings, migrate=False)
         spool_into(self.store.spool_dir)
         ingestor = Ingestor(self.store, index, self.settings.storage.min_free_bytes)
         policy = PeerPolicy(self.settings.peers)

@@ -13,7 +13,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from node.config import load_settings
-from node.runtime.supervisor import open_index
+from storage.db import open_index
 from storage.filestore import FileStore
 from tests.helpers import require_tool
 from tests.integration.test_models_cli import breastnode, models_config
@@ -33,7 +33,7 @@ def stored_and_analysed(config: Path, datasets: list[Dataset]) -> list[dict[str,
     """Store the study in the node's index and store, then ``breastnode analyse`` it: the
     breasts' results (laterality, score, category, composition)."""
     settings = load_settings(config)
-    engine, _ = open_index(settings)
+    engine, _ = open_index(settings.database_url)
     for ds in datasets:
         store_dataset(engine, FileStore(settings.storage_root), ds)
     engine.dispose()

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 
 from models.serving.aggregate import category
 from models.serving.result import BreastResult, ImageResult, ModelInfo, StudyResult
-from node.cli_site_audit import TID_1500_SOP_CLASS, read_outcomes
+from node.cli.site_audit import TID_1500_SOP_CLASS, read_outcomes
 from node.config import Settings, load_settings
 from node.pipeline.analysis import StudyInput
 from node.pipeline.completion import ANALYSIS
@@ -292,8 +292,9 @@ def test_a_reports_breast_composition_is_the_studys_density() -> None:
     denser breast's as the study's, as screening reports density."""
     import dataclasses
 
-    from node.cli_site_audit import sr_scores
-    from node.results.provenance import ResultContext, device_uid_for
+    from node.results.common import ResultContext, device_uid_for
+
+    from node.cli.site_audit import sr_scores
     from node.results.sr import measurement_report
     from tests.results_fixtures import mammography_case
 

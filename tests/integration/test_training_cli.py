@@ -17,10 +17,10 @@ from sklearn import metrics as skm
 from models.phantoms import phantom_view
 from models.training.dataset import Row, read_manifest, write_manifest
 from models.training.training_data import load_image
-from node.cli_training import assign_splits
+from node.cli.training import assign_splits
 from node.config import load_settings
 from node.errors import NodeError
-from node.runtime.supervisor import open_index
+from storage.db import open_index
 from storage.filestore import FileStore
 from tests.integration.test_models_cli import breastnode, models_config
 from tests.stored import store_dataset
@@ -149,7 +149,7 @@ def test_dataset_train_evaluate_and_the_node_runs_the_checkpoint(tmp_path: Path)
     shown = breastnode(node_config, "models", "show")
     assert shown.returncode == 0 and '"task": "normal_abnormal"' in shown.stdout
     settings = load_settings(node_config)
-    engine, _ = open_index(settings)
+    engine, _ = open_index(settings.database_url)
     study = screening_study(SyntheticPatient(), rows=128, columns=96)
     for ds in study:
         store_dataset(engine, FileStore(settings.storage_root), ds)
@@ -165,7 +165,7 @@ def test_dataset_train_evaluate_and_the_node_runs_the_checkpoint(tmp_path: Path)
 def test_stored_studies_become_a_manifest_with_pseudonymous_patients(tmp_path: Path) -> None:
     config = models_config(tmp_path)
     settings = load_settings(config)
-    engine, _ = open_index(settings)
+    engine, _ = open_index(settings.database_url)
     store = FileStore(settings.storage_root)
     first, second = SyntheticPatient(), SyntheticPatient()
     studies = [screening_study(first), screening_study(second), screening_study(first)]

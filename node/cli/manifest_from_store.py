@@ -23,11 +23,11 @@ from pydicom.errors import InvalidDicomError
 
 from models.serving import MAMMOGRAPHY_CLASSES, MR_CLASSES, laterality_of, view_of
 from models.training import Converted, DatasetError, Row, class_name
+from node.cli.common import open_database
 from node.config import Settings
 from node.errors import NodeError
-from node.pipeline.worker import stored_instances
-from node.runtime.supervisor import open_index
 from storage.filestore import FileStore
+from storage.study_files import stored_instances
 
 NOT_STORED = "study not in the store"
 NO_IMAGES = "no mammography or MR images in the study"
@@ -38,12 +38,11 @@ NO_LATERALITY = "image without laterality"
 def stored_rows(settings: Settings, labels: Path, task: str, folder: Path) -> Converted:
     """Rows for the labelled stored studies; MR link folders go under ``folder``."""
     wanted = _labels(labels, task)
-    engine, index = open_index(settings)
     store = FileStore(settings.storage_root)
     salt = secrets.token_hex(16)  # pseudonyms hold within one manifest, not across manifests
     rows: list[Row] = []
     skipped: Counter[str] = Counter()
-    try:
+    with open_database(settings) as (_engine, index):
         for number, (study_uid, laterality, label) in enumerate(wanted, start=1):
             instances = stored_instances(index, store, study_uid)
             patient = index.patient_of(study_uid)
@@ -76,8 +75,6 @@ def stored_rows(settings: Settings, labels: Path, task: str, folder: Path) -> Co
                     skipped[OTHER_BREAST if side else NO_LATERALITY] += 1
                     continue
                 rows.append(Row(instance.path, pseudonym, study, side, view, label))
-    finally:
-        engine.dispose()
     return Converted(tuple(rows), dict(skipped))
 
 

@@ -8,12 +8,13 @@ import logging
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models.serving import TASKS
 from models.training import recipe
+from node.cli.common import Command, parse_size, require_store
 from node.config import Settings
 from node.errors import NodeError
 
@@ -111,9 +112,6 @@ def add_training_commands(actions: Any) -> None:
     evaluate.set_defaults(run=_clear_errors(_evaluate))
 
 
-Command = Callable[[Settings, argparse.Namespace], int]
-
-
 def _clear_errors(command: Command) -> Command:
     """Bad manifests, images, checkpoints and settings end as one clear line (NodeError),
     not a traceback."""
@@ -134,8 +132,9 @@ def _dataset(settings: Settings, args: argparse.Namespace) -> int:
     from models.training import describe, write_manifest
 
     if args.format == "node":
-        from node.stored_dataset import stored_rows
+        from node.cli.manifest_from_store import stored_rows
 
+        require_store(settings)
         converted = stored_rows(settings, args.labels, args.task, args.output.parent)
     else:
         from models.training import READERS
@@ -148,15 +147,6 @@ def _dataset(settings: Settings, args: argparse.Namespace) -> int:
     for reason, skipped in sorted(converted.skipped.items()):
         print(f"  left out {skipped}: {reason}")
     return 0 if count else 1
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``--size ROWSxCOLUMNS`` as two integers."""
-    try:
-        rows, columns = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise NodeError(f"--size {text!r} is not ROWSxCOLUMNS") from None
-    return rows, columns
 
 
 def _train(settings: Settings, args: argparse.Namespace) -> int:

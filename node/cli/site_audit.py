@@ -23,6 +23,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
+from node.cli.common import open_database
 from node.config import Settings
 from node.errors import NodeError
 
@@ -229,7 +230,6 @@ def sr_scores(ds: Dataset) -> StoredScore | None:
 
 def run_audit(settings: Settings, args: argparse.Namespace) -> int:
     from models.training import AuditCase, AuditContext, site_audit, write_audit_report
-    from node.runtime.supervisor import open_index
     from storage.analysed import analysed_studies
     from storage.filestore import FileStore
 
@@ -238,11 +238,8 @@ def run_audit(settings: Settings, args: argparse.Namespace) -> int:
     if args.bootstrap < 0:
         raise NodeError("--bootstrap: 0 or more resamples")
     rows, excluded, notes, total = read_outcomes(args.outcomes)
-    engine, _index = open_index(settings)
-    try:
+    with open_database(settings) as (engine, _index):
         studies = analysed_studies(engine, TID_1500_SOP_CLASS)
-    finally:
-        engine.dispose()
     by_uid = {s.study_instance_uid: s for s in studies}
     by_accession: dict[str, list[str]] = {}
     for s in studies:
