@@ -11,13 +11,17 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
+
+from node.config import NodeSettings, PeerSettings
+from node.dicom.scu import store
+from node.pipeline.delivery import SendOutcome, classify
 
 REPO = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -274,3 +278,10 @@ class NodeProcess:
             timeout=60,
             check=False,
         )
+
+
+def send_files(
+    node: NodeSettings, peer: PeerSettings, paths: Sequence[Path], timeout_s: float
+) -> list[SendOutcome]:
+    """The node's SCU over one association, each outcome classified as the delivery would."""
+    return [classify(o) for o in store(node, peer, paths, timeout_s)]

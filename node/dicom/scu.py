@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 from pydicom.uid import UID
@@ -23,6 +21,7 @@ from node.dicom.scp import quiet_libraries
 from node.dicom.sop_classes import VERIFICATION
 from node.dicom.transfer_syntaxes import EncodingError, StoredObject, encoded, inspect
 from node.errors import PeerError
+from node.sending import StoreOutcome, Unsent
 
 logger = logging.getLogger(__name__)
 
@@ -50,30 +49,6 @@ def echo(node: NodeSettings, peer: PeerSettings, timeout_s: float = 10.0) -> int
     if "Status" not in status:
         raise PeerError(f"no C-ECHO response from {peer.name!r}")
     return int(status.Status)
-
-
-class Unsent(StrEnum):
-    """Why an object got no C-STORE status. The delivery policy decides what each means."""
-
-    NO_PORT = "no port"
-    UNREADABLE = "unreadable"
-    REJECTED_PERMANENT = "association rejected (permanent)"
-    REJECTED_TRANSIENT = "association rejected (transient)"
-    UNREACHABLE = "unreachable"
-    CONTEXT_REJECTED = "presentation context rejected"
-    UNENCODABLE = "unencodable"
-    NO_RESPONSE = "no response"
-    ASSOCIATION_LOST = "association lost"
-
-
-@dataclass(frozen=True)
-class StoreOutcome:
-    """The peer's status for one object, or why it has none (``unsent``)."""
-
-    status: int | None
-    unsent: Unsent | None
-    detail: str
-    transfer_syntax: UID | None = None
 
 
 def store(

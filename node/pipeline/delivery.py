@@ -1,8 +1,9 @@
 """Delivery of result objects to PACS by C-STORE, from the persistent outbox.
 
-The due results of one study version go to a destination over one association
-(``node.dicom.scu.store``), each in the best transfer syntax the peer accepted. Every outcome
-is still recorded per row, as soon as it is known, and sorted into success, transient (retry
+The due results of one study version go to a destination over one association (through the
+sender the runtime gives it: the SCU, ``node.dicom.scu.store``), each in the best transfer
+syntax the peer accepted. Every outcome is recorded per row, as soon as it is known, and
+sorted into success, transient (retry
 with back-off: peer down, timed out, transient reject, 0xA7xx, abort) or permanent (dead
 letter: permanent reject, presentation context rejected, 0xA9xx, 0xCxxx, SOP class not
 supported, not authorised). The retry decision itself is the pure
@@ -14,18 +15,16 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from node.audit.messages import Auditor, Outcome, StudyObject, instances_sent
-from node.config import NodeSettings, PeerSettings, Settings
-from node.dicom.scu import StoreOutcome, Unsent, store
+from node.config import Settings
 from node.errors import ConfigError
 from node.pipeline.lease import heartbeat
 from node.pipeline.retry import Failure, RetryPolicy, decide
+from node.sending import Sender, StoreOutcome, Unsent
 from storage.filestore import FileStore
 from storage.leases import LeaseLost
 from storage.outbox import DeliveryView, Outbox
@@ -76,22 +75,6 @@ def classify(outcome: StoreOutcome) -> SendOutcome:
     return SendOutcome(None, failure, outcome.detail, syntax)
 
 
-def send_files(
-    node: NodeSettings, peer: PeerSettings, paths: Sequence[Path], timeout_s: float
-) -> list[SendOutcome]:
-    """One association, one C-STORE per file, in the first syntax the peer accepts."""
-    return [classify(o) for o in store(node, peer, paths, timeout_s)]
-
-
-def send_file(
-    node: NodeSettings, peer: PeerSettings, path: Path, sop_class_uid: str, timeout_s: float
-) -> SendOutcome:
-    """One object over its own association (tools and tests; the sender batches). What is
-    proposed is the stored file's own SOP class, which ``sop_class_uid`` names for the caller."""
-    del sop_class_uid  # read again from the file, the one source pynetdicom sends from
-    return send_files(node, peer, [path], timeout_s)[0]
-
-
 class DeliverySender:
     """Takes a study's due rows for one destination from the outbox and sends them over one
     association."""
@@ -105,8 +88,11 @@ class DeliverySender:
         policy: RetryPolicy,
         rng: random.Random | None = None,
         auditor: Auditor | None = None,
+        *,
+        send: Sender,
     ) -> None:
         self.settings = settings
+        self.send = send  # the SCU (node.dicom.scu.store), given by the runtime
         self.outbox = outbox
         self.store = store
         self.worker_id = worker_id
@@ -142,7 +128,7 @@ class DeliverySender:
         paths = [self.store.path_of(d.file_path) for d in batch]
         what = f"deliveries {batch[0].id}-{batch[-1].id}"
         with heartbeat(beat, lease.total_seconds() / 3, what):
-            sending = store(
+            sending = self.send(
                 self.settings.node,
                 peer,
                 paths,

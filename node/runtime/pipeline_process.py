@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from node.audit.messages import Auditor
 from node.config import Settings
+from node.dicom import scu
 from node.errors import NodeError
 from node.pipeline.delivery import DeliverySender
 from node.pipeline.model_analysis import analysis_for
@@ -50,7 +51,13 @@ def run_pipeline(settings: Settings, stopping: threading.Event) -> None:
         settings.audit.enterprise_site_id,
     )
     sender = DeliverySender(
-        settings, outbox, store, worker_id, delivery_policy(settings), auditor=auditor
+        settings,
+        outbox,
+        store,
+        worker_id,
+        delivery_policy(settings),
+        auditor=auditor,
+        send=scu.store,
     )
     loops.append(("delivery", sender.run_once))
     if settings.pipeline.analysis:

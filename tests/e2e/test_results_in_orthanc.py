@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from node.config import PeerSettings, ResultsSettings, Settings
-from node.pipeline.delivery import send_file
 from node.results.build import build_result_objects
+from tests.helpers import send_files
 from tests.orthanc import Orthanc
 from tests.results_fixtures import mammography_case
 from tests.synthetic import write
@@ -30,7 +30,7 @@ def test_orthanc_stores_source_and_result_series(tmp_path: Path) -> None:
             path = tmp_path / "results" / f"{n}.dcm"
             path.parent.mkdir(exist_ok=True)
             ds.save_as(path, enforce_file_format=True)
-            outcome = send_file(Settings().node, peer, path, str(ds.SOPClassUID), 30)
+            [outcome] = send_files(Settings().node, peer, [path], 30)
             assert outcome.delivered, (ds.SOPClassUID, outcome.detail)
 
         studies = orthanc.request("GET", "/studies")

@@ -16,6 +16,7 @@ import pytest
 from pydicom import dcmread
 
 from node.config import Settings
+from node.dicom import scu
 from node.pipeline.delivery import DeliverySender, classify_status
 from node.pipeline.retry import Failure, RetryPolicy
 from storage.db import open_engine
@@ -55,7 +56,7 @@ class Harness:
         )
         policy = RetryPolicy(base=timedelta(seconds=10), cap=timedelta(minutes=15))
         return DeliverySender(
-            settings, self.outbox, self.store, "sender-1", policy, random.Random(0)
+            settings, self.outbox, self.store, "sender-1", policy, random.Random(0), send=scu.store
         )
 
     def drain(self, sender: DeliverySender, at: timedelta = timedelta(0)) -> int:
@@ -173,6 +174,8 @@ def test_failure_statuses_transient_then_permanent(harness: Harness) -> None:
 
 def test_unknown_destination_is_permanent(harness: Harness) -> None:
     settings = Settings(peers=[])
-    sender = DeliverySender(settings, harness.outbox, harness.store, "s", RetryPolicy())
+    sender = DeliverySender(
+        settings, harness.outbox, harness.store, "s", RetryPolicy(), send=scu.store
+    )
     assert harness.drain(sender) == 3
     assert states(harness.outbox) == [DeliveryState.DEAD] * 3

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from node.config import Settings
+from node.dicom import scu
 from node.pipeline.delivery import DeliverySender
 from node.pipeline.retry import RetryPolicy
 from storage.filestore import FileStore
@@ -68,7 +69,7 @@ def test_a_slow_send_keeps_its_lease(engine: Engine, tmp_path: Path) -> None:
             pipeline={"lease_seconds": LEASE_S},
         )
         sender = DeliverySender(
-            settings, outbox, store, "sender-1", RetryPolicy(), random.Random(0)
+            settings, outbox, store, "sender-1", RetryPolicy(), random.Random(0), send=scu.store
         )
         started = utcnow()
         batch = sender.run_once()

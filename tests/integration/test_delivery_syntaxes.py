@@ -37,7 +37,8 @@ from pynetdicom.transport import ThreadedAssociationServer
 from sqlalchemy import Engine
 
 from node.config import PeerSettings, ResultsSettings, Settings
-from node.pipeline.delivery import DeliverySender, send_files
+from node.dicom import scu
+from node.pipeline.delivery import DeliverySender
 from node.pipeline.retry import Failure, RetryPolicy
 from node.results.build import build_result_objects
 from storage.db import open_engine
@@ -52,7 +53,7 @@ from storage.outbox import (
 )
 from storage.queue import JobQueue
 from storage.times import utcnow
-from tests.helpers import free_port, require_tool
+from tests.helpers import free_port, require_tool, send_files
 from tests.peers import ScriptedSCP, StoreSCP
 from tests.results_fixtures import mammography_case
 from tests.synthetic import MG_FOR_PRESENTATION, SyntheticPatient, mammogram, write
@@ -163,7 +164,9 @@ class Results:
             delivery={"timeout_s": 10},
         )
         policy = RetryPolicy(base=timedelta(seconds=10), cap=timedelta(minutes=15))
-        return DeliverySender(settings, self.outbox, self.store, "sender", policy, random.Random(1))
+        return DeliverySender(
+            settings, self.outbox, self.store, "sender", policy, random.Random(1), send=scu.store
+        )
 
     def digests(self) -> dict[str, str]:
         return {uid: hashlib.sha256(p.read_bytes()).hexdigest() for uid, p in self.stored.items()}
