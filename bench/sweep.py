@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from storage.db import open_engine
 from storage.migrate import upgrade
-from storage.progress import pending_studies
+from storage.pending_studies import pending_studies
 from storage.tables import PENDING, Instance, Patient, Series, Study
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"

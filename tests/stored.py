@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from node.config import Settings
 from node.pipeline.analysis import Analysis
-from node.pipeline.worker import AnalysisWorker
+from node.pipeline.analysis_worker import AnalysisWorker
 from storage.filestore import FileStore
 from storage.index import InstanceIndex
 from storage.outbox import Outbox

@@ -20,7 +20,7 @@ from pydicom.uid import (
 from sqlalchemy import Engine
 
 from models.serving import side_from, view_from
-from storage.progress import StudyProgress, ViewFacts, open_version, pending_studies
+from storage.pending_studies import StudyProgress, ViewFacts, open_version, pending_studies
 
 logger = logging.getLogger(__name__)
 

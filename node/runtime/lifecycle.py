@@ -1,4 +1,4 @@
-"""Process lifetime helpers for the receiver workers."""
+"""Process lifetime helpers for the receiver processes."""
 
 from __future__ import annotations
 

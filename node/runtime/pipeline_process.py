@@ -17,10 +17,10 @@ from node.audit.messages import Auditor
 from node.config import Settings
 from node.dicom import scu
 from node.errors import NodeError
+from node.pipeline.analysis_worker import AnalysisWorker
 from node.pipeline.delivery import DeliverySender
 from node.pipeline.model_analysis import analysis_for
 from node.pipeline.retry import RetryPolicy
-from node.pipeline.worker import AnalysisWorker
 from storage.db import open_engine
 from storage.filestore import FileStore
 from storage.index import InstanceIndex

@@ -14,9 +14,9 @@ from sqlalchemy import Engine
 
 from node.config import Settings
 from node.pipeline.analysis import Analysis, StudyInput
+from node.pipeline.analysis_worker import AnalysisWorker, destinations_for
 from node.pipeline.completion import sweep
 from node.pipeline.scheduler import sweep_stale_spool
-from node.pipeline.worker import AnalysisWorker, destinations_for
 from storage.filestore import FileStore
 from storage.index import InstanceIndex
 from storage.outbox import Outbox

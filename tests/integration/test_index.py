@@ -16,7 +16,7 @@ from storage.db import open_engine
 from storage.errors import DuplicateInstanceError
 from storage.index import InstanceIndex
 from storage.migrate import upgrade
-from storage.progress import pending_studies
+from storage.pending_studies import pending_studies
 from storage.records import (
     InstanceRecord,
     PatientRecord,

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from node.audit.messages import Auditor, Outcome
 from node.config import Settings
 from node.pipeline.analysis import PermanentAnalysisError, StudyInput
-from node.pipeline.worker import AnalysisWorker
+from node.pipeline.analysis_worker import AnalysisWorker
 from storage.audit import AuditTrail
 from storage.filestore import FileStore
 from storage.outbox import Outbox
@@ -72,7 +72,7 @@ def test_a_permanent_failure_is_dead_lettered_at_once(
     job_id = queued_study(engine, store)
     analysis = Failing(PermanentAnalysisError(REASON))
     runner = failing_worker(engine, store, analysis, {"lease_seconds": 30})
-    with caplog.at_level(logging.ERROR, logger="node.pipeline.worker"):
+    with caplog.at_level(logging.ERROR, logger="node.pipeline.analysis_worker"):
         assert runner.run_once() is not None
     queue = JobQueue(engine)
     [job] = queue.jobs()

@@ -12,9 +12,9 @@ from pydantic import ValidationError
 from models.serving.checkpoint import CheckpointError
 from node.config import Settings
 from node.pipeline.analysis import InputInstance, PermanentAnalysisError, StudyInput
+from node.pipeline.analysis_worker import analysis_retry
 from node.pipeline.model_analysis import network_failure, read_sources
 from node.pipeline.retry import RetryPolicy
-from node.pipeline.worker import analysis_retry
 from tests.synthetic import SyntheticPatient, mammogram, write
 
 

@@ -10,7 +10,7 @@ from pydicom.uid import DigitalMammographyXRayImageStorageForPresentation, Expli
 from models.serving.breast_view import laterality_of, shows_both_breasts, view_of
 from node.dicom.header import records_from
 from node.pipeline.completion import screening_view
-from storage.progress import ViewFacts
+from storage.pending_studies import ViewFacts
 
 
 def header(**elements: str) -> Dataset:

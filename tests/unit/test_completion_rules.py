@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from node.pipeline.completion import has_screening_views, readiness, screening_view
-from storage.progress import StudyProgress, ViewFacts
+from storage.pending_studies import StudyProgress, ViewFacts
 
 MG = "1.2.840.10008.5.1.4.1.1.1.2"
 MG_PROCESSING = "1.2.840.10008.5.1.4.1.1.1.2.1"
