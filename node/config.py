@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -67,10 +68,12 @@ class NodeSettings(_Section):
         description="Associations served at once by each receiver process; more are rejected "
         "(transient, local limit exceeded).",
     )
-    workers: int = Field(
+    receivers: int = Field(
         default=0,
         ge=0,
         le=64,
+        # "workers", its name before 0.2, is still read
+        validation_alias=AliasChoices("receivers", "workers"),
         description="Receiver processes sharing the port, so reception uses several cores. "
         "0: one per CPU core, at most 4.",
     )

@@ -2,7 +2,7 @@
 
 Schema migrations, then reconciliation of the file store with the index (a crash may have
 left spool files or unacknowledged objects), and only then do receivers start listening.
-With ``node.workers`` above one, the receivers are separate processes supervised here: the
+With ``node.receivers`` above one, the receivers are separate processes supervised here: the
 supervisor owns the port and hands each connection to the least busy receiver
 (node.runtime.dispatch); a receiver that dies is replaced and its spool swept, and every receiver
 dies with the supervisor, so a killed node is a stopped node.
@@ -175,7 +175,7 @@ def auditor_for(settings: Settings, engine: Engine) -> Auditor:
 
 
 def worker_count(settings: Settings) -> int:
-    configured = settings.node.workers
+    configured = settings.node.receivers
     return configured if configured > 0 else max(1, min(os.cpu_count() or 1, 4))
 
 

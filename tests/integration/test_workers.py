@@ -82,7 +82,7 @@ def test_a_port_already_in_use_is_refused(tmp_path: Path) -> None:
                 timeout=60,
                 cwd=REPO,
                 check=False,
-                env=os.environ | {"BREASTNODE_NODE__WORKERS": workers},
+                env=os.environ | {"BREASTNODE_NODE__RECEIVERS": workers},
             )
             assert result.returncode == 1, workers
             assert f"port {port}" in result.stderr, result.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from node.cli import main
-from node.config import load_settings
+from node.config import NodeSettings, Settings, load_settings
 from node.errors import ConfigError
 from tests.helpers import REPO
 
@@ -154,3 +154,13 @@ def test_console_script_and_module_entry_points() -> None:
         )
         assert result.returncode == 0, result.stderr
         assert result.stdout.startswith("breastnode ")
+
+
+def test_receiver_processes_are_receivers_and_the_old_name_still_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """[node] receivers was "workers", one of three meanings of the word; old files work."""
+    assert NodeSettings(receivers=3).receivers == 3
+    assert NodeSettings.model_validate({"workers": 2}).receivers == 2
+    monkeypatch.setenv("BREASTNODE_NODE__WORKERS", "2")
+    assert Settings().node.receivers == 2
