@@ -6,8 +6,9 @@ face; laterality, view and the result types are pydicom and numpy only."""
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from models.faces import lazy_names
 
 if TYPE_CHECKING:
     from models.serving.aggregate import category
@@ -139,9 +140,4 @@ __all__ = [
     "with_compositions",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{home}"), name)
+__getattr__ = lazy_names(__name__, _HOMES)
