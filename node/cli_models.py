@@ -93,18 +93,14 @@ def add_model_commands(commands: Any) -> None:
 def _init_demo(settings: Settings, args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from models.demo import (
-        DEMO_VERSION,
-        DemoTraining,
-        demo_checkpoint_current,
+    from models.synthetic.demo import DEMO_VERSION, DemoTraining, demo_checkpoint_current
+    from models.synthetic.demo_density import DEMO_DENSITY_TRAINING, DEMO_DENSITY_VERSION
+    from models.synthetic.demo_models import (
         make_demo_checkpoint,
-    )
-    from models.demo_density import (
-        DEMO_DENSITY_TRAINING,
-        DEMO_DENSITY_VERSION,
         make_demo_density_checkpoint,
+        make_demo_mri_checkpoint,
     )
-    from models.demo_mri import DEMO_MRI_TRAINING, make_demo_mri_checkpoint
+    from models.synthetic.demo_mri import DEMO_MRI_TRAINING
 
     wanted = [
         (
@@ -155,8 +151,7 @@ def _init_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _sample_study(settings: Settings, args: argparse.Namespace) -> int:
-    from node.sample_mri import write_sample_mri_study
-    from node.sample_study import MARK, write_sample_study
+    from models.synthetic import MARK, write_sample_mri_study, write_sample_study
 
     rows, columns = parse_size(args.size or ("256x256" if args.mri else "1024x832"))
     side = None if args.lesion == "none" else args.lesion

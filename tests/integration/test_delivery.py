@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 
+from models.synthetic import MG_FOR_PRESENTATION, SyntheticPatient, mammogram, write
 from node.config import Settings
 from node.pipeline.delivery import DeliverySender, classify_status
 from node.pipeline.retry import Failure, RetryPolicy
@@ -25,7 +26,6 @@ from storage.outbox import DeliveryState, Outbox, StoredResult, complete_job_wit
 from storage.queue import JobQueue
 from storage.times import utcnow
 from tests.peers import ScriptedSCP, StoreSCP
-from tests.synthetic import MG_FOR_PRESENTATION, SyntheticPatient, mammogram, write
 
 LATER = timedelta(hours=1)
 

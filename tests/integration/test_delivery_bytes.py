@@ -26,10 +26,10 @@ from pydicom.uid import (
 )
 
 from models.result import BreastResult, Category, Finding, ImageResult, Point, Region, StudyResult
+from models.synthetic.samples import write_sample_study
 from node.config import PeerSettings, ResultsSettings, Settings
 from node.pipeline.delivery import send_files
 from node.results.build import build_result_objects
-from node.sample_study import write_sample_study
 from tests.integration.test_delivery_syntaxes import RecordingSCP
 from tests.results_fixtures import DEMO_MODEL, blob
 

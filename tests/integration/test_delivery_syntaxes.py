@@ -36,6 +36,7 @@ from pynetdicom import AE, _config, evt
 from pynetdicom.transport import ThreadedAssociationServer
 from sqlalchemy import Engine
 
+from models.synthetic import MG_FOR_PRESENTATION, SyntheticPatient, mammogram, write
 from node.config import PeerSettings, ResultsSettings, Settings
 from node.pipeline.delivery import DeliverySender, send_files
 from node.pipeline.retry import Failure, RetryPolicy
@@ -55,7 +56,6 @@ from storage.times import utcnow
 from tests.helpers import free_port, require_tool
 from tests.peers import ScriptedSCP, StoreSCP
 from tests.results_fixtures import mammography_case
-from tests.synthetic import MG_FOR_PRESENTATION, SyntheticPatient, mammogram, write
 
 LATER = timedelta(hours=1)
 

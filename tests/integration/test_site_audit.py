@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 
 from models.aggregate import category
 from models.result import BreastResult, ImageResult, ModelInfo, StudyResult
+from models.synthetic import SyntheticPatient, mammogram, write
 from node.cli_site_audit import TID_1500_SOP_CLASS, read_outcomes
 from node.config import Settings, load_settings
 from node.pipeline.analysis import StudyInput
@@ -44,7 +45,6 @@ from storage.records import (
 from storage.times import utcnow
 from tests.helpers import REPO, config_toml, free_port
 from tests.stored import analysis_worker
-from tests.synthetic import SyntheticPatient, mammogram, write
 
 MODEL = ModelInfo("BreastNode site model", "2.1.0", True, 0.5)
 # (left breast score, right breast score, cancer): the study score is the higher one, a

@@ -17,8 +17,8 @@ from models.annotations import Annotation, Box, Circle, to_model, to_source
 from models.checkpoint import read_verified
 from models.dataset import Row, label_index, write_manifest
 from models.evaluation import evaluate
-from models.phantoms import phantom_view
 from models.splits import split_by_patient
+from models.synthetic.phantoms import phantom_view
 from models.training import TrainingSettings, save_checkpoint, train, uses_annotations
 from models.training_data import AnnotatedImages, Augmentation, lesion_mask, place_rows
 

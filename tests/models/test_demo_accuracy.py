@@ -16,7 +16,7 @@ from models.inference import Engine
 from models.result import ImageResult
 from models.sources import study_sources
 from models.study import analyse_images
-from tests.model_fixtures import phantom_dicom_study
+from models.synthetic import phantom_dicom_study
 
 STUDIES = 50
 TEST_SEED = 987654321  # training uses DemoTraining.seed

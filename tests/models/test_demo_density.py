@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from models.checkpoint import read_verified
-from models.demo_density import DEMO_DENSITY_NAME, DEMO_DENSITY_VERSION
 from models.inference import Engine
-from models.phantoms import DETECTOR_MM, phantom_view
 from models.preprocess import plan
 from models.result import COMPOSITIONS
+from models.synthetic.demo_density import DEMO_DENSITY_NAME, DEMO_DENSITY_VERSION
+from models.synthetic.phantoms import DETECTOR_MM, phantom_view
 
 VIEWS = 40  # ten of each composition
 ROWS = (256, 512, 1024)

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from models.checkpoint import read_verified
-from models.demo_mri import projection
 from models.inference import Engine
-from models.mri_phantoms import dce_phantom
 from models.sources import study_sources
 from models.study import analyse_images
-from node.sample_mri import FIELD_OF_VIEW_MM, SLICE_THICKNESS_MM, write_sample_mri_study
+from models.synthetic.demo_mri import projection
+from models.synthetic.mri_phantoms import dce_phantom
+from models.synthetic.sample_mri import FIELD_OF_VIEW_MM, SLICE_THICKNESS_MM, write_sample_mri_study
 
 SIDES = ("L", "R", None) * 4  # 8 studies with a lesion, 4 without
 SIZE, SLICES = (128, 128), 16

@@ -7,8 +7,8 @@ import dataclasses
 from pathlib import Path
 
 from models.checkpoint import manifest_path, read_verified, write_manifest
-from models.demo import DEMO_VERSION, demo_checkpoint_current
-from models.demo_density import DEMO_DENSITY_VERSION
+from models.synthetic.demo import DEMO_VERSION, demo_checkpoint_current
+from models.synthetic.demo_density import DEMO_DENSITY_VERSION
 from tests.models.checkpoints import untrained_checkpoint
 
 

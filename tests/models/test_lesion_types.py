@@ -16,9 +16,9 @@ from models.checkpoint import read_verified
 from models.dataset import Row, label_index
 from models.inference import Engine
 from models.networks import lesion_type_loss
-from models.phantoms import phantom_view
 from models.splits import split_by_patient
 from models.study import analyse_images
+from models.synthetic.phantoms import phantom_view
 from models.training import TrainingSettings, save_checkpoint, train
 from models.training_data import AnnotatedImages, load_image, place_rows
 

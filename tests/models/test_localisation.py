@@ -19,7 +19,7 @@ from models.annotations import Annotation, Circle
 from models.dataset import Row
 from models.evaluation import evaluate
 from models.report import figures_json
-from node.sample_study import sample_views, write_sample_study
+from models.synthetic.samples import sample_views, write_sample_study
 
 SIZE = (1024, 832)
 

@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 
 from models.inference import Engine
-from models.phantoms import DETECTOR_MM, LESION_DIAMETER_MM, PhantomView
 from models.preprocess import otsu_threshold
 from models.sources import study_sources
 from models.study import analyse_images
-from node.sample_study import MARK, sample_views, write_sample_study
+from models.synthetic.phantoms import DETECTOR_MM, LESION_DIAMETER_MM, PhantomView
+from models.synthetic.samples import MARK, sample_views, write_sample_study
 
 SIZES = ((1024, 832), (3328, 2560))
 STUDIES = 4  # per size, the lesion alternately left and right

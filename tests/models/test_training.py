@@ -22,9 +22,10 @@ from models.checkpoint import read_verified
 from models.dataset import DatasetError, Row, label_index, read_manifest
 from models.inference import Engine
 from models.networks import BreastClassifier, load_pretrained_backbone, torchvision_classifier
-from models.phantoms import phantom_view, to_stored_values
 from models.preprocess import plan
 from models.splits import split_by_patient
+from models.synthetic import SyntheticPatient, mammogram, mr_series, phantom_dataset, write
+from models.synthetic.phantoms import phantom_view, to_stored_values
 from models.training import (
     EpochLog,
     TrainingSettings,
@@ -34,8 +35,6 @@ from models.training import (
     train,
 )
 from models.training_data import Augmentation, PlacedSet, load_image, place_rows
-from tests.labelled import phantom_dataset
-from tests.synthetic import SyntheticPatient, mammogram, mr_series, write
 
 SIZE = (64, 48)
 LARGE_MASS_MM = (30.0, 50.0)

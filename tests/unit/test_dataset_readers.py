@@ -25,7 +25,7 @@ from models.dataset_readers import (
     read_mini_mias,
     read_vindr_mammo,
 )
-from tests.synthetic import SyntheticPatient, mammogram, write
+from models.synthetic import SyntheticPatient, mammogram, write
 
 
 def table(path: Path, header: list[str], rows: list[list[str]]) -> Path:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from models.synthetic import SyntheticPatient, mr_series
 from models.volumes import (
     MrSeries,
     choose_dce_pair,
@@ -15,7 +16,6 @@ from models.volumes import (
     read_volume,
     slabs,
 )
-from tests.synthetic import SyntheticPatient, mr_series
 
 
 def test_slabs_cover_every_frame_and_keep_the_brightest() -> None:

@@ -20,10 +20,10 @@ import numpy as np
 import torch
 
 from models.checkpoint import Manifest
-from models.demo import DemoTraining, TrainingSet, lesion_target, train_and_save
-from models.mri_phantoms import DcePhantom, dce_phantom
 from models.preprocess import prepare
 from models.sources import percentile_scaled
+from models.synthetic.demo import DemoTraining, TrainingSet, lesion_target, train_and_save
+from models.synthetic.mri_phantoms import DcePhantom, dce_phantom
 from models.volumes import dce_projection
 
 DEMO_MRI_NAME = "breastnode-demo-mri-phantom"
@@ -56,7 +56,9 @@ def mri_training_set(rng: np.random.Generator, count: int) -> TrainingSet:
     return TrainingSet(np.stack(inputs), np.asarray(labels), np.stack(targets))
 
 
-def make_demo_mri_checkpoint(weights: Path, settings: DemoTraining = DEMO_MRI_TRAINING) -> Manifest:
+def train_demo_mri_checkpoint(
+    weights: Path, settings: DemoTraining = DEMO_MRI_TRAINING
+) -> Manifest:
     """Train the demo MRI network and write ``weights`` with its manifest beside it."""
     started = time.monotonic()
     torch.manual_seed(settings.seed)
@@ -69,8 +71,8 @@ def make_demo_mri_checkpoint(weights: Path, settings: DemoTraining = DEMO_MRI_TR
         input_size=DEMO_MRI_WORKING_SIZE,
         training_data=(
             f"DEMO ONLY: {settings.views} synthetic DCE breast MRI phantoms "
-            f"(models.mri_phantoms, seed {settings.seed}), half with an enhancing lesion; "
-            "no patient data"
+            f"(models.synthetic.mri_phantoms, seed {settings.seed}), half with an enhancing "
+            "lesion; no patient data"
         ),
         started=started,
     )

@@ -10,7 +10,7 @@ lesion within millimetres). Training: half the views carry a lesion; the loss is
 cross-entropy plus the saliency map's binary cross-entropy against a Gaussian at the lesion
 (zero for views without one), so the network learns both whether and where.
 
-The phantoms are drawn in millimetres on the full-field detector (``models.phantoms``), as
+The phantoms are drawn in millimetres on the full-field detector (``models.synthetic.phantoms``), as
 ``breastnode sample-study`` writes them, at a few pixel counts: the network sees the breast
 crop resized to its grid, so what it learns carries over to any image size.
 """
@@ -36,9 +36,9 @@ from models.checkpoint import (
     write_manifest,
 )
 from models.networks import BreastClassifier, saliency_loss
-from models.phantoms import DETECTOR_MM, phantom_view
 from models.preprocess import prepare
 from models.result import Point
+from models.synthetic.phantoms import DETECTOR_MM, phantom_view
 
 logger = logging.getLogger(__name__)
 
@@ -148,8 +148,9 @@ def lesion_target(centre: Point, sigma: float, size: tuple[int, int]) -> np.ndar
     return np.asarray(target, dtype=np.float32)
 
 
-def make_demo_checkpoint(weights: Path, settings: DemoTraining = DemoTraining()) -> Manifest:
-    """Train the demo network and write ``weights`` with its manifest beside it."""
+def train_demo_checkpoint(weights: Path, settings: DemoTraining = DemoTraining()) -> Manifest:
+    """Train the demo network and write ``weights`` with its manifest beside it (the demo
+    model cache calls this: ``models.synthetic.demo_models.make_demo_checkpoint``)."""
     started = time.monotonic()
     torch.manual_seed(settings.seed)
     data = phantom_training_set(np.random.default_rng(settings.seed), settings.views)
@@ -160,7 +161,7 @@ def make_demo_checkpoint(weights: Path, settings: DemoTraining = DemoTraining())
         name=DEMO_NAME,
         input_size=DEMO_WORKING_SIZE,
         training_data=(
-            f"DEMO ONLY: {settings.views} synthetic phantom views (models.phantoms, seed "
+            f"DEMO ONLY: {settings.views} synthetic phantom views (models.synthetic.phantoms, seed "
             f"{settings.seed}; drawn in millimetres on a full-field detector, "
             f"{'/'.join(map(str, TRAINING_ROWS))} rows), half with an inserted 5-15 mm lesion; "
             "no patient data"
