@@ -94,15 +94,35 @@ def _imported(path: Path, module: str, package: str, root: Path) -> Iterator[str
 
 
 def source_digest(sources: Iterable[Path], inputs: Iterable[str], root: Path = PACKAGE_ROOT) -> str:
-    """A digest of the ``sources`` (their place below ``root`` and their bytes) and of the
-    other ``inputs`` that determine the weights (settings, library versions)."""
+    """A digest of the ``sources`` (their place below ``root`` and their code, without
+    comments, docstrings or layout, which train nothing) and of the other ``inputs`` that
+    determine the weights (settings, library versions)."""
     digest = hashlib.sha256()
     for path in sorted(sources):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
+        digest.update(_code(path) + b"\0")
     for item in inputs:
         digest.update(item.encode() + b"\0")
     return digest.hexdigest()[:20]
+
+
+def _code(path: Path) -> bytes:
+    """The file's syntax tree without docstrings, as text."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            first = node.body[0] if node.body else None
+            if _is_docstring(first):
+                node.body = node.body[1:] or [ast.Pass()]
+    return ast.dump(tree).encode()
+
+
+def _is_docstring(statement: ast.stmt | None) -> bool:
+    return (
+        isinstance(statement, ast.Expr)
+        and isinstance(statement.value, ast.Constant)
+        and isinstance(statement.value.value, str)
+    )
 
 
 def cached_checkpoint(root: Path, key: str, name: str, make: Callable[[Path], object]) -> Path:

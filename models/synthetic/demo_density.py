@@ -14,17 +14,16 @@ few pixel counts, a quarter with a lesion (a lesion is not dense tissue); cross-
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
 
-from models.checkpoint import TASKS, Manifest, file_sha256, write_manifest
+from models.checkpoint import TASKS, Manifest
 from models.networks import BreastClassifier
 from models.preprocess import prepare
 from models.result import COMPOSITIONS
-from models.synthetic.demo import DemoTraining, TrainingSet, demo_record, save_weights, train
+from models.synthetic.demo import DemoTraining, TrainingSet, train_demo
 from models.synthetic.phantoms import DETECTOR_MM, phantom_view
 
 DEMO_DENSITY_NAME = "breastnode-demo-density-phantom"
@@ -64,28 +63,25 @@ def train_demo_density_checkpoint(
     weights: Path, settings: DemoTraining = DEMO_DENSITY_TRAINING
 ) -> Manifest:
     """Train the demo density network and write ``weights`` with its manifest beside it."""
-    started = time.monotonic()
-    torch.manual_seed(settings.seed)
-    data = density_training_set(np.random.default_rng(settings.seed), settings.views)
-    network = demo_density_network()
-    history = train(network, data, settings)
-    save_weights(network, weights)
-    manifest = Manifest(
-        name=DEMO_DENSITY_NAME,
-        version=DEMO_DENSITY_VERSION,
-        task=DEMO_DENSITY_TASK,
-        labels=TASKS[DEMO_DENSITY_TASK],
-        backbone=DEMO_DENSITY_BACKBONE,
-        input_size=DEMO_DENSITY_WORKING_SIZE,
-        operating_threshold=0.5,  # the score is P(c) + P(d): dense; the report uses a-d
-        sha256=file_sha256(weights),
-        validated_for_clinical_use=False,
-        training_data=(
-            f"DEMO ONLY: {settings.views} synthetic phantom views (models.synthetic.phantoms, seed "
-            f"{settings.seed}), a quarter of each BI-RADS composition a-d drawn as a share "
-            "of fibroglandular tissue; no patient data, no radiologist's reading"
-        ),
-        extra=demo_record(settings, history, started),
+    training_data = (
+        f"DEMO ONLY: {settings.views} synthetic phantom views (models.synthetic.phantoms, "
+        f"seed {settings.seed}), a quarter of each BI-RADS composition a-d drawn as a share "
+        "of fibroglandular tissue; no patient data, no radiologist's reading"
     )
-    write_manifest(weights, manifest)
-    return manifest
+
+    def manifest(sha256: str, record: dict[str, Any]) -> Manifest:
+        return Manifest(
+            name=DEMO_DENSITY_NAME,
+            version=DEMO_DENSITY_VERSION,
+            task=DEMO_DENSITY_TASK,
+            labels=TASKS[DEMO_DENSITY_TASK],
+            backbone=DEMO_DENSITY_BACKBONE,
+            input_size=DEMO_DENSITY_WORKING_SIZE,
+            operating_threshold=0.5,  # the score is P(c) + P(d): dense; the report uses a-d
+            sha256=sha256,
+            validated_for_clinical_use=False,
+            training_data=training_data,
+            extra=record,
+        )
+
+    return train_demo(weights, settings, density_training_set, demo_density_network, manifest)

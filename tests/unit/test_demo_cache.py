@@ -94,14 +94,17 @@ def test_the_digest_changes_when_a_source_or_an_input_changes(tmp_path: Path) ->
     assert first != source_digest(module_sources("pkg.top", root), ["settings 2"], root)
     (root / "pkg" / "other.py").write_text("thing = 2\n")  # not read by the training
     assert first == source_digest(module_sources("pkg.top", root), ["settings 1"], root)
-    (root / "pkg" / "sub" / "b.py").write_text("x = 2\n")  # read, indirectly
+    b = root / "pkg" / "sub" / "b.py"  # read, indirectly
+    b.write_text('"""Said otherwise."""\n\n# a comment\nx  =  1  # the same code\n')
+    assert first == source_digest(module_sources("pkg.top", root), ["settings 1"], root)
+    b.write_text("x = 2\n")
     assert first != source_digest(module_sources("pkg.top", root), ["settings 1"], root)
 
 
 def test_the_demo_checkpoints_are_keyed_by_the_sources_their_training_reads() -> None:
     names = {p.name for p in module_sources("models.synthetic.demo_mri")}
     assert {"demo.py", "demo_mri.py", "mri_phantoms.py", "phantoms.py", "networks.py"} <= names
-    assert {"checkpoint.py", "preprocess.py", "sources.py", "volumes.py"} <= names
+    assert {"checkpoint.py", "preprocess.py", "result.py", "sources.py", "volumes.py"} <= names
     assert not {"dicom.py", "samples.py", "demo_density.py", "demo_cache.py"} & names
 
 
