@@ -125,3 +125,18 @@ def make_demo_mri_checkpoint(weights: Path, settings: DemoTraining | None = None
 def make_demo_density_checkpoint(weights: Path, settings: DemoTraining | None = None) -> Manifest:
     """The demo density checkpoint at ``weights`` (``install_demo_checkpoint``)."""
     return install_demo_checkpoint("density", weights, settings)
+
+
+def main() -> None:
+    """``python -m models.synthetic.demo_models``: fill the cache (``make test`` and ``make
+    bench`` do, so no test or benchmark waits for a training) and print the entries."""
+    import time
+
+    for kind in DEMO_MODELS:
+        started = time.monotonic()
+        weights = demo_checkpoint(kind)
+        print(f"demo {kind} model: {weights} ({time.monotonic() - started:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
