@@ -45,7 +45,7 @@ def placed_splits(folder: Path, patients: int = 16) -> tuple[list[Row], dict[str
     # masses of 30-50 mm: in the 64 x 48 grid a 5-15 mm lesion (the phantoms' default, drawn
     # in millimetres on a full-field detector) is a pixel or two, more than 16 women teach
     large = partial(phantom_view, lesion_diameter_mm=LARGE_MASS_MM)
-    with mock.patch("tests.labelled.phantom_view", large):
+    with mock.patch("models.synthetic.labelled.phantom_view", large):
         rows = read_manifest(phantom_dataset(folder, patients), TASK)
     labels = label_index(TASK, rows)
     split = split_by_patient([r.patient_id for r in rows], labels, (0.6, 0.2, 0.2), seed=3)
