@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CONFIG ?= config.toml
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test venv test-deps system-deps viewer-deps lint typecheck pytest bench clean
+.PHONY: run test venv test-deps system-deps viewer-deps demo-models lint typecheck pytest bench clean
 
 run: venv
 	$(BIN)/breastnode --config $(CONFIG) models init-demo --if-missing
@@ -63,6 +63,12 @@ $(OHIF_DIR)/package/dist/index.html:
 	  echo "npm is missing: the viewer tests will skip"; \
 	fi
 
+# The demo models, trained once per version of their code into the per-user cache that
+# `make run` (init-demo) fills too (~/.cache/breastnode/demo-models, or $BREASTNODE_DEMO_CACHE):
+# a few minutes the first time, a second after that.
+demo-models: venv
+	$(BIN)/python -m models.synthetic.demo_models
+
 lint: test-deps
 	$(BIN)/ruff check node storage models tests bench
 	$(BIN)/ruff format --check node storage models tests bench
@@ -70,12 +76,12 @@ lint: test-deps
 typecheck: test-deps
 	$(BIN)/mypy
 
-pytest: test-deps system-deps viewer-deps
+pytest: test-deps system-deps viewer-deps demo-models
 	$(BIN)/pytest --durations=15
 
 test: lint typecheck pytest
 
-bench: test-deps system-deps
+bench: test-deps system-deps demo-models
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/infer.py
 	$(BIN)/python bench/e2e.py

@@ -33,8 +33,8 @@ printed as reported but is not a stage; per study (--json), ``first_view_stored`
 places the first view after the POST, a check of the placement: it lies within the push, give
 or take the polling error.
 
-The node runs with the demo model (trained here first unless --demo-weights names one) on
---device. Figures are printed, never asserted.
+The node runs with the demo model (from the demo model cache unless --demo-weights names
+one) on --device. Figures are printed, never asserted.
 
     python bench/e2e.py [--studies 20] [--size 3328x2560] [--device auto|cpu|cuda]
                         [--demo-weights PATH] [--json]
@@ -60,8 +60,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models.demo import make_demo_checkpoint
-from node.sample_study import write_sample_study
+from models.synthetic.demo_models import demo_checkpoint
+from models.synthetic.samples import write_sample_study
 from tests.helpers import NodeProcess, Peer, config_toml, free_port, port_open, wait_for
 from tests.orthanc import Orthanc
 
@@ -285,10 +285,8 @@ def main() -> int:
     rows, columns = (int(v) for v in args.size.split("x"))
     with tempfile.TemporaryDirectory(prefix="breastnode-e2e-") as temporary:
         work = Path(temporary)
-        weights = (args.demo_weights or work / "demo.pt").resolve()
-        if not weights.is_file():
-            print("training the demo model ...", flush=True)
-            make_demo_checkpoint(weights)
+        # the demo model cache trains it first if this code version has none
+        weights = (args.demo_weights or demo_checkpoint("mammography")).resolve()
         node_port, metrics_port = free_port(), free_port()
         orthanc = Orthanc(work / "orthanc", {"breastnode": ("BREASTNODE", "127.0.0.1", node_port)})
         orthanc.start()

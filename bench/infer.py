@@ -68,8 +68,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import models.serving.inference
 import models.serving.sources
 import models.serving.study
-from models.demo import DemoTraining, make_demo_checkpoint
-from models.phantoms import phantom_study, to_stored_values
 from models.serving.checkpoint import (
     FULL_FIELD_WORKING_SIZE,
     TASKS,
@@ -81,7 +79,9 @@ from models.serving.checkpoint import (
 from models.serving.inference import Predictor
 from models.serving.networks import BreastClassifier
 from models.serving.preprocess import Geometry
-from tests.synthetic import SyntheticPatient, mammogram, write
+from models.synthetic import SyntheticPatient, mammogram, write
+from models.synthetic.demo_models import demo_checkpoint
+from models.synthetic.phantoms import phantom_study, to_stored_values
 
 # The product defines no working size for full-field checkpoints (a manifest's input_size is
 # whatever the checkpoint was trained at); this is a common choice for mammography CNNs.
@@ -554,15 +554,14 @@ def main() -> None:
                 checkpoints["demo"] = args.demo_weights
                 print(f"demo checkpoint: {args.demo_weights}")
             else:
-                weights = work / "demo" / "demo.pt"
                 print(
-                    "training the demo checkpoint (about a minute on 2 cores; --demo-weights "
-                    "PATH reuses one) ...",
+                    "the demo checkpoint from the demo model cache (trained there first if "
+                    "this code version has none: about a minute on 2 cores) ...",
                     flush=True,
                 )
                 training = time.perf_counter()
-                make_demo_checkpoint(weights, DemoTraining())
-                print(f"  trained in {time.perf_counter() - training:.0f} s into {weights}")
+                weights = demo_checkpoint("mammography")
+                print(f"  ready in {time.perf_counter() - training:.0f} s: {weights}")
                 checkpoints["demo"] = weights
         if "resnet50" in chosen:
             checkpoints["resnet50"] = resnet50_checkpoint(work, args.working_size)

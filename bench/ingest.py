@@ -29,6 +29,12 @@ from pydicom.uid import generate_uid
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from models.synthetic import (
+    BREAST_TOMOSYNTHESIS,
+    SyntheticPatient,
+    mammogram,
+    write,
+)
 from tests.helpers import (
     NodeProcess,
     Peer,
@@ -39,12 +45,6 @@ from tests.helpers import (
     wait_for,
 )
 from tests.orthanc import Orthanc
-from tests.synthetic import (
-    BREAST_TOMOSYNTHESIS,
-    SyntheticPatient,
-    mammogram,
-    write,
-)
 
 ROWS, COLUMNS = 3328, 2560
 NODE_MAX_PDU = 4194304

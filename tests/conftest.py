@@ -22,7 +22,8 @@ pytest_plugins = ["tests.model_fixtures"]
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The log scan runs after everything else, whatever -k or ordering says. The first test
-    that needs the demo checkpoint trains it, so those tests get a longer time limit."""
+    that needs a demo checkpoint trains it when the demo model cache lacks it (``make pytest``
+    fills the cache first), so those tests get a longer time limit."""
     for item in items:
         demo_fixtures = {"demo_weights", "demo_mri_weights", "demo_density_weights"}
         if demo_fixtures & set(getattr(item, "fixturenames", ())):

@@ -20,8 +20,8 @@ from models.serving.result import (
     Region,
     StudyResult,
 )
+from models.synthetic import BREAST_TOMOSYNTHESIS, SyntheticPatient, mammogram, mr_slice
 from tests.helpers import REPO
-from tests.synthetic import BREAST_TOMOSYNTHESIS, SyntheticPatient, mammogram, mr_slice
 
 ARTIFACTS = REPO / "test-artifacts"
 DEMO_MODEL = ModelInfo("BreastNode demo", "0.1.0", False, 0.5)

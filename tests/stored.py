@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from pydicom.dataset import Dataset
 from sqlalchemy import Engine
 
+from models.synthetic import write
 from node.config import Settings
 from node.pipeline.analysis import Analysis
 from node.pipeline.analysis_worker import AnalysisWorker
@@ -26,7 +27,6 @@ from storage.records import (
     StudyRecord,
 )
 from storage.times import utcnow
-from tests.synthetic import write
 
 
 def store_dataset(

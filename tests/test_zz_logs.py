@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.synthetic import SEEDED
+from models.synthetic import SEEDED
 
 
 @pytest.mark.log_scan

@@ -78,18 +78,14 @@ def demo_models_unused(settings: Settings) -> dict[str, str]:
 def _init_demo(settings: Settings, args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from models.demo import (
-        DEMO_VERSION,
-        DemoTraining,
-        demo_checkpoint_current,
+    from models.synthetic.demo import DEMO_VERSION, DemoTraining, demo_checkpoint_current
+    from models.synthetic.demo_density import DEMO_DENSITY_TRAINING, DEMO_DENSITY_VERSION
+    from models.synthetic.demo_models import (
         make_demo_checkpoint,
-    )
-    from models.demo_density import (
-        DEMO_DENSITY_TRAINING,
-        DEMO_DENSITY_VERSION,
         make_demo_density_checkpoint,
+        make_demo_mri_checkpoint,
     )
-    from models.demo_mri import DEMO_MRI_TRAINING, make_demo_mri_checkpoint
+    from models.synthetic.demo_mri import DEMO_MRI_TRAINING
 
     wanted = [
         (

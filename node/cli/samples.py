@@ -43,8 +43,7 @@ def add_commands(commands: Any) -> None:
 
 
 def _sample_study(settings: Settings, args: argparse.Namespace) -> int:
-    from node.sample_mri import write_sample_mri_study
-    from node.sample_study import MARK, write_sample_study
+    from models.synthetic import MARK, write_sample_mri_study, write_sample_study
 
     rows, columns = parse_size(args.size or ("256x256" if args.mri else "1024x832"))
     side = None if args.lesion == "none" else args.lesion

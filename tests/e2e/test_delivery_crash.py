@@ -7,10 +7,10 @@ from pathlib import Path
 
 from pydicom import dcmread
 
+from models.synthetic import SyntheticPatient, mr_slice, write
 from tests.conftest import NodeFactory
 from tests.helpers import NodeProcess, Peer, storescu, wait_for
 from tests.peers import StoreSCP
-from tests.synthetic import SyntheticPatient, mr_slice, write
 
 PIPELINE = """
 [pipeline]

@@ -18,8 +18,8 @@ import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
-from node.sample_mri import write_sample_mri_study
-from node.sample_study import write_sample_study
+from models.synthetic.sample_mri import write_sample_mri_study
+from models.synthetic.samples import write_sample_study
 from tests.conftest import NodeFactory
 from tests.e2e.test_models_pipeline import pipeline
 from tests.helpers import Peer, free_port, require_tool, wait_for

@@ -16,9 +16,9 @@ import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
+from models.synthetic import phantom_dicom_study
 from tests.conftest import NodeFactory
 from tests.helpers import Peer, storescu, wait_for
-from tests.model_fixtures import phantom_dicom_study
 from tests.orthanc import Orthanc
 
 COMPREHENSIVE_3D_SR = "1.2.840.10008.5.1.4.1.1.88.34"

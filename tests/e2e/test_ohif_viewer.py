@@ -21,12 +21,12 @@ from pydicom.dataset import Dataset
 from pydicom.uid import Comprehensive3DSRStorage, JPEGLSLossless, SecondaryCaptureImageStorage
 
 from models.serving.aggregate import category
+from models.synthetic import write
 from node.config import ResultsSettings
 from node.results.build import build_result_objects
 from node.results.sr import FINDING_TYPES, SIDE_NAMES, label
 from tests.orthanc import Orthanc
 from tests.results_fixtures import Case, artifact_dir, mammography_case
-from tests.synthetic import write
 from tests.viewer import (
     console_lines,
     dicomweb_plugin_config,
@@ -242,8 +242,8 @@ def test_a_full_size_sample_study_in_ohif(demo_weights: Path, tmp_path: Path) ->
     from models.serving.inference import Predictor
     from models.serving.sources import study_sources
     from models.serving.study import analyse_images
+    from models.synthetic.samples import sample_views, write_sample_study
     from node.dicom.transfer_syntaxes import encoded, inspect
-    from node.sample_study import sample_views, write_sample_study
 
     require_viewer()
     size, seed = (3328, 2560), 2026

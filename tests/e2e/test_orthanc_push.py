@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from models.synthetic import screening_study, write
 from tests.conftest import NodeFactory
 from tests.helpers import Peer, dataset_bytes, free_port
 from tests.orthanc import Orthanc
-from tests.synthetic import screening_study, write
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
+from models.synthetic import SyntheticPatient, mammogram, screening_study, write
 from tests.conftest import NodeFactory
 from tests.helpers import NodeProcess, Peer, free_port, storescu, wait_for
 from tests.orthanc import Orthanc
-from tests.synthetic import SyntheticPatient, mammogram, screening_study, write
 
 PIPELINE = """
 [pipeline]

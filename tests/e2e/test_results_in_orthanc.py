@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from models.synthetic import write
 from node.config import PeerSettings, ResultsSettings, Settings
 from node.results.build import build_result_objects
 from tests.helpers import send_files
 from tests.orthanc import Orthanc
 from tests.results_fixtures import mammography_case
-from tests.synthetic import write
 
 
 def test_orthanc_stores_source_and_result_series(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from sqlalchemy import Engine
 
+from models.synthetic import SyntheticPatient, mr_slice
 from node.config import Settings
 from node.pipeline.analysis import Analysis, StudyInput
 from node.pipeline.analysis_worker import AnalysisWorker, destinations_for
@@ -24,7 +25,6 @@ from storage.queue import JobQueue, JobState
 from storage.times import utcnow
 from tests.standin_analysis import analyse
 from tests.stored import analysis_worker, store_dataset
-from tests.synthetic import SyntheticPatient, mr_slice
 
 SETTINGS = Settings(
     peers=[

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from models.synthetic import SyntheticPatient, mammogram, write
 from tests.conftest import NodeFactory
 from tests.helpers import echoscu, storescu
-from tests.synthetic import SyntheticPatient, mammogram, write
 
 
 def test_audit_verify_passes_on_a_run_and_fails_after_tampering(

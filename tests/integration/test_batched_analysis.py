@@ -13,6 +13,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from sqlalchemy import Engine
 
+from models.synthetic import SyntheticPatient, mammogram, phantom_dicom_study
 from node.config import Settings
 from node.pipeline.completion import sweep
 from node.pipeline.model_analysis import ModelAnalysis
@@ -20,9 +21,7 @@ from storage.filestore import FileStore
 from storage.outbox import Outbox
 from storage.queue import JobQueue, JobState
 from storage.times import utcnow
-from tests.model_fixtures import phantom_dicom_study
 from tests.stored import analysis_worker, store_dataset
-from tests.synthetic import SyntheticPatient, mammogram
 
 COMPREHENSIVE_3D_SR = "1.2.840.10008.5.1.4.1.1.88.34"
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from pydicom.dataset import Dataset
 from pynetdicom import AE
 
+from models.synthetic import MG_FOR_PRESENTATION, SyntheticPatient, mammogram, write
 from tests.conftest import NodeFactory
 from tests.helpers import Peer, require_tool, wait_for
-from tests.synthetic import MG_FOR_PRESENTATION, SyntheticPatient, mammogram, write
 
 SCU = "CRASHSCU"
 

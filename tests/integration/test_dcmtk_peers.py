@@ -19,10 +19,10 @@ from pydicom.dataset import Dataset
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 from pynetdicom import AE
 
+from models.synthetic import SyntheticPatient, mammogram, mr_slice, write
 from node.dicom.sop_classes import ACCEPTED_STORAGE, ACCEPTED_TRANSFER_SYNTAXES
 from tests.conftest import NodeFactory
 from tests.helpers import dataset_bytes, echoscu, require_tool
-from tests.synthetic import SyntheticPatient, mammogram, mr_slice, write
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

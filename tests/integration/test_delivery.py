@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 
+from models.synthetic import MG_FOR_PRESENTATION, SyntheticPatient, mammogram, write
 from node.config import Settings
 from node.dicom import scu
 from node.pipeline.delivery import DeliverySender, classify_status
@@ -26,7 +27,6 @@ from storage.outbox import DeliveryState, Outbox, StoredResult, complete_job_wit
 from storage.queue import JobQueue
 from storage.times import utcnow
 from tests.peers import ScriptedSCP, StoreSCP
-from tests.synthetic import MG_FOR_PRESENTATION, SyntheticPatient, mammogram, write
 
 LATER = timedelta(hours=1)
 

@@ -34,9 +34,9 @@ from models.serving.result import (
     Region,
     StudyResult,
 )
+from models.synthetic.samples import write_sample_study
 from node.config import PeerSettings, ResultsSettings, Settings
 from node.results.build import build_result_objects
-from node.sample_study import write_sample_study
 from tests.helpers import send_files
 from tests.integration.test_delivery_syntaxes import RecordingSCP
 from tests.results_fixtures import DEMO_MODEL, blob

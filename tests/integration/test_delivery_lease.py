@@ -13,6 +13,7 @@ from pynetdicom import AE, evt
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from models.synthetic import MG_FOR_PRESENTATION, SyntheticPatient, mammogram, write
 from node.config import Settings
 from node.dicom import scu
 from node.pipeline.delivery import DeliverySender
@@ -23,7 +24,6 @@ from storage.outbox_tables import Delivery
 from storage.queue import JobQueue
 from storage.times import utcnow
 from tests.helpers import free_port
-from tests.synthetic import MG_FOR_PRESENTATION, SyntheticPatient, mammogram, write
 
 LEASE_S = 0.6  # the sender beats every 0.2 s
 STALL_S = 2.0  # the peer answers each C-STORE after this long

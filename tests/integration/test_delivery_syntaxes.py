@@ -36,6 +36,7 @@ from pynetdicom import AE, _config, evt
 from pynetdicom.transport import ThreadedAssociationServer
 from sqlalchemy import Engine
 
+from models.synthetic import MG_FOR_PRESENTATION, SyntheticPatient, mammogram, write
 from node.config import PeerSettings, ResultsSettings, Settings
 from node.dicom import scu
 from node.pipeline.delivery import DeliverySender
@@ -56,7 +57,6 @@ from storage.times import utcnow
 from tests.helpers import free_port, require_tool, send_files
 from tests.peers import ScriptedSCP, StoreSCP
 from tests.results_fixtures import mammography_case
-from tests.synthetic import MG_FOR_PRESENTATION, SyntheticPatient, mammogram, write
 
 LATER = timedelta(hours=1)
 

@@ -27,6 +27,8 @@ from models.serving.inference import Predictor
 from models.serving.result import COMPOSITIONS
 from models.serving.sources import study_sources
 from models.serving.study import predict_images
+from models.synthetic import phantom_dicom_study
+from models.synthetic.samples import write_sample_study
 from node.config import Settings
 from node.errors import ConfigError
 from node.pipeline.analysis import InputInstance, StudyInput
@@ -35,13 +37,11 @@ from node.pipeline.model_analysis import ModelAnalysis
 from node.results.provenance import NOT_FOR_CLINICAL_USE
 from node.results.sc import overlay_text
 from node.results.sr import COMPOSITION_CODES
-from node.sample_study import write_sample_study
 from storage.filestore import FileStore
 from storage.outbox import Outbox
 from storage.queue import JobQueue, JobState
 from storage.times import utcnow
 from tests.dicom_checks import dsr2html, validated
-from tests.model_fixtures import phantom_dicom_study
 from tests.models.checkpoints import untrained_checkpoint
 from tests.stored import analysis_worker, store_dataset
 

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from models.demo import DEMO_VERSION
-from models.demo_density import DEMO_DENSITY_NAME, DEMO_DENSITY_VERSION
+from models.synthetic import SyntheticPatient, mr_slice, write
+from models.synthetic.demo import DEMO_VERSION
+from models.synthetic.demo_density import DEMO_DENSITY_NAME, DEMO_DENSITY_VERSION
 from node.config import load_settings
 from node.pipeline.analysis import InputInstance, StudyInput
 from node.pipeline.model_analysis import ModelAnalysis
 from tests.helpers import REPO, Peer, config_toml, free_port
-from tests.synthetic import SyntheticPatient, mr_slice, write
 
 
 def breastnode(config: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -13,6 +13,7 @@ import pytest
 from pydicom.dataset import Dataset
 from sqlalchemy import Engine
 
+from models.synthetic import SyntheticPatient, mr_slice
 from node.audit.messages import Auditor, Outcome
 from node.config import Settings
 from node.pipeline.analysis import PermanentAnalysisError, StudyInput
@@ -22,7 +23,6 @@ from storage.filestore import FileStore
 from storage.outbox import Outbox
 from storage.queue import JobQueue, JobState
 from tests.stored import analysis_worker, store_dataset
-from tests.synthetic import SyntheticPatient, mr_slice
 
 PATIENT = SyntheticPatient()
 REASON = "the pixel data of a stored instance cannot be decoded (ValueError)"

@@ -13,6 +13,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import GrayscaleSoftcopyPresentationStateStorage, SecondaryCaptureImageStorage
 
 from models.serving.result import Finding, ImageResult, Point, Region
+from models.synthetic import mammogram, write
 from node.config import ResultsSettings
 from node.results.build import build_result_objects
 from node.results.provenance import NOT_FOR_CLINICAL_USE, ResultContext, device_uid_for
@@ -27,7 +28,6 @@ from tests.results_fixtures import (
     tomosynthesis_case,
     with_view_modifier,
 )
-from tests.synthetic import mammogram, write
 
 CONTEXT = ResultContext("1.2.826.0.1.3680043.10.1078.", device_uid_for("BREASTNODE"), 1)
 # standard attributes the overlays carry beyond the SC IOD, so hanging protocols place them
@@ -124,7 +124,7 @@ def test_an_overlay_from_the_image_the_model_read_equals_one_from_the_pixels(
     from models.serving.inference import Predictor
     from models.serving.sources import study_sources
     from models.serving.study import analyse_images
-    from node.sample_study import write_sample_study
+    from models.synthetic.samples import write_sample_study
 
     paths = write_sample_study(tmp_path / "study", "L", (512, 416))
     sources = study_sources(paths)

@@ -15,13 +15,7 @@ import pytest
 from pydicom.uid import generate_uid
 from pynetdicom import _config
 
-from node.config import PeerSettings
-from node.dicom.status import StoreStatus
-from storage.index import InstanceIndex
-from storage.records import ReceivedInstance
-from tests.helpers import dataset_bytes
-from tests.integration.scp_fixtures import RunningSCP, running_scp, start_scp
-from tests.synthetic import (
+from models.synthetic import (
     MR_IMAGE,
     SyntheticPatient,
     garbage_file,
@@ -29,6 +23,12 @@ from tests.synthetic import (
     other_modality,
     write,
 )
+from node.config import PeerSettings
+from node.dicom.status import StoreStatus
+from storage.index import InstanceIndex
+from storage.records import ReceivedInstance
+from tests.helpers import dataset_bytes
+from tests.integration.scp_fixtures import RunningSCP, running_scp, start_scp
 
 __all__ = ["running_scp"]
 

@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 
 from models.serving.aggregate import category
 from models.serving.result import BreastResult, ImageResult, ModelInfo, StudyResult
+from models.synthetic import SyntheticPatient, mammogram, write
 from node.cli.site_audit import TID_1500_SOP_CLASS, read_outcomes
 from node.config import Settings, load_settings
 from node.pipeline.analysis import StudyInput
@@ -44,7 +45,6 @@ from storage.records import (
 from storage.times import utcnow
 from tests.helpers import REPO, config_toml, free_port
 from tests.stored import analysis_worker
-from tests.synthetic import SyntheticPatient, mammogram, write
 
 MODEL = ModelInfo("BreastNode site model", "2.1.0", True, 0.5)
 # (left breast score, right breast score, cancer): the study score is the higher one, a
@@ -292,9 +292,8 @@ def test_a_reports_breast_composition_is_the_studys_density() -> None:
     denser breast's as the study's, as screening reports density."""
     import dataclasses
 
-    from node.results.common import ResultContext, device_uid_for
-
     from node.cli.site_audit import sr_scores
+    from node.results.provenance import ResultContext, device_uid_for
     from node.results.sr import measurement_report
     from tests.results_fixtures import mammography_case
 

@@ -14,7 +14,8 @@ import pytest
 from PIL import Image
 from sklearn import metrics as skm
 
-from models.phantoms import phantom_view
+from models.synthetic import SyntheticPatient, screening_study
+from models.synthetic.phantoms import phantom_view
 from models.training.dataset import Row, read_manifest, write_manifest
 from models.training.training_data import load_image
 from node.cli.training import assign_splits
@@ -24,7 +25,6 @@ from storage.db import open_index
 from storage.filestore import FileStore
 from tests.integration.test_models_cli import breastnode, models_config
 from tests.stored import store_dataset
-from tests.synthetic import SyntheticPatient, screening_study
 
 pytestmark = pytest.mark.timeout(900)
 

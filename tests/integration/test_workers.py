@@ -10,9 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from models.synthetic import SyntheticPatient, mammogram, write
 from tests.conftest import NodeFactory
 from tests.helpers import REPO, Peer, config_toml, echoscu, free_port, require_tool, wait_for
-from tests.synthetic import SyntheticPatient, mammogram, write
 
 
 def listening_pids(log: Path) -> list[int]:

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.phantoms import phantom_view
 from models.serving.checkpoint import read_verified
+from models.synthetic.phantoms import phantom_view
 from models.training.annotations import Annotation, Box, Circle, to_model, to_source
 from models.training.dataset import Row, label_index, write_manifest
 from models.training.evaluation import evaluate

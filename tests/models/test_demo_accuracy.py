@@ -16,7 +16,7 @@ from models.serving.inference import Predictor
 from models.serving.result import ImageResult
 from models.serving.sources import study_sources
 from models.serving.study import analyse_images
-from tests.model_fixtures import phantom_dicom_study
+from models.synthetic import phantom_dicom_study
 
 STUDIES = 50
 TEST_SEED = 987654321  # training uses DemoTraining.seed

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-from models.demo_density import DEMO_DENSITY_NAME, DEMO_DENSITY_VERSION
-from models.phantoms import DETECTOR_MM, phantom_view
 from models.serving.checkpoint import read_verified
 from models.serving.inference import Predictor
 from models.serving.preprocess import plan
 from models.serving.result import COMPOSITIONS
+from models.synthetic.demo_density import DEMO_DENSITY_NAME, DEMO_DENSITY_VERSION
+from models.synthetic.phantoms import DETECTOR_MM, phantom_view
 
 VIEWS = 40  # ten of each composition
 ROWS = (256, 512, 1024)

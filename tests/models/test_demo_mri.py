@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.demo_mri import projection
-from models.mri_phantoms import dce_phantom
 from models.serving.checkpoint import read_verified
 from models.serving.inference import Predictor
 from models.serving.sources import study_sources
 from models.serving.study import analyse_images
-from node.sample_mri import FIELD_OF_VIEW_MM, SLICE_THICKNESS_MM, write_sample_mri_study
+from models.synthetic.demo_mri import projection
+from models.synthetic.mri_phantoms import dce_phantom
+from models.synthetic.sample_mri import FIELD_OF_VIEW_MM, SLICE_THICKNESS_MM, write_sample_mri_study
 
 SIDES = ("L", "R", None) * 4  # 8 studies with a lesion, 4 without
 SIZE, SLICES = (128, 128), 16

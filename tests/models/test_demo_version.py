@@ -6,9 +6,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from models.demo import DEMO_VERSION, demo_checkpoint_current
-from models.demo_density import DEMO_DENSITY_VERSION
 from models.serving.checkpoint import manifest_path, read_verified, write_manifest
+from models.synthetic.demo import DEMO_VERSION, demo_checkpoint_current
+from models.synthetic.demo_density import DEMO_DENSITY_VERSION
 from tests.models.checkpoints import untrained_checkpoint
 
 

@@ -61,8 +61,8 @@ def test_predictions_in_batches_keep_order_and_ranges(tmp_path: Path, heatmap: s
 def test_device_preparation_matches_the_host_one(tmp_path: Path) -> None:
     """Training prepares on the host (Pillow), inference on the device (torch): the same
     geometry and nearly the same pixels, or the network would see another kind of image."""
-    from models.phantoms import phantom_view
     from models.serving.preprocess import plan, prepare
+    from models.synthetic.phantoms import phantom_view
 
     weights = untrained_checkpoint(tmp_path, task="lesion", input_size=(128, 96))
     engine = Predictor(weights, device="cpu")

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.phantoms import phantom_view
 from models.serving.checkpoint import read_verified
 from models.serving.inference import Predictor
 from models.serving.networks import lesion_type_loss
 from models.serving.study import analyse_images
+from models.synthetic.phantoms import phantom_view
 from models.training.annotations import Annotation, Circle
 from models.training.dataset import Row, label_index
 from models.training.fit import TrainingSettings, save_checkpoint, train

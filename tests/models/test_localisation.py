@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from models.synthetic.samples import sample_views, write_sample_study
 from models.training.annotations import Annotation, Circle
 from models.training.dataset import Row
 from models.training.evaluation import evaluate
 from models.training.report import figures_json
-from node.sample_study import sample_views, write_sample_study
 
 SIZE = (1024, 832)
 

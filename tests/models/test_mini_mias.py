@@ -30,18 +30,18 @@ import pytest
 from PIL import Image
 from pydicom import dcmread
 
-from models.demo import DEMO_WORKING_SIZE
 from models.serving.inference import Predictor
 from models.serving.preprocess import Geometry, prepare
 from models.serving.result import Point, StudyResult
 from models.serving.sources import study_sources
 from models.serving.study import AnalysisImage, analyse_images, image_result, predict_images
+from models.synthetic import SYNTHETIC_MARK, SyntheticPatient, mammogram, write
+from models.synthetic.demo import DEMO_WORKING_SIZE
 from node.config import ResultsSettings
 from node.results.build import build_result_objects
 from node.results.provenance import NOT_FOR_CLINICAL_USE
 from tests.helpers import REPO
 from tests.results_fixtures import artifact_dir
-from tests.synthetic import SYNTHETIC_MARK, SyntheticPatient, mammogram, write
 
 DATA = REPO.parent / "shared" / "data" / "mini-mias"
 if not (DATA / "labels.csv").is_file() or not (DATA / "images").is_dir():

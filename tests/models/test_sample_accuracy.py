@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.phantoms import DETECTOR_MM, LESION_DIAMETER_MM, PhantomView
 from models.serving.inference import Predictor
 from models.serving.preprocess import otsu_threshold
 from models.serving.sources import study_sources
 from models.serving.study import analyse_images
-from node.sample_study import MARK, sample_views, write_sample_study
+from models.synthetic.phantoms import DETECTOR_MM, LESION_DIAMETER_MM, PhantomView
+from models.synthetic.samples import MARK, sample_views, write_sample_study
 
 SIZES = ((1024, 832), (3328, 2560))
 STUDIES = 4  # per size, the lesion alternately left and right

@@ -16,21 +16,21 @@ import pytest
 from pydicom import dcmread
 from pydicom.sequence import Sequence
 
-from models.phantoms import phantom_view, to_stored_values
 from models.serving.inference import Predictor
 from models.serving.sources import SourceOptions, study_sources
 from models.serving.study import analyse_images
-from node.config import ResultsSettings
-from node.results.build import build_result_objects
-from tests.models.checkpoints import untrained_checkpoint
-from tests.results_fixtures import shared_groups
-from tests.synthetic import (
+from models.synthetic import (
     BREAST_TOMOSYNTHESIS,
     SyntheticPatient,
     mammogram,
     mr_series,
     write,
 )
+from models.synthetic.phantoms import phantom_view, to_stored_values
+from node.config import ResultsSettings
+from node.results.build import build_result_objects
+from tests.models.checkpoints import untrained_checkpoint
+from tests.results_fixtures import shared_groups
 
 LESION_FRAMES = (7, 8, 9)
 
@@ -165,7 +165,7 @@ def test_mri_without_a_dce_pair_uses_the_fallback_series(tmp_path: Path) -> None
 
 def test_a_study_without_breast_images_is_nothing_to_analyse(tmp_path: Path) -> None:
     from models.serving.sources import NothingToAnalyse
-    from tests.synthetic import other_modality
+    from models.synthetic import other_modality
 
     with pytest.raises(NothingToAnalyse):
         study_sources([write(other_modality(), tmp_path)])

@@ -18,7 +18,6 @@ import torch
 from pydicom.uid import UID, generate_uid
 from sklearn import metrics as skm
 
-from models.phantoms import phantom_view, to_stored_values
 from models.serving.checkpoint import read_verified
 from models.serving.inference import Predictor
 from models.serving.networks import (
@@ -27,6 +26,8 @@ from models.serving.networks import (
     torchvision_classifier,
 )
 from models.serving.preprocess import plan
+from models.synthetic import SyntheticPatient, mammogram, mr_series, phantom_dataset, write
+from models.synthetic.phantoms import phantom_view, to_stored_values
 from models.training.dataset import DatasetError, Row, label_index, read_manifest
 from models.training.fit import (
     EpochLog,
@@ -38,8 +39,6 @@ from models.training.fit import (
 )
 from models.training.splits import split_by_patient
 from models.training.training_data import Augmentation, PlacedSet, load_image, place_rows
-from tests.labelled import phantom_dataset
-from tests.synthetic import SyntheticPatient, mammogram, mr_series, write
 
 SIZE = (64, 48)
 LARGE_MASS_MM = (30.0, 50.0)
@@ -50,7 +49,7 @@ def placed_splits(folder: Path, patients: int = 16) -> tuple[list[Row], dict[str
     # masses of 30-50 mm: in the 64 x 48 grid a 5-15 mm lesion (the phantoms' default, drawn
     # in millimetres on a full-field detector) is a pixel or two, more than 16 women teach
     large = partial(phantom_view, lesion_diameter_mm=LARGE_MASS_MM)
-    with mock.patch("tests.labelled.phantom_view", large):
+    with mock.patch("models.synthetic.labelled.phantom_view", large):
         rows = read_manifest(phantom_dataset(folder, patients), TASK)
     labels = label_index(TASK, rows)
     split = split_by_patient([r.patient_id for r in rows], labels, (0.6, 0.2, 0.2), seed=3)

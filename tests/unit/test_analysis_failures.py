@@ -10,12 +10,12 @@ import pytest
 from pydantic import ValidationError
 
 from models.serving.checkpoint import CheckpointError
+from models.synthetic import SyntheticPatient, mammogram, write
 from node.config import Settings
 from node.pipeline.analysis import InputInstance, PermanentAnalysisError, StudyInput
 from node.pipeline.analysis_worker import analysis_retry
 from node.pipeline.model_analysis import network_failure, read_sources
 from node.pipeline.retry import RetryPolicy
-from tests.synthetic import SyntheticPatient, mammogram, write
 
 
 def test_the_default_policy_is_the_one_analysis_always_had() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from models.synthetic import SyntheticPatient, mammogram, write
 from models.training.annotations import Annotation, Box, Circle, Mask
 from models.training.dataset import DatasetError, Row, read_manifest, write_manifest
 from models.training.dataset_readers import (
@@ -25,7 +26,6 @@ from models.training.dataset_readers import (
     read_mini_mias,
     read_vindr_mammo,
 )
-from tests.synthetic import SyntheticPatient, mammogram, write
 
 
 def table(path: Path, header: list[str], rows: list[list[str]]) -> Path:

@@ -8,18 +8,18 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from node.dicom.header import (
-    HeaderMismatch,
-    HeaderUnreadable,
-    read_header,
-    records_from,
-)
-from tests.synthetic import (
+from models.synthetic import (
     MG_FOR_PRESENTATION,
     SyntheticPatient,
     garbage_file,
     mammogram,
     write,
+)
+from node.dicom.header import (
+    HeaderMismatch,
+    HeaderUnreadable,
+    read_header,
+    records_from,
 )
 
 

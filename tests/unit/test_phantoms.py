@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.phantoms import (
+from models.synthetic.phantoms import (
     FAT,
     FIBROGLANDULAR_FRACTION,
     GLAND,

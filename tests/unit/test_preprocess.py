@@ -8,7 +8,7 @@ from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 
 from models.serving.preprocess import Geometry, breast_bounds, display_values, prepare
 from models.serving.result import Point
-from tests.synthetic import SyntheticPatient, mammogram
+from models.synthetic import SyntheticPatient, mammogram
 
 WORKING = (256, 192)
 

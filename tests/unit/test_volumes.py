@@ -15,7 +15,7 @@ from models.serving.volumes import (
     read_volume,
     slabs,
 )
-from tests.synthetic import SyntheticPatient, mr_series
+from models.synthetic import SyntheticPatient, mr_series
 
 
 def test_slabs_cover_every_frame_and_keep_the_brightest() -> None:

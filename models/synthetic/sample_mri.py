@@ -1,6 +1,6 @@
-"""``breastnode sample-study DIR --mri``: a SYNTHETIC dynamic contrast-enhanced breast MRI
-study to try the node with: three axial series (pre-contrast, post-contrast 1 and 2) of the
-demo MRI model's phantom, an enhancing lesion in one breast.
+"""What ``breastnode sample-study DIR --mri`` writes: a SYNTHETIC dynamic contrast-enhanced
+breast MRI study to try the node with: three axial series (pre-contrast, post-contrast 1 and
+2) of the demo MRI model's phantom, an enhancing lesion in one breast.
 
 The series descriptions match the node's default DCE rules, so the node subtracts the
 pre-contrast series from the first post-contrast series and analyses the projection. The
@@ -16,10 +16,10 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
-from models.mri_phantoms import dce_phantom
-from node.sample_study import sample_instance
+from models.synthetic.dicom import MR_IMAGE
+from models.synthetic.mri_phantoms import dce_phantom
+from models.synthetic.samples import sample_instance
 
-MR_IMAGE = "1.2.840.10008.5.1.4.1.1.4"
 SERIES = (  # description, acquisition time, contrast given
     ("SYNTHETIC DCE T1 PRE", "090000", False),
     ("SYNTHETIC DCE T1 POST 1", "090130", True),

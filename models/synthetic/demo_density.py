@@ -3,7 +3,7 @@
 Like the other demo models it exists so that a fresh node reports each breast's composition
 end to end without patient data or downloads, and it is not a clinical model: its manifest
 says it is not validated, so every object made with it says NOT FOR CLINICAL USE. What it
-learns is the phantoms' composition (``models.phantoms``: the share of the breast that is
+learns is the phantoms' composition (``models.synthetic.phantoms``: the share of the breast that is
 fibroglandular tissue), not a radiologist's reading of a real mammogram.
 
 Network: ResNet18 without a saliency head at a small working size (composition is a
@@ -14,22 +14,21 @@ few pixel counts, a quarter with a lesion (a lesion is not dense tissue); cross-
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
 
-from models.demo import DemoTraining, TrainingSet, demo_record, save_weights, train
-from models.phantoms import DETECTOR_MM, phantom_view
-from models.serving.checkpoint import TASKS, Manifest, file_sha256, write_manifest
+from models.serving.checkpoint import TASKS, Manifest
 from models.serving.networks import BreastClassifier
 from models.serving.preprocess import prepare
 from models.serving.result import COMPOSITIONS
+from models.synthetic.demo import DemoTraining, TrainingSet, train_demo
+from models.synthetic.phantoms import DETECTOR_MM, phantom_view
 
 DEMO_DENSITY_NAME = "breastnode-demo-density-phantom"
 # a checkpoint of another version learnt other phantoms and is trained again by
-# ``init-demo --if-missing`` (``models.demo.demo_checkpoint_current``)
+# ``init-demo --if-missing`` (``models.synthetic.demo.demo_checkpoint_current``)
 DEMO_DENSITY_VERSION = "1.0.0"
 DEMO_DENSITY_TASK = "density"
 DEMO_DENSITY_WORKING_SIZE = (64, 48)
@@ -60,32 +59,29 @@ def demo_density_network() -> BreastClassifier:
     return BreastClassifier(DEMO_DENSITY_BACKBONE, classes=len(COMPOSITIONS))
 
 
-def make_demo_density_checkpoint(
+def train_demo_density_checkpoint(
     weights: Path, settings: DemoTraining = DEMO_DENSITY_TRAINING
 ) -> Manifest:
     """Train the demo density network and write ``weights`` with its manifest beside it."""
-    started = time.monotonic()
-    torch.manual_seed(settings.seed)
-    data = density_training_set(np.random.default_rng(settings.seed), settings.views)
-    network = demo_density_network()
-    history = train(network, data, settings)
-    save_weights(network, weights)
-    manifest = Manifest(
-        name=DEMO_DENSITY_NAME,
-        version=DEMO_DENSITY_VERSION,
-        task=DEMO_DENSITY_TASK,
-        labels=TASKS[DEMO_DENSITY_TASK],
-        backbone=DEMO_DENSITY_BACKBONE,
-        input_size=DEMO_DENSITY_WORKING_SIZE,
-        operating_threshold=0.5,  # the score is P(c) + P(d): dense; the report uses a-d
-        sha256=file_sha256(weights),
-        validated_for_clinical_use=False,
-        training_data=(
-            f"DEMO ONLY: {settings.views} synthetic phantom views (models.phantoms, seed "
-            f"{settings.seed}), a quarter of each BI-RADS composition a-d drawn as a share "
-            "of fibroglandular tissue; no patient data, no radiologist's reading"
-        ),
-        extra=demo_record(settings, history, started),
+    training_data = (
+        f"DEMO ONLY: {settings.views} synthetic phantom views (models.synthetic.phantoms, "
+        f"seed {settings.seed}), a quarter of each BI-RADS composition a-d drawn as a share "
+        "of fibroglandular tissue; no patient data, no radiologist's reading"
     )
-    write_manifest(weights, manifest)
-    return manifest
+
+    def manifest(sha256: str, record: dict[str, Any]) -> Manifest:
+        return Manifest(
+            name=DEMO_DENSITY_NAME,
+            version=DEMO_DENSITY_VERSION,
+            task=DEMO_DENSITY_TASK,
+            labels=TASKS[DEMO_DENSITY_TASK],
+            backbone=DEMO_DENSITY_BACKBONE,
+            input_size=DEMO_DENSITY_WORKING_SIZE,
+            operating_threshold=0.5,  # the score is P(c) + P(d): dense; the report uses a-d
+            sha256=sha256,
+            validated_for_clinical_use=False,
+            training_data=training_data,
+            extra=record,
+        )
+
+    return train_demo(weights, settings, density_training_set, demo_density_network, manifest)

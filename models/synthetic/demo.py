@@ -10,7 +10,7 @@ lesion within millimetres). Training: half the views carry a lesion; the loss is
 cross-entropy plus the saliency map's binary cross-entropy against a Gaussian at the lesion
 (zero for views without one), so the network learns both whether and where.
 
-The phantoms are drawn in millimetres on the full-field detector (``models.phantoms``), as
+The phantoms are drawn in millimetres on the full-field detector (``models.synthetic.phantoms``), as
 ``breastnode sample-study`` writes them, at a few pixel counts: the network sees the breast
 crop resized to its grid, so what it learns carries over to any image size.
 """
@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
-from models.phantoms import DETECTOR_MM, phantom_view
 from models.serving.checkpoint import (
     TASKS,
     CheckpointError,
@@ -37,8 +37,9 @@ from models.serving.checkpoint import (
     write_manifest,
 )
 from models.serving.networks import BreastClassifier, saliency_loss
-from models.serving.preprocess import prepare
+from models.serving.preprocess import Geometry, prepare
 from models.serving.result import Point
+from models.synthetic.phantoms import DETECTOR_MM, phantom_view
 
 logger = logging.getLogger(__name__)
 
@@ -83,14 +84,9 @@ def phantom_training_set(rng: np.random.Generator, count: int) -> TrainingSet:
         shape = (rows, round(rows * DETECTOR_MM[1] / DETECTOR_MM[0]))
         phantom = phantom_view(rng, side, view, shape, with_lesion=with_lesion)
         model_input, geometry = prepare(phantom.image, side, DEMO_WORKING_SIZE)
-        target = np.zeros(DEMO_WORKING_SIZE, dtype=np.float32)
-        if phantom.lesion is not None:
-            centre = geometry.to_model(phantom.lesion.center)
-            sigma = max(phantom.lesion.radius_px * geometry.scale[1], 3.0)
-            target = lesion_target(centre, sigma, DEMO_WORKING_SIZE)
         inputs.append(model_input)
         labels.append(int(with_lesion))
-        targets.append(target.astype(np.float32))
+        targets.append(saliency_target(phantom.lesion, geometry, DEMO_WORKING_SIZE))
     return TrainingSet(np.stack(inputs), np.asarray(labels), np.stack(targets))
 
 
@@ -141,6 +137,27 @@ def train(network: BreastClassifier, data: TrainingSet, settings: DemoTraining) 
     return history
 
 
+class PlacedLesion(Protocol):
+    """A phantom's lesion: where it is in the phantom's pixel grid, and how large."""
+
+    @property
+    def center(self) -> Point: ...
+
+    @property
+    def radius_px(self) -> float: ...
+
+
+def saliency_target(
+    lesion: PlacedLesion | None, geometry: Geometry, size: tuple[int, int]
+) -> np.ndarray:
+    """What the saliency head is to learn for a phantom: nothing where it has no lesion,
+    else a Gaussian at the lesion in the model grid, as wide as the lesion (3 pixels or more)."""
+    if lesion is None:
+        return np.zeros(size, dtype=np.float32)
+    sigma = max(lesion.radius_px * geometry.scale[1], 3.0)
+    return lesion_target(geometry.to_model(lesion.center), sigma, size)
+
+
 def lesion_target(centre: Point, sigma: float, size: tuple[int, int]) -> np.ndarray:
     """The wanted saliency: a Gaussian of ``sigma`` model pixels at ``centre``."""
     y, x = np.mgrid[0 : size[0], 0 : size[1]].astype(np.float32)
@@ -148,24 +165,21 @@ def lesion_target(centre: Point, sigma: float, size: tuple[int, int]) -> np.ndar
     return np.asarray(target, dtype=np.float32)
 
 
-def make_demo_checkpoint(weights: Path, settings: DemoTraining = DemoTraining()) -> Manifest:
-    """Train the demo network and write ``weights`` with its manifest beside it."""
-    started = time.monotonic()
-    torch.manual_seed(settings.seed)
-    data = phantom_training_set(np.random.default_rng(settings.seed), settings.views)
-    return train_and_save(
+def train_demo_checkpoint(weights: Path, settings: DemoTraining = DemoTraining()) -> Manifest:
+    """Train the demo network and write ``weights`` with its manifest beside it (the demo
+    model cache calls this: ``models.synthetic.demo_models.make_demo_checkpoint``)."""
+    training_data = (
+        f"DEMO ONLY: {settings.views} synthetic phantom views (models.synthetic.phantoms, "
+        f"seed {settings.seed}; drawn in millimetres on a full-field detector, "
+        f"{'/'.join(map(str, TRAINING_ROWS))} rows), half with an inserted 5-15 mm lesion; "
+        "no patient data"
+    )
+    return train_demo(
         weights,
-        data,
         settings,
-        name=DEMO_NAME,
-        input_size=DEMO_WORKING_SIZE,
-        training_data=(
-            f"DEMO ONLY: {settings.views} synthetic phantom views (models.phantoms, seed "
-            f"{settings.seed}; drawn in millimetres on a full-field detector, "
-            f"{'/'.join(map(str, TRAINING_ROWS))} rows), half with an inserted 5-15 mm lesion; "
-            "no patient data"
-        ),
-        started=started,
+        phantom_training_set,
+        demo_network,
+        lesion_manifest(DEMO_NAME, DEMO_WORKING_SIZE, training_data),
     )
 
 
@@ -187,36 +201,49 @@ def save_weights(network: nn.Module, weights: Path) -> None:
     partial.replace(weights)
 
 
-def train_and_save(
+def train_demo(
     weights: Path,
-    data: TrainingSet,
     settings: DemoTraining,
-    *,
-    name: str,
-    input_size: tuple[int, int],
-    training_data: str,
-    started: float,
+    training_set: Callable[[np.random.Generator, int], TrainingSet],
+    network: Callable[[], BreastClassifier],
+    manifest: Callable[[str, dict[str, Any]], Manifest],
 ) -> Manifest:
-    """Train a demo network on ``data``; write the weights and a not-validated manifest."""
-    network = demo_network()
-    history = train(network, data, settings)
-    save_weights(network, weights)
-    manifest = Manifest(
-        name=name,
-        version=DEMO_VERSION,
-        task="lesion",
-        labels=TASKS["lesion"],
-        backbone=DEMO_BACKBONE,
-        input_size=input_size,
-        operating_threshold=DEMO_THRESHOLD,
-        sha256=file_sha256(weights),
-        validated_for_clinical_use=False,
-        training_data=training_data,
-        heatmap="saliency",
-        extra={"saliency_tap": DEMO_SALIENCY_TAP, **demo_record(settings, history, started)},
-    )
-    write_manifest(weights, manifest)
-    return manifest
+    """Train a new ``network()`` on ``training_set`` drawn with the settings' seed; write the
+    weights and ``manifest(sha256, demo_record)`` beside them."""
+    started = time.monotonic()
+    torch.manual_seed(settings.seed)
+    data = training_set(np.random.default_rng(settings.seed), settings.views)
+    trained = network()
+    history = train(trained, data, settings)
+    save_weights(trained, weights)
+    made = manifest(file_sha256(weights), demo_record(settings, history, started))
+    write_manifest(weights, made)
+    return made
+
+
+def lesion_manifest(
+    name: str, input_size: tuple[int, int], training_data: str
+) -> Callable[[str, dict[str, Any]], Manifest]:
+    """The not-validated manifest of a demo lesion network (``demo_network``), for
+    ``train_demo``."""
+
+    def made(sha256: str, record: dict[str, Any]) -> Manifest:
+        return Manifest(
+            name=name,
+            version=DEMO_VERSION,
+            task="lesion",
+            labels=TASKS["lesion"],
+            backbone=DEMO_BACKBONE,
+            input_size=input_size,
+            operating_threshold=DEMO_THRESHOLD,
+            sha256=sha256,
+            validated_for_clinical_use=False,
+            training_data=training_data,
+            heatmap="saliency",
+            extra={"saliency_tap": DEMO_SALIENCY_TAP, **record},
+        )
+
+    return made
 
 
 def demo_record(settings: DemoTraining, history: list[float], started: float) -> dict[str, Any]:

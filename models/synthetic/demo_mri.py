@@ -6,25 +6,31 @@ is not validated, so every object made from it says NOT FOR CLINICAL USE.
 
 The training images are made as the node makes them from a stored study: the first
 post-contrast phase minus the pre-contrast phase, projected by maximum intensity
-(``models.serving.volumes.dce_projection``), scaled by ``models.serving.sources.percentile_scaled``
-and placed uncropped in the working grid. Half the studies carry an enhancing lesion, in either
-breast; the saliency target is a Gaussian at the lesion.
+(``models.serving.volumes.dce_projection``), scaled by
+``models.serving.sources.percentile_scaled`` and placed uncropped in the working grid. Half
+the studies carry an enhancing lesion, in either breast; the saliency target is a Gaussian
+at the lesion.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from models.demo import DemoTraining, TrainingSet, lesion_target, train_and_save
-from models.mri_phantoms import DcePhantom, dce_phantom
 from models.serving.checkpoint import Manifest
 from models.serving.preprocess import prepare
 from models.serving.sources import percentile_scaled
 from models.serving.volumes import dce_projection
+from models.synthetic.demo import (
+    DemoTraining,
+    TrainingSet,
+    demo_network,
+    lesion_manifest,
+    saliency_target,
+    train_demo,
+)
+from models.synthetic.mri_phantoms import DcePhantom, dce_phantom
 
 DEMO_MRI_NAME = "breastnode-demo-mri-phantom"
 DEMO_MRI_WORKING_SIZE = (128, 128)
@@ -45,32 +51,25 @@ def mri_training_set(rng: np.random.Generator, count: int) -> TrainingSet:
         model_input, geometry = prepare(
             projection(phantom), None, DEMO_MRI_WORKING_SIZE, crop=False
         )
-        target = np.zeros(DEMO_MRI_WORKING_SIZE, dtype=np.float32)
-        if phantom.lesion is not None:
-            centre = geometry.to_model(phantom.lesion.center)
-            sigma = max(phantom.lesion.radius_px * geometry.scale[1], 3.0)
-            target = lesion_target(centre, sigma, DEMO_MRI_WORKING_SIZE)
         inputs.append(model_input)
         labels.append(int(side is not None))
-        targets.append(target)
+        targets.append(saliency_target(phantom.lesion, geometry, DEMO_MRI_WORKING_SIZE))
     return TrainingSet(np.stack(inputs), np.asarray(labels), np.stack(targets))
 
 
-def make_demo_mri_checkpoint(weights: Path, settings: DemoTraining = DEMO_MRI_TRAINING) -> Manifest:
+def train_demo_mri_checkpoint(
+    weights: Path, settings: DemoTraining = DEMO_MRI_TRAINING
+) -> Manifest:
     """Train the demo MRI network and write ``weights`` with its manifest beside it."""
-    started = time.monotonic()
-    torch.manual_seed(settings.seed)
-    data = mri_training_set(np.random.default_rng(settings.seed), settings.views)
-    return train_and_save(
+    training_data = (
+        f"DEMO ONLY: {settings.views} synthetic DCE breast MRI phantoms "
+        f"(models.synthetic.mri_phantoms, seed {settings.seed}), half with an enhancing "
+        "lesion; no patient data"
+    )
+    return train_demo(
         weights,
-        data,
         settings,
-        name=DEMO_MRI_NAME,
-        input_size=DEMO_MRI_WORKING_SIZE,
-        training_data=(
-            f"DEMO ONLY: {settings.views} synthetic DCE breast MRI phantoms "
-            f"(models.mri_phantoms, seed {settings.seed}), half with an enhancing lesion; "
-            "no patient data"
-        ),
-        started=started,
+        mri_training_set,
+        demo_network,
+        lesion_manifest(DEMO_MRI_NAME, DEMO_MRI_WORKING_SIZE, training_data),
     )

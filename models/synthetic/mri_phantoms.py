@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.phantoms import smooth_noise
 from models.serving.result import Point
+from models.synthetic.phantoms import smooth_noise
 
 NOISE = 12.0  # signal units, per phase
 

@@ -1,5 +1,6 @@
-"""``breastnode sample-study DIR``: a SYNTHETIC four-view screening mammography study to try
-the node with (upload it to a PACS or Orthanc, push it to the node, see the results).
+"""What ``breastnode sample-study DIR`` writes: a SYNTHETIC four-view screening mammography
+study to try the node with (upload it to a PACS or Orthanc, push it to the node, see the
+results).
 
 The images are the demo models' phantoms (a lesion in one breast; from the command, both
 breasts of one BI-RADS composition, which the demo density model reads), stored as MG For
@@ -14,15 +15,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import generate_uid
 
-from models.phantoms import PhantomView, phantom_study, to_stored_values
+from models.synthetic.dicom import MG_FOR_PRESENTATION, VIEW_CODES, synthetic_dataset
+from models.synthetic.phantoms import PhantomView, phantom_study, to_stored_values
 
-MG_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.2"
 MARK = "SYNTHETIC SAMPLE - NOT A PATIENT - NOT FOR CLINICAL USE"
-VIEWS = {"CC": ("399162004", "cranio-caudal"), "MLO": ("399368009", "medio-lateral oblique")}
 
 
 def write_sample_study(
@@ -65,18 +65,16 @@ def sample_views(
 def sample_instance(sop_class: str, study_uid: str, series_uid: str) -> Dataset:
     """A new instance of the SYNTHETIC sample patient and study: file meta, UIDs, the
     patient and study modules, equipment, and the SYNTHETIC marks."""
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = UID(sop_class)
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
-    ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.PatientName, ds.PatientID, ds.PatientSex = "SYNTHETIC^SAMPLE", "SYNTHETIC-SAMPLE", "F"
-    ds.PatientBirthDate = ""
-    ds.StudyDate, ds.StudyTime, ds.AccessionNumber, ds.StudyID = "20260101", "090000", "", "1"
-    ds.ReferringPhysicianName = ""
-    ds.Manufacturer, ds.InstitutionName = "BreastNode sample-study", "SYNTHETIC"
+    ds = synthetic_dataset(
+        sop_class,
+        study_uid,
+        series_uid,
+        name="SYNTHETIC^SAMPLE",
+        patient_id="SYNTHETIC-SAMPLE",
+        birth_date="",
+    )
+    ds.AccessionNumber = ""
+    ds.Manufacturer = "BreastNode sample-study"
     ds.ImageComments = ds.StudyDescription = MARK
     return ds
 
@@ -89,9 +87,9 @@ def _view(study_uid: str, series_uid: str, number: int, laterality: str, view: s
     ds.ViewPosition = view
     item = Dataset()
     item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = (
-        *VIEWS[view][:1],
+        VIEW_CODES[view][0],
         "SCT",
-        VIEWS[view][1],
+        VIEW_CODES[view][1],
     )
     ds.ViewCodeSequence = Sequence([item])
     # columns run toward the nipple on left views (A), away from it on right views (P)

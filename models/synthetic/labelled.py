@@ -1,4 +1,4 @@
-"""A small labelled dataset the tests draw themselves (SYNTHETIC phantoms, no patient data):
+"""A small labelled dataset drawn on the spot (SYNTHETIC phantoms, no patient data):
 PNG views of phantom breasts, half with an inserted lesion, two views per breast, and the
 manifest CSV that describes them."""
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from models.phantoms import phantom_view
+from models.synthetic.phantoms import phantom_view
 from models.training.dataset import Row, write_manifest
 
 

@@ -1,27 +1,39 @@
-"""Synthetic DICOM for tests and benchmarks: small, generated, and marked as not a patient.
+"""Synthetic DICOM data sets for the tests and benchmarks: small, generated, marked as not a
+patient.
 
 Every object carries "SYNTHETIC" in its patient name, institution and image comments. The
-patient identifiers are random per call so the log-scan test can look for them.
+patient identifiers are random per ``SyntheticPatient`` and kept in ``SEEDED``, so a scan of
+the operational logs can look for them. ``synthetic_dataset`` is the one builder of the
+patient, study and SOP common modules, also used by the samples (``models.synthetic.samples``).
 """
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_file_meta_info
 from pydicom.sequence import Sequence
-from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import (
+    UID,
+    BreastTomosynthesisImageStorage,
+    CTImageStorage,
+    DigitalMammographyXRayImageStorageForPresentation,
+    DigitalMammographyXRayImageStorageForProcessing,
+    ExplicitVRLittleEndian,
+    MRImageStorage,
+    generate_uid,
+)
 
-MG_FOR_PRESENTATION = UID("1.2.840.10008.5.1.4.1.1.1.2")
-MG_FOR_PROCESSING = UID("1.2.840.10008.5.1.4.1.1.1.2.1")
-BREAST_TOMOSYNTHESIS = UID("1.2.840.10008.5.1.4.1.1.13.1.3")
-MR_IMAGE = UID("1.2.840.10008.5.1.4.1.1.4")
-CT_IMAGE = UID("1.2.840.10008.5.1.4.1.1.2")
+MG_FOR_PRESENTATION = DigitalMammographyXRayImageStorageForPresentation
+MG_FOR_PROCESSING = DigitalMammographyXRayImageStorageForProcessing
+BREAST_TOMOSYNTHESIS = BreastTomosynthesisImageStorage
+MR_IMAGE = MRImageStorage
+CT_IMAGE = CTImageStorage
 SYNTHETIC_MARK = "SYNTHETIC TEST DATA - NOT A PATIENT"
 
 VIEW_CODES = {"CC": ("399162004", "cranio-caudal"), "MLO": ("399368009", "medio-lateral oblique")}
@@ -182,34 +194,48 @@ def _base(
     study_uid: str | None,
     series_uid: str | None,
 ) -> Dataset:
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = sop_class
-    sop_instance = generate_uid()
-    ds.file_meta.MediaStorageSOPInstanceUID = sop_instance
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = sop_instance
-    ds.StudyInstanceUID = study_uid or generate_uid()
-    ds.SeriesInstanceUID = series_uid or generate_uid()
-    ds.PatientName = patient.patient_name
-    ds.PatientID = patient.patient_id
-    ds.PatientBirthDate = patient.birth_date
-    ds.PatientSex = "F"
-    ds.StudyDate = "20260101"
-    ds.StudyTime = "090000"
+    ds = synthetic_dataset(
+        sop_class,
+        study_uid or generate_uid(),
+        series_uid or generate_uid(),
+        name=patient.patient_name,
+        patient_id=patient.patient_id,
+        birth_date=patient.birth_date,
+    )
     ds.ContentDate = "20260101"
     ds.ContentTime = "090100"
     ds.AccessionNumber = "SYNACC1"
-    ds.StudyID = "1"
     ds.SeriesNumber = 1
     ds.InstanceNumber = 1
     ds.Modality = modality
     ds.Manufacturer = "BreastNode synthetic generator"
-    ds.InstitutionName = "SYNTHETIC"
     ds.ImageComments = SYNTHETIC_MARK
+    return ds
+
+
+def synthetic_dataset(
+    sop_class: str,
+    study_uid: str,
+    series_uid: str,
+    *,
+    name: str,
+    patient_id: str,
+    birth_date: str,
+) -> Dataset:
+    """A new instance: file meta (Explicit VR Little Endian), UIDs, the patient and study
+    modules and the SYNTHETIC institution; the caller adds the rest."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = UID(sop_class)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.PatientName, ds.PatientID, ds.PatientSex = name, patient_id, "F"
+    ds.PatientBirthDate = birth_date
+    ds.StudyDate, ds.StudyTime, ds.StudyID = "20260101", "090000", "1"
     ds.ReferringPhysicianName = ""
+    ds.InstitutionName = "SYNTHETIC"
     return ds
 
 
@@ -254,9 +280,9 @@ def garbage_file(
     """Valid File Meta Information followed by bytes that are not a data set."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = sop_instance or generate_uid()
+    meta.MediaStorageSOPInstanceUID = UID(sop_instance) if sop_instance else generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    buffer = BytesIO()
+    buffer = DicomBytesIO()
     buffer.write(b"\x00" * 128 + b"DICM")
     write_file_meta_info(buffer, meta)
     buffer.write(garbage)
