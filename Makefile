@@ -70,8 +70,8 @@ demo-models: venv
 	$(BIN)/python -m models.synthetic.demo_models
 
 lint: test-deps
-	$(BIN)/ruff check node storage models tests bench
-	$(BIN)/ruff format --check node storage models tests bench
+	$(BIN)/ruff check node storage models harness tests bench
+	$(BIN)/ruff format --check node storage models harness tests bench
 
 typecheck: test-deps
 	$(BIN)/mypy

@@ -60,10 +60,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from harness.network import free_port, port_open, wait_for
+from harness.node_process import NodeProcess, Peer, config_toml
+from harness.orthanc import Orthanc
 from models.synthetic.demo_models import demo_checkpoint
 from models.synthetic.samples import write_sample_study
-from tests.helpers import NodeProcess, Peer, config_toml, free_port, port_open, wait_for
-from tests.orthanc import Orthanc
 
 VIEWS = 4
 RESULTS_PER_STUDY = 6  # TID 1500 SR, Mammography CAD SR, four SC overlays

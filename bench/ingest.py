@@ -29,22 +29,16 @@ from pydicom.uid import generate_uid
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from harness.network import free_port, port_open, wait_for
+from harness.node_process import NodeProcess, Peer, config_toml
+from harness.orthanc import Orthanc
+from harness.tools import find_tool
 from models.synthetic import (
     BREAST_TOMOSYNTHESIS,
     SyntheticPatient,
     mammogram,
     write,
 )
-from tests.helpers import (
-    NodeProcess,
-    Peer,
-    config_toml,
-    free_port,
-    port_open,
-    require_tool,
-    wait_for,
-)
-from tests.orthanc import Orthanc
 
 ROWS, COLUMNS = 3328, 2560
 NODE_MAX_PDU = 4194304
@@ -83,7 +77,7 @@ def make_large(folder: Path, target_bytes: int = 500 * 2**20) -> Path:
 
 
 def storescu_wall_time(port: int, called: str, paths: list[Path], parallel: int) -> float:
-    storescu = require_tool("storescu")
+    storescu = find_tool("storescu")
     chunks = [paths[i::parallel] for i in range(parallel)]
     started = time.perf_counter()
     processes = [
@@ -123,7 +117,7 @@ class Receiver:
 
 class NodeReceiver(Receiver):
     name, called = "node", "BREASTNODE"
-    workers = 0  # the configured default
+    receivers = 0  # the configured default
 
     def start(self, folder: Path) -> None:
         self.port = free_port()
@@ -131,8 +125,9 @@ class NodeReceiver(Receiver):
         config.write_text(
             config_toml(folder / "store", self.port, [Peer("scu", "STORESCU")], min_free_bytes=0)
         )
+        env = {"BREASTNODE_NODE__RECEIVERS": str(self.receivers)} if self.receivers else {}
         self.node = NodeProcess(
-            config, folder / "store", self.port, folder / "node.log", log_level="INFO"
+            config, folder / "store", self.port, folder / "node.log", env=env, log_level="INFO"
         ).start()
 
     def stop(self) -> None:
@@ -242,9 +237,11 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "bn-bench")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--skip-large", action="store_true")
-    parser.add_argument("--node-workers", type=int, default=0, help="0: the node's default")
+    parser.add_argument(
+        "--node-receivers", type=int, default=0, help="receiver processes; 0: the node's default"
+    )
     args = parser.parse_args()
-    NodeReceiver.workers = args.node_workers
+    NodeReceiver.receivers = args.node_receivers
     args.workdir.mkdir(parents=True, exist_ok=True)
 
     paths = make_instances(args.workdir / "mg", args.instances)
