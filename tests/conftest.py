@@ -1,8 +1,8 @@
 """Fixtures: databases (SQLite and PostgreSQL), node subprocesses, and the run-wide log.
 
 Every log the run produces (this process at DEBUG, every node subprocess at DEBUG) lands in
-one folder, and ``tests/test_zz_logs.py`` scans it last for the patient data the synthetic
-generator seeded.
+one folder, and after each test what it logged there is scanned for the patient data the
+synthetic generator seeded: a leak fails the test that caused it, in any order.
 """
 
 from __future__ import annotations
@@ -14,25 +14,21 @@ from pathlib import Path
 
 import pytest
 
+from models.synthetic import SEEDED
 from tests.helpers import IN_CI, NodeProcess, Peer, config_toml, free_port
+from tests.support.log_scan import LogWatch, patient_data_in
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 pytest_plugins = ["tests.model_fixtures"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The log scan runs after everything else, whatever -k or ordering says. The first test
-    that needs a demo checkpoint trains it when the demo model cache lacks it (``make pytest``
-    fills the cache first), so those tests get a longer time limit."""
+    """The first test that needs a demo checkpoint trains it when the demo model cache lacks
+    it (``make pytest`` fills the cache first), so those tests get a longer time limit."""
     for item in items:
         demo_fixtures = {"demo_weights", "demo_mri_weights", "demo_density_weights"}
         if demo_fixtures & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.timeout(1800))
-    items.sort(key=lambda item: item.get_closest_marker("log_scan") is not None)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "log_scan: scans the whole run's logs; runs last")
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +48,18 @@ def _capture_run_log(run_logs: Path) -> Iterator[None]:
     yield
     root.removeHandler(handler)
     handler.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_patient_data_in_logs(_capture_run_log: None, run_logs: Path) -> Iterator[None]:
+    """What this test logged (this process and every node it started, at DEBUG) carries no
+    synthetic patient's name, ID or birth date. Autouse, so it is torn down after the
+    test's own fixtures have stopped their nodes and their logs are complete."""
+    watch = LogWatch(run_logs)
+    yield
+    leaks = patient_data_in(watch.new_text(), SEEDED)
+    if leaks:
+        pytest.fail(f"patient data in operational logs: {leaks[:5]}")
 
 
 def _postgres_available() -> bool:
@@ -110,7 +118,7 @@ def node_factory(tmp_path: Path, run_logs: Path) -> Iterator[NodeFactory]:
         min_free_bytes: int = 0,
         root: Path | None = None,
         port: int | None = None,
-        workers: int | None = None,
+        receivers: int | None = None,
         extra: str = "",
         env: dict[str, str] | None = None,
         metrics_port: int = 0,
@@ -136,8 +144,8 @@ def node_factory(tmp_path: Path, run_logs: Path) -> Iterator[NodeFactory]:
         )
         log = run_logs / f"node-{uuid.uuid4().hex[:8]}.log"
         env = dict(env or {})
-        if workers is not None:
-            env["BREASTNODE_NODE__WORKERS"] = str(workers)
+        if receivers is not None:
+            env["BREASTNODE_NODE__RECEIVERS"] = str(receivers)
         node = NodeProcess(config=config, root=root, port=port, log=log, env=env).start()
         started.append(node)
         return node

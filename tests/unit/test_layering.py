@@ -110,3 +110,16 @@ def test_the_reader_sees_every_kind_of_import(tmp_path: Path) -> None:
     assert "node.runtime" in graph["node.inner.rel"]
     assert "models.pkg imports storage.tables" in violations(graph, "models", "storage")
     assert violations(graph, "node", "models") == []
+
+
+def test_benchmarks_and_the_harness_never_import_the_tests() -> None:
+    """bench/ and harness/ stand on the packages (and bench on harness), not on tests/; the
+    packages import neither."""
+    found = []
+    for folder in ("bench", "harness", *PACKAGES):
+        for path in sorted((REPO / folder).rglob("*.py")):
+            for imported in imported_modules(path, REPO):
+                top = imported.split(".")[0]
+                if top == "tests" or (folder in PACKAGES and top in {"harness", "bench"}):
+                    found.append(f"{path.relative_to(REPO)} imports {imported}")
+    assert found == []

@@ -1,0 +1,45 @@
+"""Finding patient data in operational logs. The synthetic generator records every patient
+it invents (``models.synthetic.SEEDED``); their names, IDs and birth dates must never appear
+in a log line, whatever the level."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from models.synthetic import SyntheticPatient
+
+
+def patient_data_in(text: str, patients: Iterable[SyntheticPatient]) -> list[str]:
+    """What of the patients' data ``text`` shows, named (never quoted in full context)."""
+    leaks = []
+    for patient in patients:
+        name_part = patient.patient_name.split("^")[1]
+        for label, value in (("name", name_part), ("ID", patient.patient_id)):
+            if value in text:
+                leaks.append(f"patient {label} {value}")
+        if re.search(rf"(?<![\d.]){patient.birth_date}(?![\d.])", text):
+            leaks.append(f"birth date {patient.birth_date}")
+    return leaks
+
+
+class LogWatch:
+    """The log files of a folder, read from where they stood when the watch began, so each
+    test is judged on what was logged while it ran."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.start = {p: p.stat().st_size for p in folder.glob("*.log")}
+
+    def new_text(self) -> str:
+        parts: Sequence[str] = [
+            _read_from(path, self.start.get(path, 0)) for path in sorted(self.folder.glob("*.log"))
+        ]
+        return "\n".join(parts)
+
+
+def _read_from(path: Path, offset: int) -> str:
+    with path.open("rb") as log:
+        log.seek(offset)
+        return log.read().decode("utf-8", errors="replace")

@@ -1,0 +1,36 @@
+"""The log scan each test is judged by can fail: it finds a planted name, ID or birth date,
+ignores what merely contains the digits, and reads only what was logged after it began."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from models.synthetic import SyntheticPatient
+from tests.support.log_scan import LogWatch, patient_data_in
+
+
+def test_finds_each_kind_of_patient_data() -> None:
+    patient = SyntheticPatient()
+    family, given = patient.patient_name.split("^")[:2]
+    assert patient_data_in("nothing personal here", [patient]) == []
+    assert patient_data_in(f"hello {given}", [patient]) == [f"patient name {given}"]
+    assert patient_data_in(f"id={patient.patient_id}", [patient]) == [
+        f"patient ID {patient.patient_id}"
+    ]
+    assert patient_data_in(f"born {patient.birth_date}.", [patient]) == [
+        f"birth date {patient.birth_date}"
+    ]
+    assert patient_data_in(f"uid 1.2.{patient.birth_date}.3", [patient]) == []
+    del family
+
+
+def test_reads_only_what_came_after_the_watch_began(tmp_path: Path) -> None:
+    old = tmp_path / "node.log"
+    old.write_text("before the test\n")
+    watch = LogWatch(tmp_path)
+    with old.open("a") as log:
+        log.write("during the test\n")
+    (tmp_path / "new.log").write_text("a new node\n")
+    text = watch.new_text()
+    assert "during the test" in text and "a new node" in text
+    assert "before the test" not in text
