@@ -51,22 +51,29 @@ def echoscu(port: int, calling: str = "ECHOSCU") -> subprocess.CompletedProcess[
     )
 
 
+def storescu_command(
+    port: int, files: Iterable[Path], calling: str = "STORESCU", *options: str
+) -> list[str]:
+    """dcmtk's storescu command line sending files to the node on loopback."""
+    return [
+        require_tool("storescu"),
+        *options,
+        "-aet",
+        calling,
+        "-aec",
+        "BREASTNODE",
+        "127.0.0.1",
+        str(port),
+        *map(str, files),
+    ]
+
+
 def storescu(
     port: int, files: Iterable[Path], calling: str = "STORESCU", *options: str
 ) -> subprocess.CompletedProcess[str]:
-    """dcmtk's storescu sending files to the node on loopback."""
+    """Run storescu (:func:`storescu_command`) to the end."""
     return subprocess.run(
-        [
-            require_tool("storescu"),
-            *options,
-            "-aet",
-            calling,
-            "-aec",
-            "BREASTNODE",
-            "127.0.0.1",
-            str(port),
-            *map(str, files),
-        ],
+        storescu_command(port, files, calling, *options),
         capture_output=True,
         text=True,
         timeout=120,

@@ -47,8 +47,8 @@ class Orthanc:
         config.update(self.extra_config)
         path = self.folder / "orthanc.json"
         path.write_text(json.dumps(config))
-        log = (self.folder / "orthanc.log").open("wb")
-        self.process = subprocess.Popen([binary, str(path)], stdout=log, stderr=log)
+        with (self.folder / "orthanc.log").open("wb") as log:  # the child keeps its own copy
+            self.process = subprocess.Popen([binary, str(path)], stdout=log, stderr=log)
         wait_for(lambda: port_open(self.http_port) and port_open(self.dicom_port), timeout=60)
         return self
 

@@ -17,16 +17,9 @@ from storage.filestore import FileStore
 from storage.index import InstanceIndex
 from storage.outbox import Outbox
 from storage.queue import JobQueue
-from storage.records import (
-    InstanceRecord,
-    PatientRecord,
-    ReceivedInstance,
-    Reception,
-    SeriesRecord,
-    StoredFile,
-    StudyRecord,
-)
+from storage.records import StoredFile
 from storage.times import utcnow
+from tests.support.records import received_from
 
 
 def store_dataset(
@@ -35,21 +28,15 @@ def store_dataset(
     ds: Dataset,
     calling_ae: str = "MODALITY",
     received_at: datetime | None = None,
+    named: bool = False,
 ) -> str:
     """Store ``ds`` (received five minutes ago by default); its relative path."""
     spooled = write(ds, store.spool_dir)
     digest = store.digest_and_sync(spooled)
     relative = store.commit(spooled)
-    InstanceIndex(engine).add(
-        ReceivedInstance(
-            PatientRecord(str(ds.PatientID)),
-            StudyRecord(str(ds.StudyInstanceUID)),
-            SeriesRecord(str(ds.SeriesInstanceUID), str(ds.Modality)),
-            InstanceRecord(str(ds.SOPInstanceUID), str(ds.SOPClassUID), "1.2.840.10008.1.2.1"),
-            StoredFile(relative, digest.size, digest.sha256),
-            Reception(calling_ae, "127.0.0.1", received_at or utcnow() - timedelta(minutes=5)),
-        )
-    )
+    when = received_at or utcnow() - timedelta(minutes=5)
+    stored = StoredFile(relative, digest.size, digest.sha256)
+    InstanceIndex(engine).add(received_from(ds, stored, when, calling_ae, named))
     return relative
 
 

@@ -14,20 +14,13 @@ from storage.index import InstanceIndex
 from storage.migrate import upgrade
 from storage.queue import JobQueue
 from storage.records import (
-    InstanceRecord,
     PatientRecord,
-    ReceivedInstance,
-    Reception,
-    SeriesRecord,
-    StoredFile,
-    StudyRecord,
 )
 from storage.tables import PENDING, Study
+from tests.support.records import MG, MR, received_instance
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 QUIET = timedelta(seconds=30)
-MG = "1.2.840.10008.5.1.4.1.1.1.2"
-MR = "1.2.840.10008.5.1.4.1.1.4"
 
 
 def receive(
@@ -39,23 +32,16 @@ def receive(
     view: str = "CC",
     sop_class: str = MG,
 ) -> None:
-    sop = f"{study}.{n}"
     index.add(
-        ReceivedInstance(
+        received_instance(
+            f"{study}.{n}",
+            study,
+            received_at=at,
+            series=f"{study}.0",
+            sop_class=sop_class,
+            laterality=lat,
+            view=view,
             patient=PatientRecord(patient_id="SYN-SWEEP"),
-            study=StudyRecord(study_instance_uid=study),
-            series=SeriesRecord(
-                series_instance_uid=f"{study}.0", modality="MG" if sop_class == MG else "MR"
-            ),
-            instance=InstanceRecord(
-                sop_instance_uid=sop,
-                sop_class_uid=sop_class,
-                transfer_syntax_uid="1.2.840.10008.1.2.1",
-                image_laterality=lat,
-                view_position=view,
-            ),
-            file=StoredFile(f"objects/x/{sop}.dcm", 1, "0" * 64),
-            reception=Reception("SCU", "127.0.0.1", at),
         )
     )
 

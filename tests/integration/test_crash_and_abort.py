@@ -21,7 +21,7 @@ from pynetdicom import AE
 
 from models.synthetic import MG_FOR_PRESENTATION, SyntheticPatient, mammogram, write
 from tests.conftest import NodeFactory
-from tests.helpers import Peer, require_tool, wait_for
+from tests.helpers import Peer, storescu_command, wait_for
 
 SCU = "CRASHSCU"
 
@@ -48,7 +48,7 @@ def test_sigkill_mid_send_loses_nothing_acknowledged(
     node_factory: NodeFactory, tmp_path: Path, database_url: str
 ) -> None:
     db = "" if database_url.startswith("sqlite") else database_url
-    node = node_factory([Peer("crash", SCU)], database_url=db, workers=2)
+    node = node_factory([Peer("crash", SCU)], database_url=db, receivers=2)
     patient = SyntheticPatient()
     first = mammogram(patient, rows=1024, columns=768)
     datasets = [first] + [
@@ -84,18 +84,7 @@ def test_aborted_transfer_leaves_no_spool_file(node_factory: NodeFactory, tmp_pa
     path = write(big, tmp_path)
     spool = node.root / "spool"
     sender = subprocess.Popen(
-        [
-            require_tool("storescu"),
-            "-aet",
-            "STORESCU",
-            "-aec",
-            "BREASTNODE",
-            "--max-send-pdu",
-            "16384",
-            "127.0.0.1",
-            str(node.port),
-            str(path),
-        ],
+        storescu_command(node.port, [path], "STORESCU", "--max-send-pdu", "16384"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

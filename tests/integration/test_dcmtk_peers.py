@@ -22,7 +22,7 @@ from pynetdicom import AE
 from models.synthetic import SyntheticPatient, mammogram, mr_slice, write
 from node.dicom.sop_classes import ACCEPTED_STORAGE, ACCEPTED_TRANSFER_SYNTAXES
 from tests.conftest import NodeFactory
-from tests.helpers import dataset_bytes, echoscu, require_tool
+from tests.helpers import dataset_bytes, echoscu, require_tool, storescu_command
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -98,17 +98,7 @@ def send_as_is(path: Path, port: int, storescu_option: str | None) -> None:
             str(path),
         ]
     else:
-        command = [
-            require_tool("storescu"),
-            storescu_option,
-            "-aet",
-            "STORESCU",
-            "-aec",
-            "BREASTNODE",
-            "127.0.0.1",
-            str(port),
-            str(path),
-        ]
+        command = storescu_command(port, [path], "STORESCU", storescu_option)
     result = run(*command)
     assert result.returncode == 0, f"{path.name}: {result.stderr}{result.stdout}"
 
@@ -188,16 +178,7 @@ def test_mr_series_and_cli_listings(node_factory: NodeFactory, tmp_path: Path) -
         )
         for n in range(2, 6)
     ]
-    result = run(
-        require_tool("storescu"),
-        "-aet",
-        "STORESCU",
-        "-aec",
-        "BREASTNODE",
-        "127.0.0.1",
-        str(node.port),
-        *map(str, files),
-    )
+    result = run(*storescu_command(node.port, files))
     assert result.returncode == 0, result.stderr
     studies = json.loads(node.cli("studies", "--json").stdout)
     [study] = [s for s in studies if s["study_instance_uid"] == first.StudyInstanceUID]

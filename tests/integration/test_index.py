@@ -18,17 +18,14 @@ from storage.index import InstanceIndex
 from storage.migrate import upgrade
 from storage.pending_studies import pending_studies
 from storage.records import (
-    InstanceRecord,
     PatientRecord,
     ReceivedInstance,
-    Reception,
-    SeriesRecord,
     StoredFile,
-    StudyRecord,
 )
 from storage.schema import metadata
 from storage.tables import Instance, Patient, Series, Study
 from storage.times import aware_required
+from tests.support.records import received_instance
 
 T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 
@@ -36,19 +33,15 @@ T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 def received(
     sop: str, study: str = "1.2.3.1", series: str = "1.2.3.1.1", seconds: int = 0
 ) -> ReceivedInstance:
-    return ReceivedInstance(
+    return received_instance(
+        sop,
+        study,
+        received_at=T0 + timedelta(seconds=seconds),
+        series=series,
+        laterality="L",
+        view="CC",
         patient=PatientRecord(patient_id="SYN-INDEX", patient_name="SYNTHETIC^INDEX"),
-        study=StudyRecord(study_instance_uid=study),
-        series=SeriesRecord(series_instance_uid=series, modality="MG"),
-        instance=InstanceRecord(
-            sop_instance_uid=sop,
-            sop_class_uid="1.2.840.10008.5.1.4.1.1.1.2",
-            transfer_syntax_uid="1.2.840.10008.1.2.1",
-            image_laterality="L",
-            view_position="CC",
-        ),
         file=StoredFile(f"objects/20260101/{sop.replace('.', '')}.dcm", 10, "0" * 64),
-        reception=Reception("STORESCU", "127.0.0.1", T0 + timedelta(seconds=seconds)),
     )
 
 

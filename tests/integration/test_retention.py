@@ -16,16 +16,12 @@ from storage.outbox import Outbox, StoredResult, complete_job_with_results
 from storage.outbox_tables import ResultObject
 from storage.queue import JobQueue
 from storage.records import (
-    InstanceRecord,
     PatientRecord,
-    ReceivedInstance,
-    Reception,
-    SeriesRecord,
     StoredFile,
-    StudyRecord,
 )
 from storage.recovery import reconcile
 from storage.times import utcnow
+from tests.support.records import received_instance
 
 
 def store_instance(
@@ -35,14 +31,10 @@ def store_instance(
     spooled.write_bytes(b"synthetic " + sop.encode())
     digest = store.digest_and_sync(spooled)
     relative = store.commit(spooled, received_at)
+    stored = StoredFile(relative, digest.size, digest.sha256)
     index.add(
-        ReceivedInstance(
-            PatientRecord("SYN-RET"),
-            StudyRecord(study),
-            SeriesRecord(f"{study}.1", "MG"),
-            InstanceRecord(sop, "1.2.840.10008.5.1.4.1.1.1.2", "1.2.840.10008.1.2.1"),
-            StoredFile(relative, digest.size, digest.sha256),
-            Reception("SCU", "127.0.0.1", received_at),
+        received_instance(
+            sop, study, received_at=received_at, patient=PatientRecord("SYN-RET"), file=stored
         )
     )
     return relative

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 
 from models.serving.aggregate import category
 from models.serving.result import BreastResult, ImageResult, ModelInfo, StudyResult
-from models.synthetic import SyntheticPatient, mammogram, write
+from models.synthetic import SyntheticPatient, mammogram
 from node.cli.site_audit import TID_1500_SOP_CLASS, read_outcomes
 from node.config import Settings, load_settings
 from node.pipeline.analysis import StudyInput
@@ -30,21 +30,11 @@ from node.results.sr import measurement_report
 from storage.analysed import analysed_studies
 from storage.db import open_engine
 from storage.filestore import FileStore
-from storage.index import InstanceIndex
 from storage.migrate import upgrade
 from storage.queue import JobQueue
-from storage.records import (
-    InstanceRecord,
-    PatientRecord,
-    ReceivedInstance,
-    Reception,
-    SeriesRecord,
-    StoredFile,
-    StudyRecord,
-)
 from storage.times import utcnow
 from tests.helpers import REPO, config_toml, free_port
-from tests.stored import analysis_worker
+from tests.stored import analysis_worker, store_dataset
 
 MODEL = ModelInfo("BreastNode site model", "2.1.0", True, 0.5)
 # (left breast score, right breast score, cancer): the study score is the higher one, a
@@ -97,18 +87,7 @@ def receive(engine: Engine, store: FileStore, n: int, study_date: str) -> Stored
         ds = mammogram(patient, study_uid=uid, laterality=laterality, rows=32, columns=24)
         uid = str(ds.StudyInstanceUID)
         ds.AccessionNumber, ds.StudyDate = accession, study_date
-        spooled = write(ds, store.spool_dir)
-        digest = store.digest_and_sync(spooled)
-        InstanceIndex(engine).add(
-            ReceivedInstance(
-                PatientRecord(patient.patient_id, patient_name=patient.patient_name),
-                StudyRecord(uid, accession, study_date),
-                SeriesRecord(str(ds.SeriesInstanceUID), "MG"),
-                InstanceRecord(str(ds.SOPInstanceUID), str(ds.SOPClassUID), "1.2.840.10008.1.2.1"),
-                StoredFile(store.commit(spooled), digest.size, digest.sha256),
-                Reception("MODALITY", "127.0.0.1", utcnow()),
-            )
-        )
+        store_dataset(engine, store, ds, received_at=utcnow(), named=True)
     assert uid is not None
     return Stored(uid, accession, patient)
 

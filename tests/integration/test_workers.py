@@ -12,7 +12,15 @@ from pathlib import Path
 
 from models.synthetic import SyntheticPatient, mammogram, write
 from tests.conftest import NodeFactory
-from tests.helpers import REPO, Peer, config_toml, echoscu, free_port, require_tool, wait_for
+from tests.helpers import (
+    REPO,
+    Peer,
+    config_toml,
+    echoscu,
+    free_port,
+    storescu_command,
+    wait_for,
+)
 
 
 def listening_pids(log: Path) -> list[int]:
@@ -22,28 +30,14 @@ def listening_pids(log: Path) -> list[int]:
 def test_workers_share_the_port_and_stop_together(
     node_factory: NodeFactory, tmp_path: Path
 ) -> None:
-    node = node_factory(workers=3)
+    node = node_factory(receivers=3)
     wait_for(lambda: len(set(listening_pids(node.log))) == 3)
     assert len(node.children()) >= 3
     files = [
         write(mammogram(SyntheticPatient(), rows=64, columns=64, seed=n), tmp_path)
         for n in range(6)
     ]
-    senders = [
-        subprocess.Popen(
-            [
-                require_tool("storescu"),
-                "-aet",
-                "STORESCU",
-                "-aec",
-                "BREASTNODE",
-                "127.0.0.1",
-                str(node.port),
-                str(path),
-            ]
-        )
-        for path in files
-    ]
+    senders = [subprocess.Popen(storescu_command(node.port, [path])) for path in files]
     assert [s.wait(60) for s in senders] == [0] * 6
     studies = node.cli("studies", "--json")
     assert studies.stdout.count("study_instance_uid") == 6
@@ -54,7 +48,7 @@ def test_workers_share_the_port_and_stop_together(
 def test_a_dead_worker_is_replaced_and_its_spool_swept(
     node_factory: NodeFactory, tmp_path: Path
 ) -> None:
-    node = node_factory(workers=2)
+    node = node_factory(receivers=2)
     wait_for(lambda: len(listening_pids(node.log)) == 2)
     victim = listening_pids(node.log)[0]
     leftover = node.root / "spool" / f"rx-{victim}-partial.dcm"
