@@ -29,13 +29,13 @@ from models.synthetic.phantoms import DETECTOR_MM, phantom_view
 DEMO_DENSITY_NAME = "breastnode-demo-density-phantom"
 # a checkpoint of another version learnt other phantoms and is trained again by
 # ``init-demo --if-missing`` (``models.synthetic.demo.demo_checkpoint_current``)
-DEMO_DENSITY_VERSION = "1.0.0"
+DEMO_DENSITY_VERSION = "1.1.0"
 DEMO_DENSITY_TASK = "density"
 DEMO_DENSITY_WORKING_SIZE = (64, 48)
 DEMO_DENSITY_BACKBONE = "resnet18"
 # the phantoms' pixel counts in training (rows; columns keep the detector's aspect ratio)
 DENSITY_TRAINING_ROWS = (192, 320, 448)
-DEMO_DENSITY_TRAINING = DemoTraining(views=320, epochs=6, batch_size=32, learning_rate=2e-3)
+DEMO_DENSITY_TRAINING = DemoTraining(views=320, epochs=9, batch_size=32, learning_rate=2e-3)
 
 
 def density_training_set(rng: np.random.Generator, count: int) -> TrainingSet:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from models.training.evaluation import evaluate
     from models.training.fit import TrainingSettings, save_checkpoint, train, write_epoch_log
     from models.training.report import caveat, write_report
-    from models.training.site_audit import AuditCase, site_audit
+    from models.training.site_audit import AuditCase
     from models.training.site_audit_report import AuditContext, write_audit_report
     from models.training.splits import split_by_patient
     from models.training.training_data import place_rows
@@ -47,7 +47,6 @@ _HOMES = {
     "place_rows": "training_data",
     "read_manifest": "dataset",
     "save_checkpoint": "fit",
-    "site_audit": "site_audit",
     "split_by_patient": "splits",
     "train": "fit",
     "with_splits": "dataset",
@@ -72,7 +71,6 @@ __all__ = [
     "place_rows",
     "read_manifest",
     "save_checkpoint",
-    "site_audit",
     "split_by_patient",
     "train",
     "with_splits",

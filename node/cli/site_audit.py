@@ -4,7 +4,7 @@ The node keeps no table of scores: each study's latest TID 1500 SR in the file s
 its breast (or study) scores and categories, so the audit reads them from there, found
 through the result index, and joins them with the outcomes file by Study Instance UID or
 accession number. Every row of the file is either used or counted under a reason; none is
-dropped silently. The report carries no identifier (see models/site_audit_report.py).
+dropped silently. The report carries no identifier (see models/training/site_audit_report.py).
 """
 
 from __future__ import annotations
@@ -229,7 +229,8 @@ def sr_scores(ds: Dataset) -> StoredScore | None:
 
 
 def run_audit(settings: Settings, args: argparse.Namespace) -> int:
-    from models.training import AuditCase, AuditContext, site_audit, write_audit_report
+    from models.training import AuditCase, AuditContext, write_audit_report
+    from models.training.site_audit import site_audit
     from storage.analysed import analysed_studies
     from storage.filestore import FileStore
 

@@ -8,7 +8,7 @@ import csv
 import json
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,7 +93,7 @@ def receive(engine: Engine, store: FileStore, n: int, study_date: str) -> Stored
 
 
 @pytest.fixture
-def site(tmp_path: Path, database_url: str) -> tuple[Path, list[Stored], Engine]:
+def site(tmp_path: Path, database_url: str) -> Iterator[tuple[Path, list[Stored], Engine]]:
     """A node's store with 21 analysed studies (one analysed twice) and its config file."""
     root = tmp_path / "store"
     config = tmp_path / "config.toml"
@@ -117,7 +117,8 @@ def site(tmp_path: Path, database_url: str) -> tuple[Path, list[Stored], Engine]
     analysis.scores[studies[0].uid] = SCREENS[0][:2]
     queue.enqueue(studies[0].uid, 2, ANALYSIS)
     assert worker.run_once() is not None
-    return config, studies, engine
+    yield config, studies, engine
+    engine.dispose()
 
 
 def outcomes_file(path: Path, studies: list[Stored]) -> Path:

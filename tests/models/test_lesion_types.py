@@ -119,7 +119,7 @@ def test_a_type_head_learns_masses_from_calcifications(tmp_path: Path) -> None:
 
     # small batches: the type head learns from the few lesion images a step holds
     settings = TrainingSettings(
-        task=TASK, working_size=SIZE, epochs=10, patience=10, batch_size=8, patch_epochs=0
+        task=TASK, working_size=SIZE, epochs=16, patience=16, batch_size=8, patch_epochs=0
     )
     trained = train(settings, placed["train"], placed["validation"])
     weights = tmp_path / "model.pt"

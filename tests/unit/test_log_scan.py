@@ -17,7 +17,7 @@ def test_finds_each_kind_of_patient_data() -> None:
     assert patient_data_in(f"id={patient.patient_id}", [patient]) == [
         f"patient ID {patient.patient_id}"
     ]
-    assert patient_data_in(f"born {patient.birth_date}.", [patient]) == [
+    assert patient_data_in(f"born {patient.birth_date} in", [patient]) == [
         f"birth date {patient.birth_date}"
     ]
     assert patient_data_in(f"uid 1.2.{patient.birth_date}.3", [patient]) == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,9 @@ def test_every_listed_name_resolves(face: str) -> None:
     assert module.__all__, "an empty face would pass anything"
     missing = [name for name in module.__all__ if getattr(module, name, None) is None]
     assert missing == []
+    # a name that is also a submodule's would be shadowed by the module once it is imported
+    modules = {p.stem for p in Path(module.__file__ or "").parent.glob("*.py")}
+    assert sorted(set(module.__all__) & modules) == []
     with pytest.raises(AttributeError):
         module.not_a_public_name  # noqa: B018 - the lookup itself is the test
 
