@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from models.synthetic import SEEDED
-from tests.helpers import IN_CI, NodeProcess, Peer, config_toml, free_port
+from tests.support.helpers import IN_CI, NodeProcess, Peer, config_toml, free_port
 from tests.support.log_scan import LogWatch, patient_data_in
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-pytest_plugins = ["tests.model_fixtures"]
+pytest_plugins = ["tests.support.model_fixtures"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.orthanc import Orthanc
+from tests.support.orthanc import Orthanc
 
 
 @pytest.fixture

@@ -9,12 +9,12 @@ from pydicom import dcmread
 
 from models.synthetic import SyntheticPatient, mr_slice, write
 from tests.conftest import NodeFactory
-from tests.helpers import NodeProcess, Peer, storescu, wait_for
-from tests.peers import StoreSCP
+from tests.support.helpers import NodeProcess, Peer, storescu, wait_for
+from tests.support.peers import StoreSCP
 
 PIPELINE = """
 [pipeline]
-analysis = "tests.standin_analysis:analyse"
+analysis = "tests.support.standin_analysis:analyse"
 quiet_seconds = 1
 sweep_interval_seconds = 0.5
 lease_seconds = 10

@@ -22,8 +22,8 @@ from models.synthetic.sample_mri import write_sample_mri_study
 from models.synthetic.samples import write_sample_study
 from tests.conftest import NodeFactory
 from tests.e2e.test_models_pipeline import pipeline
-from tests.helpers import Peer, free_port, require_tool, wait_for
-from tests.orthanc import Orthanc
+from tests.support.helpers import Peer, free_port, require_tool, wait_for
+from tests.support.orthanc import Orthanc
 
 TID1500_SR = "1.2.840.10008.5.1.4.1.1.88.34"
 CAD_SR = "1.2.840.10008.5.1.4.1.1.88.50"

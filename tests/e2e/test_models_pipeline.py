@@ -18,8 +18,8 @@ from pydicom.dataset import Dataset
 
 from models.synthetic import phantom_dicom_study
 from tests.conftest import NodeFactory
-from tests.helpers import Peer, storescu, wait_for
-from tests.orthanc import Orthanc
+from tests.support.helpers import Peer, storescu, wait_for
+from tests.support.orthanc import Orthanc
 
 COMPREHENSIVE_3D_SR = "1.2.840.10008.5.1.4.1.1.88.34"
 MAMMOGRAPHY_CAD_SR = "1.2.840.10008.5.1.4.1.1.88.50"

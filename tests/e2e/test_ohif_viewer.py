@@ -25,9 +25,9 @@ from models.synthetic import write
 from node.config import ResultsSettings
 from node.results.build import build_result_objects
 from node.results.sr import FINDING_TYPES, SIDE_NAMES, label
-from tests.orthanc import Orthanc
-from tests.results_fixtures import Case, artifact_dir, mammography_case
-from tests.viewer import (
+from tests.support.orthanc import Orthanc
+from tests.support.results import Case, artifact_dir, mammography_case
+from tests.support.viewer import (
     console_lines,
     dicomweb_plugin_config,
     require_viewer,

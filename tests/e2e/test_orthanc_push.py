@@ -10,8 +10,8 @@ import pytest
 
 from models.synthetic import screening_study, write
 from tests.conftest import NodeFactory
-from tests.helpers import Peer, dataset_bytes, free_port
-from tests.orthanc import Orthanc
+from tests.support.helpers import Peer, dataset_bytes, free_port
+from tests.support.orthanc import Orthanc
 
 
 @pytest.fixture

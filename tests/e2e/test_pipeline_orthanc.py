@@ -12,12 +12,12 @@ from pydicom.dataset import Dataset
 
 from models.synthetic import SyntheticPatient, mammogram, screening_study, write
 from tests.conftest import NodeFactory
-from tests.helpers import NodeProcess, Peer, free_port, storescu, wait_for
-from tests.orthanc import Orthanc
+from tests.support.helpers import NodeProcess, Peer, free_port, storescu, wait_for
+from tests.support.orthanc import Orthanc
 
 PIPELINE = """
 [pipeline]
-analysis = "tests.standin_analysis:analyse"
+analysis = "tests.support.standin_analysis:analyse"
 quiet_seconds = 5
 sweep_interval_seconds = 0.5
 lease_seconds = 10

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, NodeProcess, free_port, require_tool, wait_for
-from tests.orthanc import Orthanc
+from tests.support.helpers import REPO, NodeProcess, free_port, require_tool, wait_for
+from tests.support.orthanc import Orthanc
 
 
 def readme_block(marker: str) -> list[str]:

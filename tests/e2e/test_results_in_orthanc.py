@@ -8,9 +8,9 @@ from pathlib import Path
 from models.synthetic import write
 from node.config import PeerSettings, ResultsSettings, Settings
 from node.results.build import build_result_objects
-from tests.helpers import send_files
-from tests.orthanc import Orthanc
-from tests.results_fixtures import mammography_case
+from tests.support.helpers import send_files
+from tests.support.orthanc import Orthanc
+from tests.support.results import mammography_case
 
 
 def test_orthanc_stores_source_and_result_series(tmp_path: Path) -> None:

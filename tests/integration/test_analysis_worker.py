@@ -23,8 +23,8 @@ from storage.index import InstanceIndex
 from storage.outbox import Outbox
 from storage.queue import JobQueue, JobState
 from storage.times import utcnow
-from tests.standin_analysis import analyse
-from tests.stored import analysis_worker, store_dataset
+from tests.support.standin_analysis import analyse
+from tests.support.stored import analysis_worker, store_dataset
 
 SETTINGS = Settings(
     peers=[

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from models.synthetic import SyntheticPatient, mammogram, write
 from tests.conftest import NodeFactory
-from tests.helpers import echoscu, storescu
+from tests.support.helpers import echoscu, storescu
 
 
 def test_audit_verify_passes_on_a_run_and_fails_after_tampering(

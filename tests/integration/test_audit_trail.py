@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from node.audit.syslog import ship
 from node.config import AuditSettings
 from storage.audit import AuditTrail
-from tests.helpers import free_port
+from tests.support.helpers import free_port
 
 T0 = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
 

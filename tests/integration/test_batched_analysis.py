@@ -21,7 +21,7 @@ from storage.filestore import FileStore
 from storage.outbox import Outbox
 from storage.queue import JobQueue, JobState
 from storage.times import utcnow
-from tests.stored import analysis_worker, store_dataset
+from tests.support.stored import analysis_worker, store_dataset
 
 COMPREHENSIVE_3D_SR = "1.2.840.10008.5.1.4.1.1.88.34"
 

@@ -16,14 +16,14 @@ from pydicom.uid import ComprehensiveSRStorage, MammographyCADSRStorage
 from models.serving.result import Shape
 from node.results.cad_sr import cad_report
 from node.results.provenance import NOT_FOR_CLINICAL_USE, ResultContext, device_uid_for
-from tests.dicom_checks import dsr2html, validated
-from tests.results_fixtures import (
+from tests.support.results import (
     Case,
     artifact_dir,
     mammography_case,
     tomosynthesis_case,
     with_view_modifier,
 )
+from tests.support.validators import dsr2html, validated
 
 
 def items(node: Dataset, meaning: str) -> list[Dataset]:

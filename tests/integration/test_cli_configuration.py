@@ -17,7 +17,7 @@ from node.cli import main
 from node.config import load_settings
 from node.config_search import CONFIG_ENV, SYSTEM_CONFIG, find_config
 from storage.db import open_index
-from tests.helpers import REPO
+from tests.support.helpers import REPO
 
 READ_ONLY = [
     ["studies"],

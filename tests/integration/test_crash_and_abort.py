@@ -21,7 +21,7 @@ from pynetdicom import AE
 
 from models.synthetic import MG_FOR_PRESENTATION, SyntheticPatient, mammogram, write
 from tests.conftest import NodeFactory
-from tests.helpers import Peer, storescu_command, wait_for
+from tests.support.helpers import Peer, storescu_command, wait_for
 
 SCU = "CRASHSCU"
 

@@ -22,7 +22,7 @@ from pynetdicom import AE
 from models.synthetic import SyntheticPatient, mammogram, mr_slice, write
 from node.dicom.sop_classes import ACCEPTED_STORAGE, ACCEPTED_TRANSFER_SYNTAXES
 from tests.conftest import NodeFactory
-from tests.helpers import dataset_bytes, echoscu, require_tool, storescu_command
+from tests.support.helpers import dataset_bytes, echoscu, require_tool, storescu_command
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -195,7 +195,7 @@ def test_mr_series_and_cli_listings(node_factory: NodeFactory, tmp_path: Path) -
 
 @pytest.mark.parametrize("with_port", [True, False])
 def test_cli_echo_a_real_peer(node_factory: NodeFactory, tmp_path: Path, with_port: bool) -> None:
-    from tests.helpers import Peer, config_toml, free_port
+    from tests.support.helpers import Peer, config_toml, free_port
 
     storescp = require_tool("storescp")
     port = free_port()
@@ -205,7 +205,7 @@ def test_cli_echo_a_real_peer(node_factory: NodeFactory, tmp_path: Path, with_po
         stderr=subprocess.DEVNULL,
     )
     try:
-        from tests.helpers import port_open, wait_for
+        from tests.support.helpers import port_open, wait_for
 
         wait_for(lambda: port_open(port))
         config = tmp_path / "echo.toml"
@@ -216,7 +216,7 @@ def test_cli_echo_a_real_peer(node_factory: NodeFactory, tmp_path: Path, with_po
                 [Peer("peer-scp", "PEERSCP", "127.0.0.1", port if with_port else None)],
             )
         )
-        from tests.helpers import NodeProcess
+        from tests.support.helpers import NodeProcess
 
         cli = NodeProcess(config=config, root=tmp_path / "s", port=0, log=tmp_path / "l")
         result = cli.cli("echo", "peer-scp")

@@ -26,7 +26,7 @@ from storage.migrate import upgrade
 from storage.outbox import DeliveryState, Outbox, StoredResult, complete_job_with_results
 from storage.queue import JobQueue
 from storage.times import utcnow
-from tests.peers import ScriptedSCP, StoreSCP
+from tests.support.peers import ScriptedSCP, StoreSCP
 
 LATER = timedelta(hours=1)
 

@@ -37,9 +37,9 @@ from models.serving.result import (
 from models.synthetic.samples import write_sample_study
 from node.config import PeerSettings, ResultsSettings, Settings
 from node.results.build import build_result_objects
-from tests.helpers import send_files
 from tests.integration.test_delivery_syntaxes import RecordingSCP
-from tests.results_fixtures import DEMO_MODEL, blob
+from tests.support.helpers import send_files
+from tests.support.results import DEMO_MODEL, blob
 
 logger = logging.getLogger(__name__)
 SIZE = (3328, 2560)

@@ -23,7 +23,7 @@ from storage.outbox import DeliveryState, Outbox, StoredResult, complete_job_wit
 from storage.outbox_tables import Delivery
 from storage.queue import JobQueue
 from storage.times import utcnow
-from tests.helpers import free_port
+from tests.support.helpers import free_port
 
 LEASE_S = 0.6  # the sender beats every 0.2 s
 STALL_S = 2.0  # the peer answers each C-STORE after this long

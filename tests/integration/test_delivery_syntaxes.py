@@ -54,9 +54,9 @@ from storage.outbox import (
 )
 from storage.queue import JobQueue
 from storage.times import utcnow
-from tests.helpers import free_port, require_tool, send_files
-from tests.peers import ScriptedSCP, StoreSCP
-from tests.results_fixtures import mammography_case
+from tests.support.helpers import free_port, require_tool, send_files
+from tests.support.peers import ScriptedSCP, StoreSCP
+from tests.support.results import mammography_case
 
 LATER = timedelta(hours=1)
 

@@ -41,9 +41,9 @@ from storage.filestore import FileStore
 from storage.outbox import Outbox
 from storage.queue import JobQueue, JobState
 from storage.times import utcnow
-from tests.dicom_checks import dsr2html, validated
-from tests.models.checkpoints import untrained_checkpoint
-from tests.stored import analysis_worker, store_dataset
+from tests.support.checkpoints import untrained_checkpoint
+from tests.support.stored import analysis_worker, store_dataset
+from tests.support.validators import dsr2html, validated
 
 COMPREHENSIVE_3D_SR = "1.2.840.10008.5.1.4.1.1.88.34"
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"

@@ -8,8 +8,8 @@ import pytest
 
 from node.results.gsps import LAYER, presentation_states
 from node.results.provenance import NOT_FOR_CLINICAL_USE, ResultContext, device_uid_for
-from tests.dicom_checks import validated
-from tests.results_fixtures import Case, mammography_case, mr_case, tomosynthesis_case
+from tests.support.results import Case, mammography_case, mr_case, tomosynthesis_case
+from tests.support.validators import validated
 
 
 @pytest.mark.parametrize(

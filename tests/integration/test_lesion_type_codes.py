@@ -15,8 +15,8 @@ from models.serving.result import FINDING_KIND_OF_TYPE, LESION_TYPES, Finding, P
 from node.results.cad_sr import cad_report
 from node.results.provenance import ResultContext, device_uid_for
 from node.results.sr import measurement_report
-from tests.dicom_checks import dsr2html, validated
-from tests.results_fixtures import Case, mammography_case
+from tests.support.results import Case, mammography_case
+from tests.support.validators import dsr2html, validated
 
 # what the standard calls each kind (PS3.16 CID 6014/6016; SNOMED CT)
 TID_1500_CODES = {

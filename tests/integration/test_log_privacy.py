@@ -7,7 +7,7 @@ from pathlib import Path
 
 from models.synthetic import SyntheticPatient, mammogram, write
 from tests.conftest import NodeFactory
-from tests.helpers import storescu
+from tests.support.helpers import storescu
 from tests.support.log_scan import patient_data_in
 
 

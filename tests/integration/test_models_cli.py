@@ -17,7 +17,7 @@ from models.synthetic.demo_density import DEMO_DENSITY_NAME, DEMO_DENSITY_VERSIO
 from node.config import load_settings
 from node.pipeline.analysis import InputInstance, StudyInput
 from node.pipeline.model_analysis import ModelAnalysis
-from tests.helpers import REPO, Peer, config_toml, free_port
+from tests.support.helpers import REPO, Peer, config_toml, free_port
 
 
 def breastnode(config: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

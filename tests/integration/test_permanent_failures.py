@@ -22,7 +22,7 @@ from storage.audit import AuditTrail
 from storage.filestore import FileStore
 from storage.outbox import Outbox
 from storage.queue import JobQueue, JobState
-from tests.stored import analysis_worker, store_dataset
+from tests.support.stored import analysis_worker, store_dataset
 
 PATIENT = SyntheticPatient()
 REASON = "the pixel data of a stored instance cannot be decoded (ValueError)"

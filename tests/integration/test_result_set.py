@@ -11,7 +11,7 @@ from pydicom.uid import MammographyCADSRStorage
 from node.config import ResultsSettings
 from node.results.build import build_result_objects
 from node.results.provenance import NOT_FOR_CLINICAL_USE
-from tests.results_fixtures import mammography_case, mr_case
+from tests.support.results import mammography_case, mr_case
 
 SR = "1.2.840.10008.5.1.4.1.1.88.34"
 SC = "1.2.840.10008.5.1.4.1.1.7"

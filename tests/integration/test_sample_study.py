@@ -15,9 +15,9 @@ from pydicom.dataset import Dataset
 from node.config import load_settings
 from storage.db import open_index
 from storage.filestore import FileStore
-from tests.helpers import require_tool
 from tests.integration.test_models_cli import breastnode, models_config
-from tests.stored import store_dataset
+from tests.support.helpers import require_tool
+from tests.support.stored import store_dataset
 
 pytestmark = pytest.mark.timeout(900)
 

@@ -18,8 +18,7 @@ from node.config import ResultsSettings
 from node.results.build import build_result_objects
 from node.results.provenance import NOT_FOR_CLINICAL_USE, ResultContext, device_uid_for
 from node.results.sc import heatmap_overlay
-from tests.dicom_checks import dcentvfy, validated
-from tests.results_fixtures import (
+from tests.support.results import (
     DEMO_MODEL,
     Case,
     artifact_dir,
@@ -28,6 +27,7 @@ from tests.results_fixtures import (
     tomosynthesis_case,
     with_view_modifier,
 )
+from tests.support.validators import dcentvfy, validated
 
 CONTEXT = ResultContext("1.2.826.0.1.3680043.10.1078.", device_uid_for("BREASTNODE"), 1)
 # standard attributes the overlays carry beyond the SC IOD, so hanging protocols place them

@@ -27,8 +27,8 @@ from node.config import PeerSettings
 from node.dicom.status import StoreStatus
 from storage.index import InstanceIndex
 from storage.records import ReceivedInstance
-from tests.helpers import dataset_bytes
-from tests.integration.scp_fixtures import RunningSCP, running_scp, start_scp
+from tests.support.helpers import dataset_bytes
+from tests.support.scp import RunningSCP, running_scp, start_scp
 
 __all__ = ["running_scp"]
 

@@ -33,8 +33,8 @@ from storage.filestore import FileStore
 from storage.migrate import upgrade
 from storage.queue import JobQueue
 from storage.times import utcnow
-from tests.helpers import REPO, config_toml, free_port
-from tests.stored import analysis_worker, store_dataset
+from tests.support.helpers import REPO, config_toml, free_port
+from tests.support.stored import analysis_worker, store_dataset
 
 MODEL = ModelInfo("BreastNode site model", "2.1.0", True, 0.5)
 # (left breast score, right breast score, cancer): the study score is the higher one, a
@@ -275,7 +275,7 @@ def test_a_reports_breast_composition_is_the_studys_density() -> None:
     from node.cli.site_audit import sr_scores
     from node.results.provenance import ResultContext, device_uid_for
     from node.results.sr import measurement_report
-    from tests.results_fixtures import mammography_case
+    from tests.support.results import mammography_case
 
     case = mammography_case()
     breasts = tuple(

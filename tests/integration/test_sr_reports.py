@@ -33,14 +33,14 @@ from node.results.sr import (
     measurement_report,
     whole_image,
 )
-from tests.dicom_checks import dsr2html, validated
-from tests.results_fixtures import (
+from tests.support.results import (
     Case,
     artifact_dir,
     mammography_case,
     mr_case,
     tomosynthesis_case,
 )
+from tests.support.validators import dsr2html, validated
 
 
 def build(case: Case, version: int = 1, previous: list | None = None) -> hd.sr.Comprehensive3DSR:

@@ -24,7 +24,7 @@ from node.errors import NodeError
 from storage.db import open_index
 from storage.filestore import FileStore
 from tests.integration.test_models_cli import breastnode, models_config
-from tests.stored import store_dataset
+from tests.support.stored import store_dataset
 
 pytestmark = pytest.mark.timeout(900)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from models.synthetic import SyntheticPatient, mammogram, write
 from tests.conftest import NodeFactory
-from tests.helpers import (
+from tests.support.helpers import (
     REPO,
     Peer,
     config_toml,

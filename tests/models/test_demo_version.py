@@ -9,7 +9,7 @@ from pathlib import Path
 from models.serving.checkpoint import manifest_path, read_verified, write_manifest
 from models.synthetic.demo import DEMO_VERSION, demo_checkpoint_current
 from models.synthetic.demo_density import DEMO_DENSITY_VERSION
-from tests.models.checkpoints import untrained_checkpoint
+from tests.support.checkpoints import untrained_checkpoint
 
 
 def test_only_a_verified_checkpoint_of_this_demo_version_is_current(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import torch
 
 from models.serving.checkpoint import CheckpointError
 from models.serving.inference import Predictor, pick_device
-from tests.models.checkpoints import untrained_checkpoint
+from tests.support.checkpoints import untrained_checkpoint
 
 
 def test_a_changed_weights_file_is_refused(tmp_path: Path) -> None:

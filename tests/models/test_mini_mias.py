@@ -40,8 +40,8 @@ from models.synthetic.demo import DEMO_WORKING_SIZE
 from node.config import ResultsSettings
 from node.results.build import build_result_objects
 from node.results.provenance import NOT_FOR_CLINICAL_USE
-from tests.helpers import REPO
-from tests.results_fixtures import artifact_dir
+from tests.support.helpers import REPO
+from tests.support.results import artifact_dir
 
 DATA = REPO.parent / "shared" / "data" / "mini-mias"
 if not (DATA / "labels.csv").is_file() or not (DATA / "images").is_dir():

@@ -29,8 +29,8 @@ from models.synthetic import (
 from models.synthetic.phantoms import phantom_view, to_stored_values
 from node.config import ResultsSettings
 from node.results.build import build_result_objects
-from tests.models.checkpoints import untrained_checkpoint
-from tests.results_fixtures import shared_groups
+from tests.support.checkpoints import untrained_checkpoint
+from tests.support.results import shared_groups
 
 LESION_FRAMES = (7, 8, 9)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.helpers import REPO
+from tests.support.helpers import REPO
 
 DOC = REPO / "docs" / "ARCHITECTURE.md"
 NAMED = re.compile(r"`((?:node|storage|models|tests)/[\w/.]*)`")

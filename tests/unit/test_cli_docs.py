@@ -6,7 +6,7 @@ import argparse
 import re
 
 from node.cli import _parser
-from tests.helpers import REPO
+from tests.support.helpers import REPO
 
 ROW = re.compile(r"^\| `breastnode ([a-z-]+(?: [a-z-]+)?)", re.M)
 

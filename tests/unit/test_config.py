@@ -11,7 +11,7 @@ import pytest
 from node.cli import main
 from node.config import NodeSettings, Settings, load_settings
 from node.errors import ConfigError
-from tests.helpers import REPO
+from tests.support.helpers import REPO
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from node.config import PeerSettings, Settings, load_settings
 from node.config_template import EXAMPLE_PEERS, render_toml
-from tests.helpers import REPO
+from tests.support.helpers import REPO
 
 SECTIONS = [name for name, field in Settings.model_fields.items() if not field.exclude]
 

@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 
 from node.config import ENV_PREFIX, Settings, load_settings
 from node.errors import ConfigError
-from tests.helpers import IN_CI, REPO
+from tests.support.helpers import IN_CI, REPO
 
 DOCKER = REPO / "docker"
 COMPOSE = DOCKER / "compose.yaml"

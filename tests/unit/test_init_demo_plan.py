@@ -39,7 +39,10 @@ def test_site_checkpoints_and_none_use_no_demo(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("analysis", "said"),
-    [("none", "off"), ("tests.standin_analysis:analyse", "the plug-in tests.standin_analysis")],
+    [
+        ("none", "off"),
+        ("tests.support.standin_analysis:analyse", "the plug-in tests.support.standin_analysis"),
+    ],
 )
 def test_no_model_analysis_uses_no_demo(tmp_path: Path, analysis: str, said: str) -> None:
     config = configured(tmp_path, f'[pipeline]\nanalysis = "{analysis}"\n')

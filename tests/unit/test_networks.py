@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from models.serving.networks import BACKBONES, BreastClassifier, grad_cam
-from tests.helpers import REPO
+from tests.support.helpers import REPO
 
 
 @pytest.mark.parametrize("backbone", sorted(BACKBONES))

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import IN_CI, REPO, free_port
+from tests.support.helpers import IN_CI, REPO, free_port
 
 OHIF_VERSION = "3.13.2"
 OHIF_DIST = REPO / ".cache" / f"ohif-{OHIF_VERSION}" / "package" / "dist"

@@ -12,7 +12,7 @@ from pydicom.datadict import dictionary_description
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
-from tests.helpers import require_tool
+from tests.support.helpers import require_tool
 
 MAX_WARNINGS = 3
 

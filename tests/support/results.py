@@ -21,7 +21,7 @@ from models.serving.result import (
     StudyResult,
 )
 from models.synthetic import BREAST_TOMOSYNTHESIS, SyntheticPatient, mammogram, mr_slice
-from tests.helpers import REPO
+from tests.support.helpers import REPO
 
 ARTIFACTS = REPO / "test-artifacts"
 DEMO_MODEL = ModelInfo("BreastNode demo", "0.1.0", False, 0.5)

@@ -12,7 +12,7 @@ from typing import Any
 from pynetdicom import AE, evt
 from pynetdicom.transport import ThreadedAssociationServer
 
-from tests.helpers import free_port, port_open, require_tool, wait_for
+from tests.support.helpers import free_port, port_open, require_tool, wait_for
 
 
 @dataclass

@@ -21,7 +21,7 @@ from storage.db import open_engine
 from storage.filestore import FileStore
 from storage.index import InstanceIndex
 from storage.migrate import upgrade
-from tests.helpers import free_port
+from tests.support.helpers import free_port
 
 SCU_AE = "TESTSCU"
 
