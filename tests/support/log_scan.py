@@ -12,16 +12,24 @@ from models.synthetic import SyntheticPatient
 
 
 def patient_data_in(text: str, patients: Iterable[SyntheticPatient]) -> list[str]:
-    """What of the patients' data ``text`` shows, named (never quoted in full context)."""
+    """What of the patients' data ``text`` shows, named. The text is read once into its words
+    and its 8-digit dates, so the cost does not grow with the number of patients times the
+    text (the scan runs after every test, over every patient the run has made)."""
+    words = set(WORD.findall(text))
+    dates = set(DATE.findall(text))
     leaks = []
     for patient in patients:
         name_part = patient.patient_name.split("^")[1]
         for label, value in (("name", name_part), ("ID", patient.patient_id)):
-            if value in text:
+            if value in words:
                 leaks.append(f"patient {label} {value}")
-        if re.search(rf"(?<![\d.]){patient.birth_date}(?![\d.])", text):
+        if patient.birth_date in dates:
             leaks.append(f"birth date {patient.birth_date}")
     return leaks
+
+
+WORD = re.compile(r"[A-Za-z0-9]+")  # synthetic names and IDs are letters and digits
+DATE = re.compile(r"(?<![\d.])(\d{8})(?![\d.])")  # not part of a UID or a longer number
 
 
 class LogWatch:
