@@ -32,6 +32,16 @@ def broken_mammogram() -> Dataset:
     return ds
 
 
+def mammography_only(weights: Path, **models: object) -> Settings:
+    """The demo mammography model on the CPU, results to one PACS."""
+    return Settings(
+        peers=[{"name": "pacs", "ae_title": "PACS", "host": "127.0.0.1", "port": 104}],
+        routing={"result_destinations": ["pacs"]},
+        models={"mammography": str(weights), "mri": "none", "density": "none", "device": "cpu"}
+        | models,
+    )
+
+
 def test_queued_studies_are_analysed_together_and_fail_alone(
     engine: Engine, tmp_path: Path, demo_weights: Path
 ) -> None:
@@ -46,17 +56,7 @@ def test_queued_studies_are_analysed_together_and_fail_alone(
     store_dataset(engine, store, broken)
     assert len(sweep(engine, utcnow(), timedelta(seconds=30))) == 4
 
-    settings = Settings(
-        peers=[{"name": "pacs", "ae_title": "PACS", "host": "127.0.0.1", "port": 104}],
-        routing={"result_destinations": ["pacs"]},
-        models={
-            "mammography": str(demo_weights),
-            "mri": "none",
-            "density": "none",
-            "device": "cpu",
-            "studies_per_batch": 8,
-        },
-    )
+    settings = mammography_only(demo_weights, studies_per_batch=8)
     analysis = ModelAnalysis(settings)
     worker = analysis_worker(engine, store, analysis, settings)
     assert worker.run_once() is not None
@@ -102,16 +102,7 @@ def test_study_of_images_of_both_breasts_is_reported_not_retried(
             del ds.Laterality
         store_dataset(engine, store, ds)
     assert len(sweep(engine, utcnow(), timedelta(seconds=0))) == 1
-    settings = Settings(
-        peers=[{"name": "pacs", "ae_title": "PACS", "host": "127.0.0.1", "port": 104}],
-        routing={"result_destinations": ["pacs"]},
-        models={
-            "mammography": str(demo_weights),
-            "mri": "none",
-            "density": "none",
-            "device": "cpu",
-        },
-    )
+    settings = mammography_only(demo_weights)
     worker = analysis_worker(engine, store, ModelAnalysis(settings), settings)
     assert worker.run_once() is not None
     [job] = JobQueue(engine).jobs()
