@@ -76,16 +76,22 @@ def mias_images(tmp_path: Path) -> Path:
     return images
 
 
+# label rows the mini-MIAS tests share (REFNUM, tissue, class, severity, x, y, radius)
+MDB001_CIRC = ["mdb001", "G", "CIRC", "B", "535", "425", "197"]
+MDB002_NORMAL = ["mdb002", "G", "NORM", "", "", "", ""]
+MDB003_SPIC = ["mdb003", "D", "SPIC", "B", "100", "100", "10"]
+
+
 def test_mias_csv_normal_abnormal_gives_one_row_per_image(tmp_path: Path) -> None:
     images = mias_images(tmp_path)
     labels = table(
         tmp_path / "labels.csv",
         MIAS_HEADER,
         [
-            ["mdb001", "G", "CIRC", "B", "535", "425", "197"],
+            MDB001_CIRC,
             ["mdb001", "G", "CALC", "M", "300", "300", "20"],
-            ["mdb002", "G", "NORM", "", "", "", ""],
-            ["mdb003", "D", "SPIC", "B", "100", "100", "10"],
+            MDB002_NORMAL,
+            MDB003_SPIC,
             ["mdb008", "F", "NORM", "", "", "", ""],
         ],
     )
@@ -159,9 +165,9 @@ def test_mias_background_tissue_is_the_density_fgd_label(tmp_path: Path, form: s
             tmp_path / "labels.csv",
             MIAS_HEADER,
             [
-                ["mdb001", "G", "CIRC", "B", "535", "425", "197"],
-                ["mdb002", "G", "NORM", "", "", "", ""],
-                ["mdb003", "D", "SPIC", "B", "100", "100", "10"],
+                MDB001_CIRC,
+                MDB002_NORMAL,
+                MDB003_SPIC,
                 ["mdb006", "F", "CALC", "B", "", "", ""],
             ],
         )
