@@ -29,9 +29,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 FINDING_KINDS = {"mammography": "suspicious region", "mri": "enhancing lesion"}
-# What decoding a stored pixel stream raises when it cannot be done (pydicom's decoders and
-# pixel handlers). The stored file never changes, so neither will the outcome.
-DECODING_ERRORS = (ValueError, NotImplementedError, RuntimeError, AttributeError)
+# What decoding a stored pixel stream raises when the stream itself is bad (pydicom's
+# decoders: a length that does not match, a syntax it cannot decode). The stored file never
+# changes, so neither will the outcome. A RuntimeError (no decoder installed) or a bug in our
+# own code is not the study's fault and stays transient.
+DECODING_ERRORS = (ValueError, NotImplementedError)
 
 
 def read_sources(study: StudyInput, options: SourceOptions) -> StudySources | None:
@@ -45,6 +47,8 @@ def read_sources(study: StudyInput, options: SourceOptions) -> StudySources | No
         logger.warning("study %s not analysed: %s", study.study_instance_uid, exc)
         return None
     except SourceError as exc:
+        if isinstance(exc.__cause__, OSError):
+            raise  # the file could not be read just now (I/O, file handles): may pass
         raise PermanentAnalysisError(f"a stored instance cannot be used: {exc}") from exc
     except DECODING_ERRORS as exc:
         raise PermanentAnalysisError(
@@ -159,8 +163,11 @@ class ModelAnalysis:
             try:
                 analysed = analyse_studies(self.engines[kind], batch, FINDING_KINDS[kind])
             except Exception as exc:
-                for number, _ in members:
-                    outcomes[number] = network_failure(exc)
+                if len(members) > 1:  # find the study that failed: each alone, once
+                    for number, _ in members:
+                        outcomes[number] = self.results([studies[number]])[0]
+                    continue
+                outcomes[members[0][0]] = network_failure(exc)
                 continue
             for (number, sources), result in zip(members, analysed, strict=True):
                 try:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import highdicom as hd
 import numpy as np
+import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from sqlalchemy import Engine
@@ -119,3 +120,35 @@ def test_study_of_images_of_both_breasts_is_reported_not_retried(
     assert [g.tracking_identifier for g in groups] == [
         "Cornerstone3DTools@^0.1.0:RectangleROI:Study"
     ]
+
+
+def test_a_study_the_network_refuses_fails_alone_in_its_batch(
+    engine: Engine, tmp_path: Path, demo_weights: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A network error on a shared batch is not laid on every study in it: each is tried
+    alone, and only the one the network refuses is dead-lettered."""
+    import models.serving.study as serving_study
+
+    store = FileStore(tmp_path / "store")
+    store.prepare()
+    rng = np.random.default_rng(5)
+    cases = [phantom_dicom_study(rng, side, tmp_path / f"in{n}") for n, side in enumerate("LR")]
+    for case in cases:
+        for path in case.paths:
+            store_dataset(engine, store, dcmread(path))
+    assert len(sweep(engine, utcnow(), timedelta(seconds=30))) == 2
+    refused = cases[0].study_uid
+    real = serving_study.analyse_studies
+
+    def refusing(predictor: object, batch: list[tuple[str, object]], kind: str) -> object:
+        if any(uid == refused for uid, _ in batch):
+            raise ValueError("model input does not fit")
+        return real(predictor, batch, kind)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(serving_study, "analyse_studies", refusing)
+    settings = mammography_only(demo_weights, studies_per_batch=8)
+    worker = analysis_worker(engine, store, ModelAnalysis(settings), settings)
+    assert worker.run_once() is not None
+    jobs = {job.study_instance_uid: job for job in JobQueue(engine).jobs()}
+    assert jobs[refused].state == JobState.DEAD
+    assert jobs[cases[1].study_uid].state == JobState.DONE

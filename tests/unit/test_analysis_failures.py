@@ -84,3 +84,14 @@ def test_a_checkpoint_that_does_not_fit_is_permanent_and_a_device_hiccup_is_not(
         assert "does not fit" in str(mapped)
     busy = RuntimeError("CUDA out of memory")
     assert network_failure(busy) is busy
+
+
+def test_a_file_that_cannot_be_read_just_now_is_not_permanent(tmp_path: Path) -> None:
+    """An I/O error (a file briefly missing, no file handles left) may pass: the job is
+    retried, not dead-lettered. A stored instance that reads but is not DICOM is permanent."""
+    from models.serving.sources import SourceError, SourceOptions
+
+    with pytest.raises(SourceError) as raised:
+        read_sources(study_of(tmp_path / "not-there.dcm"), SourceOptions())
+    assert not isinstance(raised.value, PermanentAnalysisError)
+    assert isinstance(raised.value.__cause__, OSError)
