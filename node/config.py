@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -72,14 +71,23 @@ class NodeSettings(_Section):
         default=0,
         ge=0,
         le=64,
-        # "workers", its name before 0.2, is still read
-        validation_alias=AliasChoices("receivers", "workers"),
         description="Receiver processes sharing the port, so reception uses several cores. "
         "0: one per CPU core, at most 4.",
     )
     acse_timeout_s: float = Field(
         default=30.0, gt=0, description="Seconds to wait for association negotiation."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_receivers_name(cls, data: Any) -> Any:
+        """ "workers", the name before 0.2, is still read; "receivers" wins where both are."""
+        if isinstance(data, dict) and "workers" in data:
+            data = dict(data)
+            workers = data.pop("workers")
+            data.setdefault("receivers", workers)
+        return data
+
     dimse_timeout_s: float = Field(
         default=60.0, gt=0, description="Seconds to wait for a DIMSE message."
     )

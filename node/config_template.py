@@ -47,7 +47,7 @@ PEERS_NOTE = (
 
 def render_toml() -> str:
     """config.toml: the header, then each section with its keys, defaults and descriptions."""
-    defaults = Settings(config_dir=Path())
+    defaults = Settings.model_construct()  # the code's defaults, never the environment's
     lines = [f"# {line}" for line in HEADER.splitlines()]
     for name, field in Settings.model_fields.items():
         if field.exclude:

@@ -113,7 +113,9 @@ def _init_demo(settings: Settings, args: argparse.Namespace) -> int:
             DEMO_DENSITY_VERSION,
         ),
     ]
-    chosen = {k: getattr(args, k) for k in ("views", "epochs", "seed") if getattr(args, k)}
+    chosen = {
+        k: getattr(args, k) for k in ("views", "epochs", "seed") if getattr(args, k) is not None
+    }
     unused = demo_models_unused(settings)
     for kind, weights, defaults, what, make, version in wanted:
         if args.only not in (None, kind):

@@ -33,7 +33,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian
 
-from models.serving import ImageResult, ModelInfo
+from models.serving import ImageResult, ModelInfo, frame_laterality
 from node.results.provenance import (
     NOT_FOR_CLINICAL_USE,
     ResultContext,
@@ -190,7 +190,7 @@ def _copy_placement(sc: Dataset, source: Dataset, image: ImageResult) -> None:
     type 2C for a paired body part, required only where Image Laterality is absent and not
     allowed otherwise (PS3.3 C.7.3.1; dciodvfy checks it): so it is present and empty only
     for an image that states no laterality at all."""
-    side = source.get("ImageLaterality") or _frame_laterality(source) or image.laterality
+    side = source.get("ImageLaterality") or frame_laterality(source) or image.laterality
     if side:
         sc.ImageLaterality = side
     else:
@@ -208,14 +208,6 @@ def _copy_placement(sc: Dataset, source: Dataset, image: ImageResult) -> None:
             del view[_MODIFIER]
     if modifiers:
         sc.ViewModifierCodeSequence = Sequence(modifiers)
-
-
-def _frame_laterality(source: Dataset) -> str | None:
-    for groups in source.get("SharedFunctionalGroupsSequence", []):
-        for anatomy in groups.get("FrameAnatomySequence", []):
-            if anatomy.get("FrameLaterality"):
-                return str(anatomy.FrameLaterality)
-    return None
 
 
 def _copy_spacing(sc: Dataset, source: Dataset) -> None:

@@ -164,3 +164,23 @@ def test_receiver_processes_are_receivers_and_the_old_name_still_reads(
     assert NodeSettings.model_validate({"workers": 2}).receivers == 2
     monkeypatch.setenv("BREASTNODE_NODE__WORKERS", "2")
     assert Settings().node.receivers == 2
+
+
+def test_the_old_receivers_name_beside_the_new_one_is_not_an_unknown_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A file that still says workers, run with BREASTNODE_NODE__RECEIVERS set (as the test
+    nodes and containers do), starts: the new name wins."""
+    assert NodeSettings.model_validate({"workers": 4, "receivers": 2}).receivers == 2
+    monkeypatch.setenv("BREASTNODE_NODE__RECEIVERS", "3")
+    assert Settings(node={"workers": 1}).node.receivers == 3
+
+
+def test_config_toml_is_rendered_from_the_code_not_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from node.config_template import render_toml
+
+    monkeypatch.setenv("BREASTNODE_NODE__PORT", "5555")
+    assert "port = 5555" not in render_toml()
+    assert "port = 11112" in render_toml()
