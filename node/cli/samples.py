@@ -6,13 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from models.serving.result import COMPOSITIONS
 from node.cli.common import parse_size
 from node.config import Settings
 from node.errors import NodeError
 
-# BI-RADS breast composition (models.serving.result.COMPOSITIONS, not imported: numpy at start-up);
 # the sample's default is one the demo mammography model reads as well as a plain phantom
-COMPOSITIONS = ("a", "b", "c", "d")
 SAMPLE_COMPOSITION = "b"
 
 
