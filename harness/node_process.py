@@ -147,12 +147,7 @@ class NodeProcess:
         return int(self.process.returncode or 0)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "node", "--config", str(self.config), *args],
-            capture_output=True,
-            text=True,
-            env=os.environ | self.env,
-            cwd=REPO,
-            timeout=60,
-            check=False,
-        )
+        """A command against this node's configuration, run in the calling process."""
+        from harness.cli import run_cli
+
+        return run_cli(["--config", str(self.config), *args], env=self.env, cwd=REPO)

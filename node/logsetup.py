@@ -7,11 +7,13 @@ import sys
 
 
 def configure(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # a handler of its own rather than basicConfig, which does nothing when the root logger
+    # has one already (a test process running the command in-process has its own)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(level)
     # pynetdicom is chatty at INFO (a line per message); keep it to warnings unless debugging.
     logging.captureWarnings(True)
     logging.getLogger("alembic").setLevel("WARNING")

@@ -4,9 +4,6 @@ not start on a checkpoint that is missing or is not the file its manifest descri
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,35 +14,12 @@ from models.synthetic.demo_density import DEMO_DENSITY_NAME, DEMO_DENSITY_VERSIO
 from node.config import load_settings
 from node.pipeline.analysis import InputInstance, StudyInput
 from node.pipeline.model_analysis import ModelAnalysis
-from tests.support.helpers import REPO, Peer, config_toml, free_port
-
-
-def breastnode(config: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "node", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=os.environ | {"PYTHONUNBUFFERED": "1"},
-        timeout=timeout,
-        check=False,
-    )
-
-
-def models_config(tmp_path: Path, models: str = "") -> Path:
-    config = tmp_path / "config.toml"
-    for optional in ("mri", "density"):  # no MRI or density model unless the test names one
-        if f"{optional} =" not in models:
-            models += f'\n{optional} = "none"'
-    extra = f'[pipeline]\nanalysis = "models"\n[models]\n{models}\n'
-
-    config.write_text(config_toml(tmp_path / "store", free_port(), [Peer("s", "S")], extra=extra))
-    return config
+from tests.support.cli import breastnode, breastnode_process, models_config
 
 
 def test_serve_refuses_to_start_without_the_demo_checkpoint(tmp_path: Path) -> None:
     config = models_config(tmp_path)
-    started = breastnode(config, "serve", timeout=60)
+    started = breastnode_process(config, "serve", timeout=60)
     assert started.returncode != 0
     assert "models init-demo" in started.stderr
 
@@ -58,7 +32,7 @@ def test_serve_refuses_a_checkpoint_that_is_not_its_manifest(
     copy.write_bytes(demo_weights.read_bytes() + b"tampered")
     copy.with_suffix(".json").write_text(demo_weights.with_suffix(".json").read_text())
     config = models_config(tmp_path, f'mammography = "{copy}"')
-    started = breastnode(config, "serve", timeout=60)
+    started = breastnode_process(config, "serve", timeout=60)
     assert started.returncode != 0
     assert "does not match its manifest" in started.stderr
     shown = breastnode(config, "models", "show")
@@ -111,7 +85,7 @@ def test_serve_wants_the_demo_mri_and_density_checkpoints_unless_none(tmp_path: 
     )
     assert made.returncode == 0, made.stderr
     assert not (tmp_path / "store" / "models" / "demo-mri.pt").exists()
-    started = breastnode(config, "serve", timeout=60)
+    started = breastnode_process(config, "serve", timeout=60)
     assert started.returncode != 0
     assert "demo-mri" in started.stderr and "models init-demo" in started.stderr
     (tmp_path / "off").mkdir()
@@ -127,7 +101,7 @@ def test_serve_wants_the_demo_mri_and_density_checkpoints_unless_none(tmp_path: 
     assert load_settings(dense).density_checkpoint == (
         tmp_path / "dense" / "store" / "models" / "demo-density.pt"
     )
-    started = breastnode(dense, "serve", timeout=60)
+    started = breastnode_process(dense, "serve", timeout=60)
     assert started.returncode != 0
     assert "demo-density" in started.stderr and "models init-demo" in started.stderr
 
@@ -153,6 +127,6 @@ def test_an_mri_study_without_an_mri_model_ends_with_no_results(
     [('mri_pre = ["(unclosed"]', "not a regular expression"), ('device = "tpu"', "device")],
 )
 def test_bad_models_settings_are_refused(tmp_path: Path, models: str, complaint: str) -> None:
-    checked = breastnode(models_config(tmp_path, models), "check-config", timeout=60)
+    checked = breastnode(models_config(tmp_path, models), "check-config")
     assert checked.returncode == 2
     assert complaint in checked.stderr

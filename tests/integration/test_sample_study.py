@@ -15,7 +15,7 @@ from pydicom.dataset import Dataset
 from node.config import load_settings
 from storage.db import open_index
 from storage.filestore import FileStore
-from tests.integration.test_models_cli import breastnode, models_config
+from tests.support.cli import breastnode, models_config
 from tests.support.helpers import require_tool
 from tests.support.stored import store_dataset
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +31,8 @@ from storage.filestore import FileStore
 from storage.migrate import upgrade
 from storage.queue import JobQueue
 from storage.times import utcnow
-from tests.support.helpers import REPO, config_toml, free_port
+from tests.support.cli import breastnode
+from tests.support.helpers import config_toml, free_port
 from tests.support.stored import analysis_worker, store_dataset
 
 MODEL = ModelInfo("BreastNode site model", "2.1.0", True, 0.5)
@@ -189,11 +188,9 @@ def test_models_audit_end_to_end(tmp_path: Path, site: tuple[Path, list[Stored],
     config, studies, _engine = site
     outcomes = outcomes_file(tmp_path / "outcomes.csv", studies)
     report = tmp_path / "audit"
-    done = subprocess.run(
-        [sys.executable, "-m", "node", "--config", str(config), "models", "audit",
-         str(outcomes), "--output", str(report), "--bootstrap", "200",
-         "--target-recall", "0.10", "--follow-up", "cancer within 12 months"],
-        capture_output=True, text=True, cwd=REPO, timeout=120, check=False,
+    done = breastnode(
+        config, "models", "audit", str(outcomes), "--output", str(report), "--bootstrap", "200",
+        "--target-recall", "0.10", "--follow-up", "cancer within 12 months",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "20 screens (3 cancers): recall rate 25.0%" in done.stdout

@@ -23,7 +23,7 @@ from node.config import load_settings
 from node.errors import NodeError
 from storage.db import open_index
 from storage.filestore import FileStore
-from tests.integration.test_models_cli import breastnode, models_config
+from tests.support.cli import breastnode, models_config
 from tests.support.stored import store_dataset
 
 pytestmark = pytest.mark.timeout(900)
