@@ -76,8 +76,13 @@ lint: test-deps
 typecheck: test-deps
 	$(BIN)/mypy
 
+# One test process per core (pytest-xdist), a test file's tests together in one of them
+# (their module fixtures, such as an Orthanc, are started once); TEST_PROCESSES=0 runs
+# the suite in this process.
+TEST_PROCESSES ?= $(shell nproc 2>/dev/null || echo 2)
+
 pytest: test-deps system-deps viewer-deps demo-models
-	$(BIN)/pytest --durations=15
+	$(BIN)/pytest --durations=15 $(if $(filter 0,$(TEST_PROCESSES)),,-n $(TEST_PROCESSES) --dist loadfile)
 
 test: lint typecheck pytest
 

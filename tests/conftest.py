@@ -8,6 +8,7 @@ synthetic generator seeded: a leak fails the test that caused it, in any order.
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +20,14 @@ from tests.support.helpers import IN_CI, NodeProcess, Peer, config_toml, free_po
 from tests.support.log_scan import LogWatch, patient_data_in
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # ``make test`` runs the suite in one process per core (pytest-xdist); torch's and
+    # OpenMP's threads, one per core in each, would then wait on each other and run the
+    # training tests several times slower. One thread a process, and the node processes the
+    # tests start inherit it. Set before anything imports torch.
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
 pytest_plugins = ["tests.support.model_fixtures"]
 
 

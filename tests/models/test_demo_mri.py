@@ -120,9 +120,12 @@ def test_mri_finding_is_on_its_lesion_slice_and_names_its_breast(
         assert phantom.lesion is not None
         centre = phantom.lesion.center
         column = round(centre.column) if to_left else SIZE[1] - 1 - round(centre.column)
-        enhancement = (phantom.phases[1] - phantom.phases[0])[
-            :, round(centre.row), round(centre.column)
-        ]
+        # the lesion's enhancement per slice, over its inner disc: one pixel's is noise
+        rows, columns = np.ogrid[: SIZE[0], : SIZE[1]]
+        inner = (rows - centre.row) ** 2 + (columns - centre.column) ** 2 <= (
+            phantom.lesion.radius_px / 2
+        ) ** 2
+        enhancement = (phantom.phases[1] - phantom.phases[0])[:, inner].mean(axis=1)
         referenced = sources.datasets[image.sop_instance_uid]
         assert referenced.SeriesDescription == "SYNTHETIC DCE T1 POST 1"
         index = int(referenced.InstanceNumber) - 1  # the sample numbers slices in volume order
