@@ -11,7 +11,13 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from models.serving import result as model_result
-from models.synthetic import BREAST_TOMOSYNTHESIS, SyntheticPatient, mammogram, mr_slice
+from models.synthetic import (
+    BREAST_TOMOSYNTHESIS,
+    SyntheticPatient,
+    mammogram,
+    mr_slice,
+    screening_study,
+)
 from tests.support.helpers import REPO
 
 ARTIFACTS = REPO / "test-artifacts"
@@ -45,24 +51,12 @@ def with_view_modifier(case: Case) -> Case:
 
 
 def mammography_case() -> Case:
-    patient = SyntheticPatient()
-    views: list[Dataset] = []
-    study_uid = None
-    for lat, view in [("R", "CC"), ("L", "CC"), ("R", "MLO"), ("L", "MLO")]:
-        ds = mammogram(
-            patient,
-            study_uid=study_uid,
-            laterality=lat,
-            view=view,
-            rows=320,
-            columns=240,
-            seed=len(views),
-        )
-        ds.PatientOrientation = ["P", "L"] if lat == "R" else ["A", "R"]
+    views = screening_study(rows=320, columns=240)
+    for ds in views:
+        ds.PatientOrientation = ["P", "L"] if ds.ImageLaterality == "R" else ["A", "R"]
         ds.StudyDescription = "SYNTHETIC SCREENING MAMMOGRAPHY"
         ds.ImagerPixelSpacing = [0.085, 0.085]
-        study_uid = ds.StudyInstanceUID
-        views.append(ds)
+    study_uid = views[0].StudyInstanceUID
     lesion = model_result.Point(150, 170)
     images = []
     for ds in views:
