@@ -54,6 +54,17 @@ class Localisation:
     by_density: dict[str, Froc]
     density_images: int  # test images whose density is known
 
+    @classmethod
+    def of(cls, images: Sequence[ImageMarks]) -> Localisation:
+        """The FROC of the images and its breakdowns, the density groups in ``DENSITIES``
+        order; at least one image holds a lesion (``froc`` draws no curve without)."""
+        return cls(
+            froc(images),
+            froc_by_lesion_type(images),
+            froc_by_density(images, DENSITIES),
+            sum(image.density is not None for image in images),
+        )
+
 
 def lesion_in_model(annotation: Annotation, geometry: Geometry) -> Lesion | None:
     """The annotation as a FROC lesion in the model grid, typed as annotated (None: a mask
@@ -124,9 +135,4 @@ def localisation(engine: Predictor, placed: PlacedSet, rows: Sequence[Row]) -> L
             images.append(ImageMarks(marks_of(prediction), lesions, image_density(row, task)))
     if not any(image.lesions for image in images):
         return None
-    return Localisation(
-        froc(images),
-        froc_by_lesion_type(images),
-        froc_by_density(images, DENSITIES),
-        sum(image.density is not None for image in images),
-    )
+    return Localisation.of(images)

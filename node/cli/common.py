@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,7 +80,7 @@ def parse_size(text: str) -> tuple[int, int]:
     return rows, columns
 
 
-def emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None:
+def emit(rows: list[dict[str, Any]], as_json: bool, columns: Sequence[str]) -> None:
     """Rows as JSON, or as an aligned table of the chosen columns with a row count."""
     if as_json:
         json.dump(rows, sys.stdout, indent=2)

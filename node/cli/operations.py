@@ -10,6 +10,37 @@ from typing import Any
 from node.cli.common import EXIT_FAILURE, add_json_option, emit, open_database
 from node.config import Settings
 
+# The columns each listing's table shows; --json gives every field of its rows.
+STUDY_COLUMNS = ("study_instance_uid", "modalities", "instances", "first_received", "last_received")
+INSTANCE_COLUMNS = (
+    "sop_instance_uid",
+    "sop_class_uid",
+    "transfer_syntax_uid",
+    "path",
+    "size",
+    "sha256",
+)
+JOB_COLUMNS = (
+    "id",
+    "study_instance_uid",
+    "version",
+    "kind",
+    "state",
+    "attempts",
+    "next_run_at",
+    "last_error",
+)
+DELIVERY_COLUMNS = (
+    "id",
+    "sop_instance_uid",
+    "destination",
+    "state",
+    "attempts",
+    "next_attempt_at",
+    "last_status",
+    "last_error",
+)
+
 
 def add_commands(commands: Any) -> None:
     check = commands.add_parser("check-config", help="validate the configuration and show it")
@@ -67,20 +98,7 @@ def _jobs(settings: Settings, args: argparse.Namespace) -> int:
             }
             for j in JobQueue(engine).jobs()
         ]
-    emit(
-        rows,
-        args.json,
-        [
-            "id",
-            "study_instance_uid",
-            "version",
-            "kind",
-            "state",
-            "attempts",
-            "next_run_at",
-            "last_error",
-        ],
-    )
+    emit(rows, args.json, JOB_COLUMNS)
     return 0
 
 
@@ -104,20 +122,7 @@ def _deliveries(settings: Settings, args: argparse.Namespace) -> int:
             }
             for d in Outbox(engine).deliveries()
         ]
-    emit(
-        rows,
-        args.json,
-        [
-            "id",
-            "sop_instance_uid",
-            "destination",
-            "state",
-            "attempts",
-            "next_attempt_at",
-            "last_status",
-            "last_error",
-        ],
-    )
+    emit(rows, args.json, DELIVERY_COLUMNS)
     return 0
 
 
@@ -174,11 +179,7 @@ def _studies(settings: Settings, args: argparse.Namespace) -> int:
             }
             for s in index.studies()
         ]
-    emit(
-        rows,
-        args.json,
-        ["study_instance_uid", "modalities", "instances", "first_received", "last_received"],
-    )
+    emit(rows, args.json, STUDY_COLUMNS)
     return 0
 
 
@@ -200,9 +201,5 @@ def _instances(settings: Settings, args: argparse.Namespace) -> int:
         }
         for i in found
     ]
-    emit(
-        rows,
-        args.json,
-        ["sop_instance_uid", "sop_class_uid", "transfer_syntax_uid", "path", "size", "sha256"],
-    )
+    emit(rows, args.json, INSTANCE_COLUMNS)
     return 0

@@ -24,6 +24,16 @@ logger = logging.getLogger(__name__)
 HealthCheck = Callable[[], dict[str, bool]]
 
 
+def respond(handler: BaseHTTPRequestHandler, status: int, content_type: str, body: bytes) -> None:
+    """One whole response, its length given so that a keep-alive client knows where the
+    body ends."""
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 class MonitoringServer:
     def __init__(self, host: str, port: int, engine: Engine, health: HealthCheck) -> None:
         self.registry = CollectorRegistry()
@@ -33,20 +43,13 @@ class MonitoringServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 if self.path.split("?")[0] == "/metrics":
-                    self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))
+                    respond(self, 200, CONTENT_TYPE_LATEST, generate_latest(registry))
                 elif self.path.split("?")[0] == "/healthz":
                     checks = health() | {"database": database_up(engine_)}
                     body = json.dumps({"ok": all(checks.values()), "checks": checks}).encode()
-                    self._send(200 if all(checks.values()) else 503, "application/json", body)
+                    respond(self, 200 if all(checks.values()) else 503, "application/json", body)
                 else:
-                    self._send(404, "text/plain", b"not found\n")
-
-            def _send(self, status: int, content_type: str, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                    respond(self, 404, "text/plain", b"not found\n")
 
             def log_message(self, format: str, *args: object) -> None:
                 logger.debug("monitoring: %s", format % args)

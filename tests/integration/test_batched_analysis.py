@@ -14,7 +14,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from sqlalchemy import Engine
 
-from models.synthetic import SyntheticPatient, mammogram, phantom_dicom_study
+from models.synthetic import PhantomCase, SyntheticPatient, mammogram, phantom_dicom_study
 from node.config import Settings
 from node.pipeline.completion import sweep
 from node.pipeline.model_analysis import ModelAnalysis
@@ -43,16 +43,27 @@ def mammography_only(weights: Path, **models: object) -> Settings:
     )
 
 
+def stored_phantom_studies(
+    engine: Engine, store: FileStore, folder: Path, lesion_sides: str, seed: int
+) -> list[PhantomCase]:
+    """One phantom study per lesion side, written under ``folder`` and stored, not yet swept
+    into jobs."""
+    rng = np.random.default_rng(seed)
+    cases = [
+        phantom_dicom_study(rng, side, folder / f"in{n}") for n, side in enumerate(lesion_sides)
+    ]
+    for case in cases:
+        for path in case.paths:
+            store_dataset(engine, store, dcmread(path))
+    return cases
+
+
 def test_queued_studies_are_analysed_together_and_fail_alone(
     engine: Engine, tmp_path: Path, demo_weights: Path
 ) -> None:
     store = FileStore(tmp_path / "store")
     store.prepare()
-    rng = np.random.default_rng(21)
-    cases = [phantom_dicom_study(rng, side, tmp_path / f"in{n}") for n, side in enumerate("LRL")]
-    for case in cases:
-        for path in case.paths:
-            store_dataset(engine, store, dcmread(path))
+    cases = stored_phantom_studies(engine, store, tmp_path, "LRL", seed=21)
     broken = broken_mammogram()
     store_dataset(engine, store, broken)
     assert len(sweep(engine, utcnow(), timedelta(seconds=30))) == 4
@@ -131,11 +142,7 @@ def test_a_study_the_network_refuses_fails_alone_in_its_batch(
 
     store = FileStore(tmp_path / "store")
     store.prepare()
-    rng = np.random.default_rng(5)
-    cases = [phantom_dicom_study(rng, side, tmp_path / f"in{n}") for n, side in enumerate("LR")]
-    for case in cases:
-        for path in case.paths:
-            store_dataset(engine, store, dcmread(path))
+    cases = stored_phantom_studies(engine, store, tmp_path, "LR", seed=5)
     assert len(sweep(engine, utcnow(), timedelta(seconds=30))) == 2
     refused = cases[0].study_uid
     real = serving_study.analyse_studies

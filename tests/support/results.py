@@ -10,24 +10,21 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from models.serving.result import (
-    BreastResult,
-    Category,
-    Finding,
-    ImageResult,
-    ModelInfo,
-    Point,
-    Region,
-    StudyResult,
+from models.serving import result as model_result
+from models.synthetic import (
+    BREAST_TOMOSYNTHESIS,
+    SyntheticPatient,
+    mammogram,
+    mr_slice,
+    screening_study,
 )
-from models.synthetic import BREAST_TOMOSYNTHESIS, SyntheticPatient, mammogram, mr_slice
 from tests.support.helpers import REPO
 
 ARTIFACTS = REPO / "test-artifacts"
-DEMO_MODEL = ModelInfo("BreastNode demo", "0.1.0", False, 0.5)
+DEMO_MODEL = model_result.ModelInfo("BreastNode demo", "0.1.0", False, 0.5)
 
 
-def blob(rows: int, columns: int, center: Point, radius: float) -> np.ndarray:
+def blob(rows: int, columns: int, center: model_result.Point, radius: float) -> np.ndarray:
     y, x = np.mgrid[0:rows, 0:columns]
     heat = np.exp(-(((y - center.row) / radius) ** 2 + ((x - center.column) / radius) ** 2))
     blurred: np.ndarray = heat.astype(np.float32)
@@ -38,7 +35,7 @@ def blob(rows: int, columns: int, center: Point, radius: float) -> np.ndarray:
 class Case:
     name: str
     sources: list[Dataset]
-    result: StudyResult
+    result: model_result.StudyResult
 
 
 def with_view_modifier(case: Case) -> Case:
@@ -54,49 +51,51 @@ def with_view_modifier(case: Case) -> Case:
 
 
 def mammography_case() -> Case:
-    patient = SyntheticPatient()
-    views: list[Dataset] = []
-    study_uid = None
-    for lat, view in [("R", "CC"), ("L", "CC"), ("R", "MLO"), ("L", "MLO")]:
-        ds = mammogram(
-            patient,
-            study_uid=study_uid,
-            laterality=lat,
-            view=view,
-            rows=320,
-            columns=240,
-            seed=len(views),
-        )
-        ds.PatientOrientation = ["P", "L"] if lat == "R" else ["A", "R"]
+    views = screening_study(rows=320, columns=240)
+    for ds in views:
+        ds.PatientOrientation = ["P", "L"] if ds.ImageLaterality == "R" else ["A", "R"]
         ds.StudyDescription = "SYNTHETIC SCREENING MAMMOGRAPHY"
         ds.ImagerPixelSpacing = [0.085, 0.085]
-        study_uid = ds.StudyInstanceUID
-        views.append(ds)
-    lesion = Point(150, 170)
+    study_uid = views[0].StudyInstanceUID
+    lesion = model_result.Point(150, 170)
     images = []
     for ds in views:
-        findings: tuple[Finding, ...] = ()
+        findings: tuple[model_result.Finding, ...] = ()
         heat = np.zeros((320, 240), np.float32)
         if ds.ImageLaterality == "L":
             heat = blob(320, 240, lesion, 20)
             findings = (
-                Finding("mass", 0.86, Region.ellipse(lesion, 24, 16, 30)),
-                Finding("calcification cluster", 0.31, Region.point(60, 90)),
+                model_result.Finding("mass", 0.86, model_result.Region.ellipse(lesion, 24, 16, 30)),
+                model_result.Finding(
+                    "calcification cluster", 0.31, model_result.Region.point(60, 90)
+                ),
             )
         images.append(
-            ImageResult(ds.SOPInstanceUID, heat, findings, ds.ImageLaterality, ds.ViewPosition)
+            model_result.ImageResult(
+                ds.SOPInstanceUID, heat, findings, ds.ImageLaterality, ds.ViewPosition
+            )
         )
-    result = StudyResult(
+    result = model_result.StudyResult(
         str(study_uid),
         tuple(images),
         (
-            BreastResult("L", 0.86, Category.SUSPICIOUS, birads=4),
-            BreastResult("R", 0.07, Category.NORMAL, birads=1),
+            model_result.BreastResult("L", 0.86, model_result.Category.SUSPICIOUS, birads=4),
+            model_result.BreastResult("R", 0.07, model_result.Category.NORMAL, birads=1),
         ),
         0.86,
         DEMO_MODEL,
     )
     return Case("mg", views, result)
+
+
+def one_suspicious_image(
+    study_uid: str, image: model_result.ImageResult, score: float
+) -> model_result.StudyResult:
+    """The result of a study with one analysed image (tomosynthesis, an MR projection): the
+    image's breast and the study are suspicious with the image's score."""
+    assert image.laterality is not None
+    breast = model_result.BreastResult(image.laterality, score, model_result.Category.SUSPICIOUS)
+    return model_result.StudyResult(study_uid, (image,), (breast,), score, DEMO_MODEL)
 
 
 def shared_groups() -> Dataset:
@@ -127,23 +126,16 @@ def tomosynthesis_case() -> Case:
     ds.SharedFunctionalGroupsSequence = Sequence([shared_groups()])
     ds.PerFrameFunctionalGroupsSequence = Sequence([Dataset() for _ in range(5)])
     ds.PatientOrientation = ["A", "R"]
-    lesion = Point(70, 80)
-    image = ImageResult(
+    lesion = model_result.Point(70, 80)
+    image = model_result.ImageResult(
         ds.SOPInstanceUID,
         blob(160, 120, lesion, 12),
-        (Finding("mass", 0.72, Region.ellipse(lesion, 14, 10), frame=3),),
+        (model_result.Finding("mass", 0.72, model_result.Region.ellipse(lesion, 14, 10), frame=3),),
         "L",
         "CC",
         frame=3,
     )
-    result = StudyResult(
-        str(ds.StudyInstanceUID),
-        (image,),
-        (BreastResult("L", 0.72, Category.SUSPICIOUS),),
-        0.72,
-        DEMO_MODEL,
-    )
-    return Case("tomo", [ds], result)
+    return Case("tomo", [ds], one_suspicious_image(str(ds.StudyInstanceUID), image, 0.72))
 
 
 def mr_case() -> Case:
@@ -162,29 +154,20 @@ def mr_case() -> Case:
         for n in range(2, 5)
     ]
     projection = np.max(np.stack([s.pixel_array for s in slices]), axis=0).astype(np.float32)
-    lesion = Point(100, 110)
-    image = ImageResult(
+    lesion = model_result.Point(100, 110)
+    corners = [
+        model_result.Point(row, column)
+        for row, column in ((90, 100), (110, 100), (110, 120), (90, 120))
+    ]
+    image = model_result.ImageResult(
         first.SOPInstanceUID,
         blob(160, 160, lesion, 10),
-        (
-            Finding(
-                "enhancing lesion",
-                0.64,
-                Region.polygon([Point(90, 100), Point(110, 100), Point(110, 120), Point(90, 120)]),
-            ),
-        ),
+        (model_result.Finding("enhancing lesion", 0.64, model_result.Region.polygon(corners)),),
         "R",
         None,
         display_image=projection,
     )
-    result = StudyResult(
-        str(first.StudyInstanceUID),
-        (image,),
-        (BreastResult("R", 0.64, Category.SUSPICIOUS),),
-        0.64,
-        DEMO_MODEL,
-    )
-    return Case("mr", slices, result)
+    return Case("mr", slices, one_suspicious_image(str(first.StudyInstanceUID), image, 0.64))
 
 
 def artifact_dir() -> Path:

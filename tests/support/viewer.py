@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from node.runtime.monitoring import respond
 from tests.support.helpers import IN_CI, REPO, free_port
 
 OHIF_VERSION = "3.13.2"
@@ -114,7 +115,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._proxy()
             return
         if path == "/app-config.js":
-            self._send(200, APP_CONFIG.encode(), "application/javascript")
+            respond(self, 200, "application/javascript", APP_CONFIG.encode())
             return
         file = (self.dist / path.lstrip("/")).resolve()
         if not file.is_relative_to(self.dist) or not file.is_file():
@@ -122,23 +123,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
         if file.suffix == ".wasm":
             kind = "application/wasm"
-        self._send(200, file.read_bytes(), kind)
+        respond(self, 200, kind, file.read_bytes())
 
     def _proxy(self) -> None:
         headers = {k: v for k, v in self.headers.items() if k.lower() in {"accept", "range"}}
         request = urllib.request.Request(self.orthanc + self.path, headers=headers)  # noqa: S310
         try:
             with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310 loopback
-                self._send(response.status, response.read(), response.headers["Content-Type"])
+                respond(self, response.status, response.headers["Content-Type"], response.read())
         except urllib.error.HTTPError as error:
-            self._send(error.code, error.read(), error.headers.get("Content-Type") or "text/plain")
-
-    def _send(self, status: int, body: bytes, kind: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+            respond(
+                self, error.code, error.headers.get("Content-Type") or "text/plain", error.read()
+            )
 
 
 @contextmanager

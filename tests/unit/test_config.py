@@ -87,14 +87,17 @@ def test_every_bad_value_is_reported_with_its_place(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError) as caught:
         load_settings(path)
+    reported = (
+        "6 invalid setting(s)",
+        "[node] port: Input should be less than or equal to 65535 (got 70000)",
+        "[node] ae_title",
+        "[node] colour: unknown key",
+        "[storage] database_url",
+        "[storage] min_free_bytes",
+        "[[peers]] #1 host: Field required",
+    )
     message = str(caught.value)
-    assert "6 invalid setting(s)" in message
-    assert "[node] port: Input should be less than or equal to 65535 (got 70000)" in message
-    assert "[node] ae_title" in message
-    assert "[node] colour: unknown key" in message
-    assert "[storage] database_url" in message
-    assert "[storage] min_free_bytes" in message
-    assert "[[peers]] #1 host: Field required" in message
+    assert [part for part in reported if part not in message] == []
 
 
 def test_duplicate_peer_names_are_refused(tmp_path: Path) -> None:

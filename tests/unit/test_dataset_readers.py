@@ -272,6 +272,16 @@ def test_mias_malformed_csv_names_the_row(tmp_path: Path) -> None:
 
 # --- CBIS-DDSM ----------------------------------------------------------------------------
 
+# The mass and the calcification description files differ in their density column's spelling
+# and in the two columns that describe the lesion; both end with these.
+CBIS_LAST_COLUMNS = (
+    "assessment",
+    "pathology",
+    "subtlety",
+    "image file path",
+    "cropped image file path",
+    "ROI mask file path",
+)
 CBIS_MASS_HEADER = [
     "patient_id",
     "breast_density",
@@ -281,12 +291,7 @@ CBIS_MASS_HEADER = [
     "abnormality type",
     "mass shape",
     "mass margins",
-    "assessment",
-    "pathology",
-    "subtlety",
-    "image file path",
-    "cropped image file path",
-    "ROI mask file path",
+    *CBIS_LAST_COLUMNS,
 ]
 CBIS_CALC_HEADER = [
     "patient_id",
@@ -297,12 +302,7 @@ CBIS_CALC_HEADER = [
     "abnormality type",
     "calc type",
     "calc distribution",
-    "assessment",
-    "pathology",
-    "subtlety",
-    "image file path",
-    "cropped image file path",
-    "ROI mask file path",
+    *CBIS_LAST_COLUMNS,
 ]
 # Published form: <case folder>/<study UID>/<series UID>/000000.dcm (synthetic UIDs here).
 P1_CC = "Mass-Training_P_99001_LEFT_CC/1.2.999.1/1.2.999.2/000000.dcm"

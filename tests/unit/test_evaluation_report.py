@@ -15,14 +15,7 @@ from PIL import Image
 
 from models.serving.checkpoint import TASKS, Manifest
 from models.training.evaluation import Evaluation, Example
-from models.training.froc import (
-    ImageMarks,
-    Lesion,
-    Mark,
-    froc,
-    froc_by_density,
-    froc_by_lesion_type,
-)
+from models.training.froc import ImageMarks, Lesion, Mark
 from models.training.localisation import Localisation
 from models.training.metrics import binary_report, multiclass_report
 from models.training.report import write_report
@@ -113,9 +106,7 @@ def localisation() -> Localisation:
         ImageMarks([Mark(5, 5, 0.6)], [Lesion(30, 30, 4, kind="calcification")], "d"),
         ImageMarks([], []),
     ]
-    return Localisation(
-        froc(images), froc_by_lesion_type(images), froc_by_density(images, "abcd"), 2
-    )
+    return Localisation.of(images)
 
 
 def evaluation(found: Localisation | None) -> Evaluation:
