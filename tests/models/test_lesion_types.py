@@ -94,7 +94,9 @@ def test_the_type_loss_asks_covered_cells_only() -> None:
 
 
 def test_a_type_head_learns_masses_from_calcifications(tmp_path: Path) -> None:
-    rows = typed_rows(tmp_path / "data", 40)
+    # 56 women: 14 lesions in the test split. With 40 (7 found) the share right swung
+    # between 5 and 7 of 7 with the number of torch threads, which changes the sums
+    rows = typed_rows(tmp_path / "data", 56)
     labels = label_index(TASK, rows)
     split = split_by_patient([r.patient_id for r in rows], labels, (0.5, 0.25, 0.25), seed=2)
     chosen = {
