@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
 T = TypeVar("T")
+SelectT = TypeVar("SelectT", bound="Select[*tuple[Any, ...]]")
 RACE_RETRIES = 20
 
 
@@ -25,6 +26,14 @@ def rows_changed(session: Session, statement: Executable) -> int:
     return int(result.rowcount)
 
 
+def skip_locked(engine: Engine, candidates: SelectT, of: Any = None) -> SelectT:
+    """On PostgreSQL, ``candidates`` locked as read and rows another transaction holds
+    skipped, so claimers never queue behind each other; SQLite serialises writers itself."""
+    if engine.dialect.name != "postgresql":
+        return candidates
+    return candidates.with_for_update(skip_locked=True, of=of)
+
+
 def claim_first(
     engine: Engine,
     candidates: Select[Any],
@@ -32,8 +41,7 @@ def claim_first(
     on_won: Callable[[Session, int], T],
 ) -> T | None:
     """``on_won(session, id)`` for the row this call took, in the claiming transaction."""
-    if engine.dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
+    candidates = skip_locked(engine, candidates)
     for _ in range(RACE_RETRIES):
         with Session(engine) as session, session.begin():
             row_id = session.execute(candidates).scalar()

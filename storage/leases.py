@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column
 
-from storage.claims import claim_first, rows_changed
+from storage.claims import claim_first, rows_changed, skip_locked
 from storage.errors import StorageError
 
 T = TypeVar("T")
@@ -214,8 +214,7 @@ class LeasedTable:
         expired_now = (rows.state == self.held, rows.lease_expires_at < now)
         with Session(engine) as session, session.begin():
             expired = select(rows.id, rows.worker_id).where(*expired_now).order_by(rows.id)
-            if engine.dialect.name == "postgresql":
-                expired = expired.with_for_update(skip_locked=True)
+            expired = skip_locked(engine, expired)
             recovered = []
             for row_id, worker_id in session.execute(expired).all():
                 changed = rows_changed(

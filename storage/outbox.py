@@ -19,7 +19,7 @@ from enum import StrEnum
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.orm import Session
 
-from storage.claims import rows_changed
+from storage.claims import rows_changed, skip_locked
 from storage.leases import LeasedTable, Transition
 from storage.outbox_tables import Delivery, DeliveryEvent, ResultObject
 from storage.queue import complete_in
@@ -165,8 +165,7 @@ class Outbox:
                 .order_by(Delivery.id)
                 .limit(limit - 1)
             )
-            if self.engine.dialect.name == "postgresql":
-                siblings = siblings.with_for_update(skip_locked=True, of=Delivery)
+            siblings = skip_locked(self.engine, siblings, of=Delivery)
             taken = [first_id]
             for sibling_id in session.execute(siblings).scalars().all():
                 if rows_changed(session, DELIVERIES.take(sibling_id, worker_id, lease, now)) == 1:
@@ -230,8 +229,7 @@ class Outbox:
             .where(condition, Delivery.state.in_(resendable))
             .order_by(Delivery.id)
         )
-        if self.engine.dialect.name == "postgresql":
-            chosen = chosen.with_for_update(skip_locked=True)
+        chosen = skip_locked(self.engine, chosen)
         resent = 0
         with Session(self.engine) as session, session.begin():
             for delivery_id, state in session.execute(chosen).all():
