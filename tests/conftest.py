@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from models.synthetic import SEEDED
+from models.synthetic import record_seeded_patients
 from tests.support.helpers import IN_CI, NodeProcess, Peer, config_toml, free_port
 from tests.support.log_scan import LogWatch, patient_data_in
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+SEEDED = record_seeded_patients()  # every synthetic patient the tests make, for the log scan
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # ``make test`` runs the suite in one process per core (pytest-xdist); torch's and

@@ -2,9 +2,10 @@
 patient.
 
 Every object carries "SYNTHETIC" in its patient name, institution and image comments. The
-patient identifiers are random per ``SyntheticPatient`` and kept in ``SEEDED``, so a scan of
-the operational logs can look for them. ``synthetic_dataset`` is the one builder of the
-patient, study and SOP common modules, also used by the samples (``models.synthetic.samples``).
+patient identifiers are random per ``SyntheticPatient``; a test run that scans the
+operational logs for them asks for a record of every one (``record_seeded_patients``).
+``synthetic_dataset`` is the one builder of the patient, study and SOP common modules, also
+used by the samples (``models.synthetic.samples``).
 """
 
 from __future__ import annotations
@@ -55,10 +56,20 @@ class SyntheticPatient:
     )
 
     def __post_init__(self) -> None:
-        SEEDED.append(self)
+        if _seeded is not None:
+            _seeded.append(self)
 
 
-SEEDED: list[SyntheticPatient] = []
+# None unless a log scan asked for it: a process that makes sample studies keeps no list
+_seeded: list[SyntheticPatient] | None = None
+
+
+def record_seeded_patients() -> list[SyntheticPatient]:
+    """From now on, keep every ``SyntheticPatient`` made in this process; the live list."""
+    global _seeded
+    if _seeded is None:
+        _seeded = []
+    return _seeded
 
 
 def mammogram(

@@ -1,6 +1,6 @@
 """Finding patient data in operational logs. The synthetic generator records every patient
-it invents (``models.synthetic.SEEDED``); their names, IDs and birth dates must never appear
-in a log line, whatever the level."""
+it invents once asked (``models.synthetic.record_seeded_patients``); their names, IDs and
+birth dates must never appear in a log line, whatever the level."""
 
 from __future__ import annotations
 

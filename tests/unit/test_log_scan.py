@@ -3,9 +3,12 @@ ignores what merely contains the digits, and reads only what was logged after it
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
-from models.synthetic import SyntheticPatient
+from models.synthetic import SyntheticPatient, record_seeded_patients
+from tests.support.helpers import REPO
 from tests.support.log_scan import LogWatch, patient_data_in
 
 
@@ -34,3 +37,23 @@ def test_reads_only_what_came_after_the_watch_began(tmp_path: Path) -> None:
     text = watch.new_text()
     assert "during the test" in text and "a new node" in text
     assert "before the test" not in text
+
+
+def test_the_run_records_every_patient_made_and_a_fresh_process_none() -> None:
+    made = SyntheticPatient()
+    assert made in record_seeded_patients()  # the suite asked for the record (conftest)
+    fresh = subprocess.run(
+        [sys.executable, "-c", UNASKED], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    assert fresh.stdout.split() == ["True", "True"]
+
+
+# a process that makes patients without asking (sample-study) keeps no list of them; one
+# that asks keeps those made after
+UNASKED = """
+from models.synthetic import SyntheticPatient, dicom, record_seeded_patients
+SyntheticPatient()
+print(dicom._seeded is None)
+records = record_seeded_patients()
+print(records == [SyntheticPatient()])
+"""
