@@ -70,6 +70,7 @@ class LeasedTable:
     noun: str  # "job", "delivery": for messages
     waiting: str  # the state of rows waiting for a worker
     held: str  # the state of rows a worker holds
+    dead: str  # the state of rows given up on (dead-lettered)
     due_at: str
     fk: str
 
@@ -237,6 +238,34 @@ class LeasedTable:
                     )
                     recovered.append(int(row_id))
             return recovered
+
+    def requeue(
+        self,
+        engine: Engine,
+        now: datetime,
+        ids: Sequence[int] | None,
+        detail: str,
+        **values: object,
+    ) -> int:
+        """Put dead rows (or the chosen ones, when dead or waiting; never one held or done)
+        back to waiting, due now and with a fresh retry window (no attempts yet); ``values``
+        resets the table's own columns. Returns how many rows were put back."""
+        rows = self.rows
+        chosen = rows.id.in_(list(ids)) if ids else rows.state == self.dead
+        candidates = (
+            select(rows.id, rows.state)
+            .where(chosen, rows.state.in_([self.dead, self.waiting]))
+            .order_by(rows.id)
+        )
+        values |= {"state": self.waiting, self.due_at: now, "first_attempt_at": None}
+        requeued = 0
+        with Session(engine) as session, session.begin():
+            for row_id, state in session.execute(skip_locked(engine, candidates)).all():
+                again = update(rows).where(rows.id == row_id, rows.state == state)
+                if rows_changed(session, again.values(attempts=0, **values)) == 1:
+                    self.record(session, int(row_id), state, self.waiting, None, now, detail)
+                    requeued += 1
+        return requeued
 
     def transitions(self, engine: Engine, row_id: int) -> list[Transition]:
         """(from, to, detail) of every state change of a row, oldest first."""

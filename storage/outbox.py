@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
 from storage.claims import rows_changed, skip_locked
@@ -44,6 +44,7 @@ DELIVERIES = LeasedTable(
     noun="delivery",
     waiting=DeliveryState.PENDING.value,
     held=DeliveryState.SENDING.value,
+    dead=DeliveryState.DEAD.value,
     due_at="next_attempt_at",
     fk="delivery_fk",
 )
@@ -220,42 +221,7 @@ class Outbox:
     def resend(self, now: datetime, ids: Sequence[int] | None = None) -> int:
         """Put dead-lettered rows (or the chosen ones, unless delivered or being sent) back in
         the queue, with a fresh retry window."""
-        condition = (
-            Delivery.id.in_(list(ids)) if ids else Delivery.state == DeliveryState.DEAD.value
-        )
-        resendable = [DeliveryState.DEAD.value, DeliveryState.PENDING.value]
-        chosen = (
-            select(Delivery.id, Delivery.state)
-            .where(condition, Delivery.state.in_(resendable))
-            .order_by(Delivery.id)
-        )
-        chosen = skip_locked(self.engine, chosen)
-        resent = 0
-        with Session(self.engine) as session, session.begin():
-            for delivery_id, state in session.execute(chosen).all():
-                changed = rows_changed(
-                    session,
-                    update(Delivery)
-                    .where(Delivery.id == delivery_id, Delivery.state == state)
-                    .values(
-                        state=DeliveryState.PENDING.value,
-                        next_attempt_at=now,
-                        first_attempt_at=None,
-                        attempts=0,
-                    ),
-                )
-                if changed == 1:
-                    DELIVERIES.record(
-                        session,
-                        int(delivery_id),
-                        state,
-                        DeliveryState.PENDING.value,
-                        None,
-                        now,
-                        "resent",
-                    )
-                    resent += 1
-        return resent
+        return DELIVERIES.requeue(self.engine, now, ids, "resent")
 
     def events(self, delivery_id: int) -> list[Transition]:
         """(from, to, detail) of every transition of a delivery, oldest first."""

@@ -54,6 +54,7 @@ JOBS = LeasedTable(
     noun="job",
     waiting=JobState.QUEUED.value,
     held=JobState.RUNNING.value,
+    dead=JobState.DEAD.value,
     due_at="next_run_at",
     fk="job_fk",
 )
@@ -136,6 +137,11 @@ class JobQueue:
     def recover_expired(self, now: datetime | None = None) -> list[int]:
         """Re-queue running jobs whose lease ran out; returns their ids."""
         return JOBS.recover_expired(self.engine, now or utcnow(), "lease expired (worker lost)")
+
+    def requeue(self, now: datetime, ids: Sequence[int] | None = None) -> int:
+        """Put dead-lettered jobs (or the chosen ones, unless done or running) back in the
+        queue with a fresh retry window: after the cause (a model, a setting) is mended."""
+        return JOBS.requeue(self.engine, now, ids, "requeued", finished_at=None)
 
     def jobs(self, states: Sequence[JobState] | None = None) -> list[JobView]:
         query = select(Job).order_by(Job.id)

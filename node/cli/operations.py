@@ -1,5 +1,6 @@
-"""``breastnode check-config | echo | studies | instances | jobs | deliveries | resend``: the
-node's configuration, its peers, and what its index holds."""
+"""``breastnode check-config | echo | studies | instances | jobs | deliveries | resend |
+requeue``: the node's configuration, its peers, what its index holds, and the dead-lettered
+work put back in its queue."""
 
 from __future__ import annotations
 
@@ -78,6 +79,18 @@ def add_commands(commands: Any) -> None:
     )
     resend.set_defaults(run=_resend)
 
+    requeue = commands.add_parser(
+        "requeue", help="queue dead-lettered analysis jobs (or the chosen ones) again"
+    )
+    requeue.add_argument(
+        "ids",
+        metavar="ID",
+        type=int,
+        nargs="*",
+        help="job ids (default: every dead-lettered job)",
+    )
+    requeue.set_defaults(run=_requeue)
+
 
 def _jobs(settings: Settings, args: argparse.Namespace) -> int:
     from storage.queue import JobQueue
@@ -134,6 +147,17 @@ def _resend(settings: Settings, args: argparse.Namespace) -> int:
         count = Outbox(engine).resend(utcnow(), ids=args.ids or None)
     what = "chosen" if args.ids else "dead-lettered"
     print(f"{count} {what} deliver{'y' if count == 1 else 'ies'} queued again")
+    return 0 if count or not args.ids else EXIT_FAILURE
+
+
+def _requeue(settings: Settings, args: argparse.Namespace) -> int:
+    from storage.queue import JobQueue
+    from storage.times import utcnow
+
+    with open_database(settings) as (engine, _index):
+        count = JobQueue(engine).requeue(utcnow(), ids=args.ids or None)
+    what = "chosen" if args.ids else "dead-lettered"
+    print(f"{count} {what} job{'' if count == 1 else 's'} queued again")
     return 0 if count or not args.ids else EXIT_FAILURE
 
 

@@ -27,6 +27,7 @@ READ_ONLY = [
     ["audit", "verify"],
     ["audit", "export"],
     ["resend"],
+    ["requeue"],
     ["analyse", "1.2.3"],
     ["models", "show"],
 ]

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
+from node.config import load_settings
+from storage.db import open_index
 from storage.leases import LeaseLost
 from storage.queue import JobQueue, JobState
+from tests.support.cli import breastnode, models_config
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
@@ -72,6 +76,32 @@ def test_failures_retry_later_or_go_dead(engine: Engine) -> None:
     ]
 
 
+def test_dead_jobs_are_requeued_with_a_fresh_window_and_done_ones_never(engine: Engine) -> None:
+    queue = JobQueue(engine)
+    dead, _ = queue.enqueue("1.2.3", 1, "analysis", T0)
+    done, _ = queue.enqueue("1.2.4", 1, "analysis", T0)
+    chosen, _ = queue.enqueue("1.2.5", 1, "analysis", T0)
+    claimed = [queue.claim("w1", LEASE, now=T0) for _ in range(3)]
+    assert [job.id for job in claimed if job is not None] == [dead, done, chosen]
+    queue.fail(dead, "w1", "model missing", None, now=T0 + timedelta(seconds=1))
+    queue.fail(chosen, "w1", "model missing", None, now=T0 + timedelta(seconds=1))
+    queue.complete(done, "w1", now=T0 + timedelta(seconds=2))
+    later = T0 + timedelta(hours=2)
+    assert queue.requeue(later, ids=[chosen, done]) == 1  # the done one stays done
+    assert queue.requeue(later) == 1  # every dead one: the other
+    assert queue.requeue(later) == 0
+    states = {job.id: job for job in queue.jobs()}
+    assert states[done].state is JobState.DONE
+    for job_id in (dead, chosen):
+        job = states[job_id]
+        assert (job.state, job.attempts, job.next_run_at) == (JobState.QUEUED, 0, later)
+        assert job.first_attempt_at is None and job.finished_at is None
+        assert job.last_error == "model missing"  # what happened stays readable
+        assert [d for _, t, d in queue.events(job_id)][-1] == "requeued"
+    again = queue.claim("w2", LEASE, now=later)
+    assert again is not None and again.attempts == 1 and again.first_attempt_at == later
+
+
 def test_expired_lease_is_claimed_again_and_the_old_worker_is_fenced(engine: Engine) -> None:
     queue = JobQueue(engine)
     job_id, _ = queue.enqueue("1.2.3", 1, "analysis", T0)
@@ -112,3 +142,19 @@ def test_claim_filters_by_kind(engine: Engine) -> None:
     delivery_id, _ = queue.enqueue("1.2.3", 1, "other", T0)
     job = queue.claim("w", LEASE, kinds=["other"], now=T0)
     assert job is not None and job.id == delivery_id
+
+
+def test_breastnode_requeue_puts_dead_jobs_back(tmp_path: Path) -> None:
+    config = models_config(tmp_path)
+    engine, _index = open_index(load_settings(config).database_url)
+    queue = JobQueue(engine)
+    job_id, _ = queue.enqueue("1.2.3", 1, "analysis", T0)
+    queue.claim("w1", LEASE, now=T0)
+    queue.fail(job_id, "w1", "model missing", None, now=T0)
+    engine.dispose()
+    missing = breastnode(config, "requeue", "999")
+    assert missing.returncode == 1 and "0 chosen jobs queued again" in missing.stdout
+    requeued = breastnode(config, "requeue")
+    assert requeued.returncode == 0, requeued.stderr
+    assert "1 dead-lettered job queued again" in requeued.stdout
+    assert [job.state for job in queue.jobs()] == [JobState.QUEUED]
