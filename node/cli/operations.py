@@ -10,6 +10,7 @@ from typing import Any
 
 from node.cli.common import EXIT_FAILURE, add_json_option, emit, open_database
 from node.config import Settings
+from storage.times import utcnow
 
 # The columns each listing's table shows; --json gives every field of its rows.
 STUDY_COLUMNS = ("study_instance_uid", "modalities", "instances", "first_received", "last_received")
@@ -67,29 +68,17 @@ def add_commands(commands: Any) -> None:
     add_json_option(deliveries)
     deliveries.set_defaults(run=_deliveries)
 
-    resend = commands.add_parser(
-        "resend", help="queue dead-lettered deliveries (or the chosen ones) again"
-    )
-    resend.add_argument(
-        "ids",
-        metavar="ID",
-        type=int,
-        nargs="*",
-        help="delivery ids (default: every dead-lettered delivery)",
-    )
-    resend.set_defaults(run=_resend)
-
-    requeue = commands.add_parser(
-        "requeue", help="queue dead-lettered analysis jobs (or the chosen ones) again"
-    )
-    requeue.add_argument(
-        "ids",
-        metavar="ID",
-        type=int,
-        nargs="*",
-        help="job ids (default: every dead-lettered job)",
-    )
-    requeue.set_defaults(run=_requeue)
+    for name, (one, many), run in (
+        ("resend", ("delivery", "deliveries"), _resend),
+        ("requeue", ("analysis job", "analysis jobs"), _requeue),
+    ):
+        again = commands.add_parser(
+            name, help=f"queue dead-lettered {many} (or the chosen ones) again"
+        )
+        again.add_argument(
+            "ids", metavar="ID", type=int, nargs="*", help=f"{one} ids (default: every dead one)"
+        )
+        again.set_defaults(run=run)
 
 
 def _jobs(settings: Settings, args: argparse.Namespace) -> int:
@@ -141,23 +130,25 @@ def _deliveries(settings: Settings, args: argparse.Namespace) -> int:
 
 def _resend(settings: Settings, args: argparse.Namespace) -> int:
     from storage.outbox import Outbox
-    from storage.times import utcnow
 
     with open_database(settings) as (engine, _index):
-        count = Outbox(engine).resend(utcnow(), ids=args.ids or None)
-    what = "chosen" if args.ids else "dead-lettered"
-    print(f"{count} {what} deliver{'y' if count == 1 else 'ies'} queued again")
-    return 0 if count or not args.ids else EXIT_FAILURE
+        return _queued_again(
+            Outbox(engine).resend(utcnow(), ids=args.ids or None), args, "deliveries"
+        )
 
 
 def _requeue(settings: Settings, args: argparse.Namespace) -> int:
     from storage.queue import JobQueue
-    from storage.times import utcnow
 
     with open_database(settings) as (engine, _index):
-        count = JobQueue(engine).requeue(utcnow(), ids=args.ids or None)
+        return _queued_again(JobQueue(engine).requeue(utcnow(), ids=args.ids or None), args, "jobs")
+
+
+def _queued_again(count: int, args: argparse.Namespace, rows: str) -> int:
+    """Say how many; a chosen id that could not be put back is a failure."""
     what = "chosen" if args.ids else "dead-lettered"
-    print(f"{count} {what} job{'' if count == 1 else 's'} queued again")
+    noun = {"deliveries": "delivery", "jobs": "job"}[rows] if count == 1 else rows
+    print(f"{count} {what} {noun} queued again")
     return 0 if count or not args.ids else EXIT_FAILURE
 
 
