@@ -125,6 +125,11 @@ def _is_docstring(statement: ast.stmt | None) -> bool:
     )
 
 
+def is_cached(root: Path, key: str, name: str) -> bool:
+    """Whether the entry ``key`` holds verified weights ``name`` (no training needed)."""
+    return _verified(root / key / name)
+
+
 def cached_checkpoint(root: Path, key: str, name: str, make: Callable[[Path], object]) -> Path:
     """The verified weights file ``name`` of the entry ``key``, made first by ``make(weights)``
     (which writes the weights and their manifest) when the entry is missing or broken."""

@@ -22,6 +22,7 @@ from models.synthetic.demo import DemoTraining, train_demo_checkpoint
 from models.synthetic.demo_cache import (
     cached_checkpoint,
     default_cache_root,
+    is_cached,
     module_sources,
     source_digest,
 )
@@ -75,6 +76,15 @@ def demo_cache_key(model: DemoModel) -> str:
         f"numpy {'.'.join(np.__version__.split('.')[:2])}",
     )
     return f"{model.kind}-{source_digest(module_sources(model.module), inputs)}"
+
+
+def demo_cached(kind: str, settings: DemoTraining | None = None, cache: Path | None = None) -> bool:
+    """Whether installing the demo ``kind`` with ``settings`` copies it from the cache
+    rather than training it (only the default training is cached)."""
+    model = DEMO_MODELS[kind]
+    if settings is not None and settings != model.training:
+        return False
+    return is_cached(cache or default_cache_root(), demo_cache_key(model), model.file_name)
 
 
 def demo_checkpoint(kind: str, cache: Path | None = None) -> Path:

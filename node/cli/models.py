@@ -81,6 +81,7 @@ def _init_demo(settings: Settings, args: argparse.Namespace) -> int:
     from models.synthetic.demo import DEMO_VERSION, DemoTraining, demo_checkpoint_current
     from models.synthetic.demo_density import DEMO_DENSITY_TRAINING, DEMO_DENSITY_VERSION
     from models.synthetic.demo_models import (
+        demo_cached,
         make_demo_checkpoint,
         make_demo_density_checkpoint,
         make_demo_mri_checkpoint,
@@ -131,7 +132,10 @@ def _init_demo(settings: Settings, args: argparse.Namespace) -> int:
             # it would mark the walkthrough's sample study wrongly
             print(f"demo {kind} checkpoint {weights} is not this version's demo; training again")
         training = replace(defaults, **chosen)
-        print(f"training the demo {kind} model on {training.views} synthetic {what} ...")
+        if demo_cached(kind, training):
+            print(f"installing the demo {kind} model from the demo model cache ...")
+        else:
+            print(f"training the demo {kind} model on {training.views} synthetic {what} ...")
         started = time.monotonic()
         manifest = make(weights, training)
         print(

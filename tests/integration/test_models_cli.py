@@ -78,6 +78,18 @@ def test_init_demo_writes_verified_not_validated_checkpoints(tmp_path: Path) -> 
     )
 
 
+def test_init_demo_copies_the_default_demo_from_the_cache(
+    tmp_path: Path, demo_weights: Path
+) -> None:
+    config = models_config(tmp_path)
+    made = breastnode(config, "models", "init-demo", "--only", "mammography")
+    assert made.returncode == 0, made.stderr
+    assert "installing the demo mammography model from the demo model cache" in made.stdout
+    assert "training" not in made.stdout
+    installed = tmp_path / "store" / "models" / "demo.pt"
+    assert installed.read_bytes() == demo_weights.read_bytes()
+
+
 def test_serve_wants_the_demo_mri_and_density_checkpoints_unless_none(tmp_path: Path) -> None:
     config = models_config(tmp_path, 'mri = ""')
     made = breastnode(
