@@ -1,13 +1,15 @@
-"""Index records as the SCP would make them, for tests that fill the index directly: from a
-data set, or from a few chosen facts."""
+"""Index records for tests that fill the index directly: from a data set, as the SCP makes
+them, or from a few chosen facts."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from pydicom.dataset import Dataset
 from pydicom.uid import DigitalMammographyXRayImageStorageForPresentation, ExplicitVRLittleEndian
 
+from node.dicom.header import records_from
 from storage.records import (
     InstanceRecord,
     PatientRecord,
@@ -64,18 +66,15 @@ def received_from(
     calling_ae: str = "MODALITY",
     named: bool = False,
 ) -> ReceivedInstance:
-    """The records of a data set stored as ``file`` (patient, with the name when ``named``;
-    study with its accession and date; series; instance)."""
-    name = str(ds.get("PatientName", "")) or None if named else None
+    """The records the SCP makes of a data set (``node.dicom.header``), stored as ``file``;
+    the patient's name only when ``named``."""
+    header = records_from(ds, str(ds.SOPClassUID), str(ds.SOPInstanceUID))
+    patient = header.patient if named else replace(header.patient, patient_name=None)
     return ReceivedInstance(
-        PatientRecord(str(ds.PatientID), patient_name=name),
-        StudyRecord(
-            str(ds.StudyInstanceUID),
-            ds.get("AccessionNumber") or None,
-            ds.get("StudyDate") or None,
-        ),
-        SeriesRecord(str(ds.SeriesInstanceUID), str(ds.Modality)),
-        InstanceRecord(str(ds.SOPInstanceUID), str(ds.SOPClassUID), ExplicitVRLittleEndian),
+        patient,
+        header.study,
+        header.series,
+        header.instance,
         file,
         Reception(calling_ae, "127.0.0.1", received_at),
     )
