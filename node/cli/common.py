@@ -15,7 +15,6 @@ from node.config import Settings
 from node.config_search import CONFIG_ENV
 from node.errors import NodeError
 from storage.db import open_index
-from storage.errors import StorageError
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -61,10 +60,7 @@ def open_database(settings: Settings) -> Iterator[tuple[Engine, InstanceIndex]]:
     """The node's migrated index database for one command, disposed afterwards; the store
     must exist (:func:`require_store`)."""
     require_store(settings)
-    try:
-        engine, index = open_index(settings.database_url)
-    except StorageError as exc:
-        raise NodeError(str(exc)) from exc
+    engine, index = open_index(settings.database_url)  # a StorageError is main's to report
     try:
         yield engine, index
     finally:

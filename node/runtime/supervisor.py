@@ -40,11 +40,9 @@ from node.runtime.handover import HandoverChannel, start_handover_server
 from node.runtime.lifecycle import die_with_parent
 from node.runtime.monitoring import HealthCheck, MonitoringServer
 from node.runtime.pipeline_process import run_pipeline
-from storage.db import open_engine
-from storage.db import open_index as storage_open_index
+from storage.db import open_engine, open_index
 from storage.errors import StorageError
 from storage.filestore import FileStore
-from storage.index import InstanceIndex
 from storage.outbox import Outbox
 from storage.recovery import reconcile
 
@@ -52,14 +50,6 @@ logger = logging.getLogger(__name__)
 
 SUPERVISION_INTERVAL_S = 1.0
 WORKER_START_TIMEOUT_S = 60
-
-
-def _open_index(settings: Settings, migrate: bool = True) -> tuple[Engine, InstanceIndex]:
-    """Open the index database and (unless the caller knows it is done) migrate it."""
-    try:
-        return storage_open_index(settings.database_url, migrate)
-    except StorageError as exc:
-        raise NodeError(str(exc)) from exc
 
 
 def check_checkpoints(settings: Settings) -> None:
@@ -93,7 +83,7 @@ def prepare(settings: Settings) -> None:
         store.prepare()
     except OSError as exc:
         raise NodeError(f"cannot prepare the store at {store.root}: {exc}") from exc
-    engine, index = _open_index(settings)
+    engine, index = open_index(settings.database_url)
     try:
         result = reconcile(store, index, Outbox(engine))
     finally:
@@ -124,7 +114,7 @@ class Receiver:
     def start(self) -> tuple[str, int]:
         # prepare() migrated the schema before any receiver started; no need to repeat it
         # in every receiver process.
-        self.engine, index = _open_index(self.settings, migrate=False)
+        self.engine, index = open_index(self.settings.database_url, migrate=False)
         spool_into(self.store.spool_dir)
         ingestor = Ingestor(self.store, index, self.settings.storage.min_free_bytes)
         policy = PeerPolicy(self.settings.peers)
@@ -231,7 +221,7 @@ def _receiver_main(settings: Settings, log_level: str, channel: socket.socket) -
     stopping = _child_setup(log_level)
     try:
         _run_receiver(settings, stopping, HandoverChannel(channel))
-    except NodeError as exc:
+    except (NodeError, StorageError) as exc:
         logger.error("receiver %d could not start: %s", os.getpid(), exc)
         raise SystemExit(1) from exc
 
@@ -241,7 +231,7 @@ def _pipeline_main(settings: Settings, log_level: str) -> None:
     stopping = _child_setup(log_level)
     try:
         run_pipeline(settings, stopping)
-    except NodeError as exc:
+    except (NodeError, StorageError) as exc:
         logger.error("pipeline worker could not start: %s", exc)
         raise SystemExit(1) from exc
 
