@@ -17,7 +17,8 @@ from node.cli import main
 from node.config import load_settings
 from node.config_search import CONFIG_ENV, SYSTEM_CONFIG, find_config
 from storage.db import open_index
-from tests.support.helpers import REPO
+from tests.support.cli import breastnode, breastnode_process
+from tests.support.helpers import REPO, free_port
 
 READ_ONLY = [
     ["studies"],
@@ -154,3 +155,18 @@ def test_the_command_line_from_another_folder(tmp_path: Path) -> None:
     found = breastnode("studies", **{CONFIG_ENV: str(config)})
     assert found.returncode == 0, found.stderr
     assert f"configuration {config}" in found.stderr and "(0 rows)" in found.stdout
+
+
+def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
+    """A command and ``serve`` on a PostgreSQL that is not there: the reason, no traceback."""
+    (tmp_path / "store").mkdir()
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[storage]\nroot = "{tmp_path / "store"}"\n'
+        f'database_url = "postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nothing"\n'
+        '[pipeline]\nanalysis = "none"\n'
+    )
+    for run in (breastnode(config, "studies"), breastnode_process(config, "serve", timeout=60)):
+        assert run.returncode == 1, run.stderr
+        assert "breastnode: cannot open the index database" in run.stderr
+        assert "Connection refused" in run.stderr and "Traceback" not in run.stderr
