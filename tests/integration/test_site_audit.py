@@ -91,12 +91,16 @@ def receive(engine: Engine, store: FileStore, n: int, study_date: str) -> Stored
     return Stored(uid, accession, patient)
 
 
-@pytest.fixture
-def site(tmp_path: Path, database_url: str) -> Iterator[tuple[Path, list[Stored], Engine]]:
-    """A node's store with 21 analysed studies (one analysed twice) and its config file."""
-    root = tmp_path / "store"
-    config = tmp_path / "config.toml"
-    config.write_text(config_toml(root, free_port(), [], database_url=database_url))
+@pytest.fixture(scope="module")
+def site(
+    tmp_path_factory: pytest.TempPathFactory, module_database_url: str
+) -> Iterator[tuple[Path, list[Stored], Engine]]:
+    """A node's store with 21 analysed studies (one analysed twice) and its config file;
+    made once per database for the tests that read it."""
+    folder = tmp_path_factory.mktemp("site")
+    root = folder / "store"
+    config = folder / "config.toml"
+    config.write_text(config_toml(root, free_port(), [], database_url=module_database_url))
     settings = load_settings(config)
     engine = open_engine(settings.database_url)
     upgrade(engine)
