@@ -288,3 +288,38 @@ def served_subject(node: TLSNode) -> str:
         if line.startswith("subject=CN = "):
             return line.removeprefix("subject=CN = ").strip()
     raise AssertionError(f"no server certificate subject in: {result.stdout}{result.stderr}")
+
+
+def test_without_a_required_client_certificate_only_peers_without_tls_may_omit_it(
+    tmp_path: Path, site_pki: SitePki
+) -> None:
+    """require_client_certificate = false: a client without a certificate gets a TLS session,
+    and the association decides: a peer with tls = true still must show its certificate."""
+    files = TLSFiles(
+        site_pki.node.certificate,
+        site_pki.node.key,
+        site_pki.ca.certificate,
+        require_client_certificate=False,
+    )
+    gate = TLSGate(ReloadingContext("DICOM server", dicom_server_context, files), 5.0)
+    peers = [
+        PeerSettings(name="legacy", ae_title="LEGACY", host="127.0.0.1"),
+        PeerSettings(
+            name="a", ae_title="MODALITY_A", host="127.0.0.1", tls=True, certificate_name=A_NAME
+        ),
+    ]
+    scp = start_scp(tmp_path, f"sqlite:///{tmp_path / 'index.sqlite3'}", peers=peers, tls=gate)
+    try:
+        anonymous = dcmtk_tls(None, site_pki.ca)
+        assert echoscu(scp.port, "LEGACY", *anonymous).returncode == 0
+        refused = echoscu(scp.port, "MODALITY_A", *anonymous)
+        assert "Calling AE Title Not Recognized" in refused.stdout + refused.stderr
+        assert (
+            echoscu(scp.port, "MODALITY_A", *dcmtk_tls(site_pki.modality_a, site_pki.ca)).returncode
+            == 0
+        )
+        # a certificate shown is still checked against the CA bundle
+        failed(echoscu(scp.port, "LEGACY", *dcmtk_tls(site_pki.foreign, site_pki.ca)))
+    finally:
+        scp.scp.stop()
+        scp.engine.dispose()

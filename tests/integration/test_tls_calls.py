@@ -28,8 +28,15 @@ from node.sending import Unsent
 from node.tls import SiteTLS, site_tls
 from storage.audit import AuditTrail
 from storage.times import utcnow
-from tests.support.cli import breastnode
-from tests.support.helpers import Peer, config_toml, free_port, require_tool, wait_for
+from tests.support.cli import breastnode, breastnode_process
+from tests.support.helpers import (
+    Peer,
+    config_toml,
+    free_port,
+    port_open,
+    require_tool,
+    wait_for,
+)
 from tests.support.peers import StoreSCP
 from tests.support.pki import Cert, SitePki, tls_section
 
@@ -230,3 +237,47 @@ def test_health_and_metrics_over_https(engine: Engine, site_pki: SitePki) -> Non
     finally:
         silent.close()
         server.stop()
+
+
+def test_the_node_never_calls_below_tls_1_2(site_pki: SitePki) -> None:
+    """A peer that offers only TLS 1.1 (openssl s_server standing in for it) is not called."""
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            require_tool("openssl"), "s_server", "-accept", f"127.0.0.1:{port}", "-tls1_1",
+            "-cipher", "DEFAULT@SECLEVEL=0", "-cert", str(site_pki.pacs.certificate),
+            "-key", str(site_pki.pacs.key), "-quiet",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: port_open(port))
+        settings = Settings(
+            tls=tls_settings(site_pki),
+            peers=[
+                PeerSettings(
+                    name="old", ae_title="OLD", host="127.0.0.1", port=port, tls=True,
+                    certificate_name="pacs.test",
+                )
+            ],
+        )  # fmt: skip
+        with pytest.raises(PeerError, match=r"TLS handshake failed: .*PROTOCOL"):
+            scu.echo(settings.node, settings.peers[0], tls=client(settings).client)
+    finally:
+        server.kill()
+        server.communicate(timeout=10)
+
+
+def test_a_certificate_that_does_not_load_stops_the_start(
+    tmp_path: Path, site_pki: SitePki
+) -> None:
+    config = tmp_path / "config.toml"
+    mismatched = tls_section(site_pki.node, site_pki.ca).replace(
+        str(site_pki.node.key), str(site_pki.pacs.key)
+    )
+    config.write_text(config_toml(tmp_path / "store", free_port(), [], extra=mismatched))
+    result = breastnode_process(config, "serve", timeout=120)
+    assert result.returncode != 0
+    assert "[tls] cannot load the DICOM server TLS context: KEY_VALUES_MISMATCH" in result.stderr
