@@ -102,7 +102,7 @@ def _openssl(*args: str) -> None:
 class SitePki:
     """What the TLS tests use: the site CA; the node's certificate; two modalities'; a PACS's
     (server and client, also Orthanc's); modality A's name from another CA, expired and not
-    yet valid; the PACS's name from another CA."""
+    yet valid; the PACS's name from another CA, and that CA."""
 
     ca: Cert
     node: Cert
@@ -113,6 +113,7 @@ class SitePki:
     expired: Cert
     not_yet_valid: Cert
     foreign_pacs: Cert
+    foreign_ca: Cert
     pki: Pki
 
 
@@ -135,6 +136,7 @@ def make_site_pki(folder: Path) -> SitePki:
         expired=site.issue("expired", *A_NAMES, start=PAST[0], end=PAST[1]),
         not_yet_valid=site.issue("future", *A_NAMES, start=FUTURE[0], end=FUTURE[1]),
         foreign_pacs=other.issue("pacs", "pacs.test", ("DNS:pacs.test", *LOOPBACK)),
+        foreign_ca=other.ca,
         pki=site,
     )
 

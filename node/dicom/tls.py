@@ -38,6 +38,9 @@ REASONS = {
     "PEER_DID_NOT_RETURN_A_CERTIFICATE": "client presented no certificate",
     "NO_SHARED_CIPHER": "no BCP 195 cipher suite offered (ECDHE with AES-GCM)",
     "NO_SUITABLE_SIGNATURE_ALGORITHM": "no acceptable signature algorithm offered",
+    "TLSV1_ALERT_UNKNOWN_CA": "the client does not trust the node's certificate (unknown CA)",
+    "SSLV3_ALERT_BAD_CERTIFICATE": "the client did not accept the node's certificate",
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED": "the client finds the node's certificate expired",
 }
 Refused = Callable[[str, str], None]  # (peer address, reason): the security audit
 
@@ -187,7 +190,12 @@ class GatedServer(ThreadedAssociationServer):
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         if self.gate is not None:
-            secured = self.gate.secure(request, str(client_address[0]))
+            try:
+                secured = self.gate.secure(request, str(client_address[0]))
+            except Exception as exc:  # a bug here must not leave the connection counted
+                logger.error("TLS gate failed on a connection: %s", type(exc).__name__)
+                request.close()
+                secured = None
             if secured is None:
                 self.connection_dropped()
                 return

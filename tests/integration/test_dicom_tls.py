@@ -158,6 +158,12 @@ REFUSALS: dict[str, tuple[Callable[[TLSNode], None], str]] = {
         lambda node: failed(tls_echo(node, None)),
         "client presented no certificate",
     ),
+    "the node's certificate not trusted by the client": (
+        lambda node: failed(
+            echoscu(node.port, "MODALITY_A", *dcmtk_tls(node.site.modality_a, node.site.foreign_ca))
+        ),
+        "the client does not trust the node's certificate (unknown CA)",
+    ),
     "another peer's certificate": (
         lambda node: failed(tls_echo(node, node.site.modality_b, "MODALITY_A")),
         "certificate ['modality-b.test'] is not peer modality-a's "
