@@ -19,10 +19,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from pynetdicom import AE
 
 from models.synthetic import SyntheticPatient, mammogram, write
 from node.config import PeerSettings
+from node.dicom.sop_classes import VERIFICATION
 from node.dicom.tls import TLSGate
+from node.runtime.handover import CLOSED, HandoverChannel, start_handover_server
 from node.tls import ReloadingContext, TLSFiles, dicom_server_context
 from storage.audit import AuditTrail
 from storage.db import open_engine
@@ -329,3 +332,31 @@ def test_without_a_required_client_certificate_only_peers_without_tls_may_omit_i
     finally:
         scp.scp.stop()
         scp.engine.dispose()
+
+
+def test_a_refused_connection_counts_as_closed_on_the_hand_over(site_pki: SitePki) -> None:
+    """The supervisor counts each receiver's open connections by the bytes it gets back; a
+    connection refused before it became an association must be reported closed too."""
+    supervisor_end, receiver_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    files = TLSFiles(site_pki.node.certificate, site_pki.node.key, site_pki.ca.certificate)
+    gate = TLSGate(ReloadingContext("DICOM server", dicom_server_context, files), 5.0)
+    ae = AE(ae_title="BREASTNODE")
+    ae.add_supported_context(VERIFICATION)
+    server = start_handover_server(
+        ae, ("127.0.0.1", 0), [], gate, channel=HandoverChannel(receiver_end)
+    )
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        client = socket.create_connection(listener.getsockname())
+        accepted, _ = listener.accept()
+        socket.send_fds(supervisor_end, [b"x"], [accepted.fileno()])
+        accepted.close()
+        client.sendall(b"\x01\x00plain DICOM")  # not a TLS hello: refused
+        supervisor_end.settimeout(10)
+        assert supervisor_end.recv(1) == CLOSED
+        client.close()
+    finally:
+        listener.close()
+        server.shutdown()
+        supervisor_end.close()
+        receiver_end.close()
