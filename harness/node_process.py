@@ -25,6 +25,8 @@ class Peer:
     ae_title: str
     host: str = "127.0.0.1"
     port: int | None = None
+    tls: bool = False
+    certificate_name: str | None = None
 
 
 def config_toml(
@@ -59,6 +61,10 @@ def config_toml(
         ]
         if peer.port is not None:
             lines.append(f"port = {peer.port}")
+        if peer.tls:
+            lines.append("tls = true")
+        if peer.certificate_name is not None:
+            lines.append(f'certificate_name = "{peer.certificate_name}"')
     if "[pipeline]" not in extra:  # a test's node analyses only when the test says so
         lines += ["[pipeline]", 'analysis = "none"']
     return "\n".join(lines) + "\n" + extra

@@ -13,10 +13,23 @@ from harness.network import free_port, port_open, wait_for
 from harness.tools import find_tool
 
 
+@dataclass(frozen=True)
+class OrthancTLS:
+    """Orthanc's DICOM TLS: its port speaks TLS only, and it calls over TLS the modalities
+    listed with UseDicomTls (1.9.0 and later)."""
+
+    certificate: Path
+    private_key: Path
+    trusted: Path  # the certificates (or CA) it trusts, as one PEM file
+    remote_certificate_required: bool = True
+
+
 @dataclass
 class Orthanc:
     folder: Path
     modalities: dict[str, tuple[str, str, int]] = field(default_factory=dict)
+    tls: OrthancTLS | None = None
+    tls_modalities: frozenset[str] = frozenset()  # names in ``modalities`` called over TLS
     ae_title: str = "ORTHANC"
     sync_storage: bool = True
     always_allow_store: bool = True  # False: only AEs listed in ``modalities`` may store
@@ -38,13 +51,21 @@ class Orthanc:
             "RemoteAccessAllowed": False,
             "AuthenticationEnabled": False,
             "DicomCheckCalledAet": False,
-            "DicomModalities": {k: list(v) for k, v in self.modalities.items()},
+            "DicomModalities": {k: self._modality(k, v) for k, v in self.modalities.items()},
             "SyncStorageArea": self.sync_storage,
             "DicomAlwaysAllowStore": self.always_allow_store,
             "DicomCheckModalityHost": not self.always_allow_store,
             "Plugins": [],
             "StableAge": 3600,
         }
+        if self.tls is not None:
+            config |= {
+                "DicomTlsEnabled": True,
+                "DicomTlsCertificate": str(self.tls.certificate),
+                "DicomTlsPrivateKey": str(self.tls.private_key),
+                "DicomTlsTrustedCertificates": str(self.tls.trusted),
+                "DicomTlsRemoteCertificateRequired": self.tls.remote_certificate_required,
+            }
         config.update(self.extra_config)
         path = self.folder / "orthanc.json"
         path.write_text(json.dumps(config))
@@ -52,6 +73,12 @@ class Orthanc:
             self.process = subprocess.Popen([binary, str(path)], stdout=log, stderr=log)
         wait_for(lambda: port_open(self.http_port) and port_open(self.dicom_port), timeout=60)
         return self
+
+    def _modality(self, name: str, entry: tuple[str, str, int]) -> Any:
+        if name not in self.tls_modalities:
+            return list(entry)
+        ae_title, host, port = entry
+        return {"AET": ae_title, "Host": host, "Port": port, "UseDicomTls": True}
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

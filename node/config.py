@@ -96,6 +96,68 @@ class NodeSettings(_Section):
     )
 
 
+class TLSSettings(_Section):
+    """DICOM TLS (PS3.15 B.9, the non-downgrading BCP 195 profile: TLS 1.2 or newer, ECDHE
+    with AES-GCM suites for TLS 1.2) on the Storage SCP, on associations to peers with
+    tls = true, on the audit shipping (syslog_protocol = "tls") and on the monitoring
+    endpoint. The files are PEM; when they change (a renewed certificate) new connections
+    use the new ones, without a restart."""
+
+    certificate: str = Field(
+        default="",
+        description="The node's certificate (PEM, followed by any intermediate CA "
+        "certificates), shown to peers both as server and as client. Empty: no TLS, and the "
+        "Storage SCP on [node] port speaks plain DICOM.",
+    )
+    private_key: str = Field(
+        default="", description="The certificate's private key (PEM, not encrypted)."
+    )
+    ca_file: str = Field(
+        default="",
+        description="CA certificates (PEM bundle) that peers' certificates must chain to.",
+    )
+    require_client_certificate: bool = Field(
+        default=True,
+        description="Refuse a TLS connection to the Storage SCP that presents no "
+        "certificate. false: such a client may still associate, as a peer with tls = false.",
+    )
+    plain_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="With a certificate: a second, plain (unencrypted) DICOM port for peers "
+        "with tls = false (a modality without TLS). 0: none; every association is over TLS.",
+    )
+    handshake_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A connection that has not completed its TLS handshake this many "
+        "seconds after it was accepted is dropped.",
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.certificate)
+
+    @model_validator(mode="after")
+    def _complete(self) -> TLSSettings:
+        given = {
+            "certificate": self.certificate,
+            "private_key": self.private_key,
+            "ca_file": self.ca_file,
+        }
+        if any(given.values()) and not all(given.values()):
+            missing = ", ".join(k for k, v in given.items() if not v)
+            raise ValueError(
+                f"certificate, private_key and ca_file go together; missing: {missing}"
+            )
+        if self.plain_port and not self.certificate:
+            raise ValueError(
+                "plain_port is for a node with a certificate (without one the port is plain)"
+            )
+        return self
+
+
 class StorageSettings(_Section):
     """Where received instances and their index live."""
 
@@ -150,6 +212,31 @@ class PeerSettings(_Section):
         le=65535,
         description="Where the peer listens for results; omit it for a peer that only sends.",
     )
+    tls: bool = Field(
+        default=False,
+        description="DICOM TLS with this peer (needs [tls]): the node calls it over TLS and "
+        "checks its server certificate, and it is admitted only over TLS with a certificate "
+        "from the CA bundle that carries certificate_name; its AE title and address alone no "
+        "longer admit it.",
+    )
+    certificate_name: str | None = Field(
+        default=None,
+        min_length=1,
+        description="With tls = true: the name the peer's certificate must carry, as its "
+        "subject CN, a SAN DNS name or a SAN IP address (compared exactly, no wildcards). "
+        "Omitted: the peer's host, which must then not be a network.",
+    )
+
+    @model_validator(mode="after")
+    def _identity_known(self) -> PeerSettings:
+        if self.tls and self.certificate_name is None and "/" in self.host:
+            raise ValueError("a peer with tls = true and a network as host needs certificate_name")
+        return self
+
+    @property
+    def identity(self) -> str:
+        """The name its certificate must carry (tls = true)."""
+        return self.certificate_name or self.host
 
 
 ANALYSIS_OFF = "none"
@@ -381,7 +468,7 @@ class ResultsSettings(_Section):
 class AuditSettings(_Section):
     """The audit trail: DICOM PS3.15 A.5 records kept append-only and hash-chained in the
     database (`breastnode audit verify`, `breastnode audit export`), and sent to a syslog
-    collector (RFC 5424 over UDP or TCP) when syslog_host is set."""
+    collector (RFC 5424 over UDP, TCP or TLS) when syslog_host is set."""
 
     source_id: str = Field(default="", description="AuditSourceID. Empty: the node's AE title.")
     enterprise_site_id: str = Field(
@@ -391,7 +478,11 @@ class AuditSettings(_Section):
         default="", description="Syslog collector. Empty: keep the trail local only."
     )
     syslog_port: int = Field(default=514, ge=1, le=65535, description="The collector's port.")
-    syslog_protocol: Literal["udp", "tcp"] = Field(default="udp", description='"udp" or "tcp".')
+    syslog_protocol: Literal["udp", "tcp", "tls"] = Field(
+        default="udp",
+        description='"udp", "tcp" or "tls" (RFC 5425: the collector\'s certificate is checked '
+        "against [tls] ca_file and syslog_host, and the node shows its own).",
+    )
     ship_interval_seconds: float = Field(
         default=10.0, gt=0, description="How often new records are sent to the collector."
     )
@@ -400,7 +491,7 @@ class AuditSettings(_Section):
 class MetricsSettings(_Section):
     """Prometheus metrics at http://HOST:PORT/metrics and a health check at /healthz (200
     when the SCP, the database and the pipeline worker are up), served by the supervising
-    process."""
+    process; over HTTPS with the [tls] certificate when one is configured."""
 
     host: str = Field(
         default="127.0.0.1",
@@ -437,6 +528,7 @@ class Settings(BaseSettings):
     )
 
     node: NodeSettings = NodeSettings()
+    tls: TLSSettings = TLSSettings()
     storage: StorageSettings = StorageSettings()
     peers: list[PeerSettings] = Field(default_factory=list)
     pipeline: PipelineSettings = PipelineSettings()
@@ -476,6 +568,16 @@ class Settings(BaseSettings):
             )
         if self.delivery.backoff_cap_seconds < self.delivery.backoff_base_seconds:
             raise ValueError("[delivery] backoff_cap_seconds must be >= backoff_base_seconds")
+        if not self.tls.enabled:
+            needing = [f"peer {p.name}" for p in self.peers if p.tls]
+            if self.audit.syslog_protocol == "tls":
+                needing.append('[audit] syslog_protocol = "tls"')
+            if needing:
+                raise ValueError(
+                    f"{', '.join(needing)}: TLS needs [tls] certificate, private_key and ca_file"
+                )
+        if self.tls.plain_port and self.tls.plain_port == self.node.port:
+            raise ValueError("[tls] plain_port must differ from [node] port")
         return self
 
     @property
@@ -527,6 +629,10 @@ class Settings(BaseSettings):
         if configured.lower() == "none":
             return None
         return _resolve(self.config_dir, Path(configured)) if configured else demo
+
+    def path(self, configured: str) -> Path:
+        """A configured file name, relative ones against the configuration's folder."""
+        return _resolve(self.config_dir, Path(configured))
 
     def peer(self, name: str) -> PeerSettings:
         for peer in self.peers:

@@ -74,8 +74,7 @@ def _peers() -> list[str]:
         lines.append("[[peers]]")
         lines += [
             f"{key} = {toml_value(value)}"
-            for key, value in peer.model_dump().items()
-            if value is not None
+            for key, value in peer.model_dump(exclude_defaults=True).items()
         ]
     return lines
 

@@ -30,7 +30,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # tests start inherit it. Set before anything imports torch.
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, "1")
-pytest_plugins = ["tests.support.model_fixtures"]
+pytest_plugins = ["tests.support.model_fixtures", "tests.support.pki"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,5 +1,6 @@
 """Audit of what each association brought: one 110104 record per study per association,
-written when the association ends, and a 110113 record for every refused association."""
+written when the association ends, and a 110113 record for every refused association or
+connection."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from node.audit.messages import (
     Auditor,
     StudyObject,
     association_rejected,
+    connection_refused,
     instances_received,
 )
 from storage.records import PatientRecord
@@ -70,5 +72,9 @@ class AssociationAudit:
                 )
             )
 
-    def rejected(self, calling_ae: str, address: str) -> None:
-        self.auditor.record(association_rejected(calling_ae, address, self.node_ae))
+    def rejected(self, calling_ae: str, address: str, reason: str) -> None:
+        self.auditor.record(association_rejected(calling_ae, address, self.node_ae, reason))
+
+    def connection_refused(self, address: str, reason: str) -> None:
+        """A connection refused before it became an association (TLS)."""
+        self.auditor.record(connection_refused(address, self.node_ae, reason))

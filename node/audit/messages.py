@@ -223,7 +223,10 @@ def instances_sent(
     )
 
 
-def association_rejected(calling_ae: str, address: str, node_ae: str) -> AuditEvent:
+def association_rejected(
+    calling_ae: str, address: str, node_ae: str, reason: str = "not a configured peer"
+) -> AuditEvent:
+    """Security Alert, node authentication failure (PS3.15 A.5.3.11): a caller refused."""
     return AuditEvent(
         SECURITY_ALERT,
         "E",
@@ -233,7 +236,23 @@ def association_rejected(calling_ae: str, address: str, node_ae: str) -> AuditEv
             Participant(node_ae, ROLE_DESTINATION, False),
         ),
         event_type=NODE_AUTHENTICATION,
-        outcome_description="association refused: not a configured peer",
+        outcome_description=f"association refused: {reason}",
+    )
+
+
+def connection_refused(address: str, node_ae: str, reason: str) -> AuditEvent:
+    """Security Alert, node authentication failure: a connection refused before any
+    association (no TLS, a certificate not accepted); the caller is known by its address."""
+    return AuditEvent(
+        SECURITY_ALERT,
+        "E",
+        Outcome.MINOR_FAILURE,
+        (
+            Participant(address, ROLE_SOURCE, True, address),
+            Participant(node_ae, ROLE_DESTINATION, False),
+        ),
+        event_type=NODE_AUTHENTICATION,
+        outcome_description=f"connection refused: {reason}",
     )
 
 

@@ -159,9 +159,17 @@ def _check_config(settings: Settings, _args: argparse.Namespace) -> int:
     print(f"  storage root: {settings.storage_root}{absent}")
     print(f"  index database: {_redacted(settings.database_url)}")
     print(f"  min free bytes: {settings.storage.min_free_bytes}")
+    if settings.tls.enabled:
+        plain = settings.tls.plain_port
+        print(f"  DICOM TLS on port {settings.node.port}; plain port: {plain or 'none'}")
+        print(f"  certificate: {settings.path(settings.tls.certificate)}")
+        print(f"  CA bundle: {settings.path(settings.tls.ca_file)}")
+    else:
+        print("  no TLS: the DICOM port is plain")
     for peer in settings.peers:
         port = peer.port if peer.port is not None else "no port (receive only)"
-        print(f"  peer {peer.name}: AE {peer.ae_title!r} at {peer.host}, port {port}")
+        tls = f", TLS as {peer.identity!r}" if peer.tls else ""
+        print(f"  peer {peer.name}: AE {peer.ae_title!r} at {peer.host}, port {port}{tls}")
     if not settings.peers:
         print("  no peers: every association will be refused")
     return 0
@@ -175,10 +183,15 @@ def _redacted(url: str) -> str:
 
 def _echo(settings: Settings, args: argparse.Namespace) -> int:
     from node.dicom.scu import echo
+    from node.tls import site_tls
 
     peer = settings.peer(args.peer)
-    status = echo(settings.node, peer)
-    print(f"C-ECHO {peer.name} ({peer.ae_title}@{peer.host}:{peer.port}): status 0x{status:04X}")
+    tls = site_tls(settings) if peer.tls else None
+    status = echo(settings.node, peer, tls=None if tls is None else tls.client)
+    over = " over TLS" if peer.tls else ""
+    print(
+        f"C-ECHO {peer.name} ({peer.ae_title}@{peer.host}:{peer.port}){over}: status 0x{status:04X}"
+    )
     return 0 if status == 0 else EXIT_FAILURE
 
 

@@ -21,6 +21,7 @@ from node.dicom.ingest import Ingestor, StoreRequest
 from node.dicom.sop_classes import ACCEPTED_STORAGE, ACCEPTED_TRANSFER_SYNTAXES, VERIFICATION
 from node.dicom.spool import discard_partial_transfer
 from node.dicom.status import StoreStatus
+from node.dicom.tls import TLSGate, peer_certificate, start_gated_server
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +43,11 @@ def quiet_libraries() -> None:
 
 
 # Starts the association server another way than listening on the port itself (the
-# supervisor's connection hand-over); given the AE, the address and the event handlers.
+# supervisor's connection hand-over); given the AE, the address, the event handlers and
+# the TLS gate (None: plain DICOM).
 ServerStarter = Callable[
-    [AE, tuple[str, int], list[evt.EventHandlerType]], ThreadedAssociationServer
+    [AE, tuple[str, int], list[evt.EventHandlerType], TLSGate | None],
+    ThreadedAssociationServer,
 ]
 
 
@@ -57,6 +60,7 @@ class StorageSCP:
         serve: ServerStarter | None = None,
         association_closed: Callable[[], None] | None = None,
         audit: AssociationAudit | None = None,
+        tls: TLSGate | None = None,
     ) -> None:
         self.settings = node
         self.ingestor = ingestor
@@ -64,7 +68,9 @@ class StorageSCP:
         self.serve = serve
         self.association_closed = association_closed  # the supervisor counts open ones
         self.audit = audit
+        self.tls = tls  # None: plain DICOM on the port
         self.server: ThreadedAssociationServer | None = None
+        self.plain_servers: list[ThreadedAssociationServer] = []
         quiet_libraries()
 
     def _application_entity(self) -> AE:
@@ -93,16 +99,20 @@ class StorageSCP:
         address = (self.settings.host, self.settings.port)
         ae = self._application_entity()
         if self.serve is not None:
-            server = self.serve(ae, address, handlers)
+            server = self.serve(ae, address, handlers, self.tls)
         else:
-            started = ae.start_server(address, block=False, evt_handlers=handlers)
-            assert started is not None  # block=False always returns the server
-            server = started
+            server = start_gated_server(ae, address, handlers, self.tls)
+            for port in self.tls.plain_ports if self.tls else ():  # beside the TLS port
+                plain = (self.settings.host, port)
+                self.plain_servers.append(start_gated_server(ae, plain, handlers, None))
         self.server = server
         host, port = server.server_address[:2]
         return str(host), int(port)
 
     def stop(self) -> None:
+        for server in self.plain_servers:
+            server.shutdown()
+        self.plain_servers = []
         if self.server is not None:
             self.server.shutdown()
             self.server = None
@@ -111,13 +121,12 @@ class StorageSCP:
         assoc = event.assoc
         calling_ae = str(assoc.requestor.primitive.calling_ae_title).strip()
         address = str(assoc.requestor.address)
-        if self.policy.allows(calling_ae, address):
+        refusal = self.policy.refusal(calling_ae, address, peer_certificate(assoc))
+        if refusal is None:
             return
-        logger.warning(
-            "rejected association from AE %r at %s: not a configured peer", calling_ae, address
-        )
+        logger.warning("rejected association from AE %r at %s: %s", calling_ae, address, refusal)
         if self.audit is not None:
-            self.audit.rejected(calling_ae, address)
+            self.audit.rejected(calling_ae, address, refusal)
         assoc.acse.send_reject(*REJECT_UNKNOWN_CALLER)
         evt.trigger(assoc, evt.EVT_REJECTED, {})
         assoc.kill()

@@ -4,12 +4,15 @@ A batch of objects (the results of one study for one destination) is sent over o
 association. Each object's SOP class is proposed once per transfer syntax it may go in, each
 syntax in its own presentation context, so the peer accepts or rejects every syntax on its own
 and the node then picks, per object, the first of its preferences the peer accepted.
+A peer with ``tls = true`` is called over TLS (node.tls's client context: its certificate
+must chain to the CA bundle and carry the peer's certificate name).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator, Sequence
+import ssl
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 
 from pydicom.uid import UID
@@ -21,27 +24,50 @@ from node.dicom.scp import quiet_libraries
 from node.dicom.sop_classes import VERIFICATION
 from node.dicom.transfer_syntaxes import EncodingError, StoredObject, encoded, inspect
 from node.errors import PeerError
-from node.sending import StoreOutcome, Unsent
+from node.sending import Sender, StoreOutcome, Unsent
+from node.tls import handshake_failure
 
 logger = logging.getLogger(__name__)
 
 LOST = "association ended before this object was sent"
 NO_RESPONSE = "no response (aborted or timed out)"
 MAX_CONTEXTS = 128  # PS3.8 9.3.2.2: presentation context IDs are the odd numbers 1-255
+# The node's client TLS context (node.tls.SiteTLS.client), called per association.
+ClientTLS = Callable[[], ssl.SSLContext]
 
 
-def echo(node: NodeSettings, peer: PeerSettings, timeout_s: float = 10.0) -> int:
+def _tls_args(peer: PeerSettings, tls: ClientTLS | None) -> tuple[ssl.SSLContext, str] | None:
+    if not peer.tls:
+        return None
+    if tls is None:
+        raise PeerError(f"peer {peer.name!r} is called over TLS, but [tls] is not configured")
+    handshake_failure(peer.identity)  # forget an earlier attempt's
+    return tls(), peer.identity
+
+
+def _tls_failure(peer: PeerSettings) -> str | None:
+    """Why the TLS handshake with the peer failed, when it did."""
+    return handshake_failure(peer.identity) if peer.tls else None
+
+
+def echo(
+    node: NodeSettings, peer: PeerSettings, timeout_s: float = 10.0, tls: ClientTLS | None = None
+) -> int:
     """C-ECHO the peer; returns its status, raises PeerError when it cannot be reached."""
     if peer.port is None:
         raise PeerError(f"peer {peer.name!r} has no port configured; it cannot be called")
     quiet_libraries()
     ae = AE(ae_title=node.ae_title)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout_s
+    ae.connection_timeout = timeout_s
     ae.add_requested_context(VERIFICATION)
-    assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title)
+    assoc = ae.associate(
+        peer.host, peer.port, ae_title=peer.ae_title, tls_args=_tls_args(peer, tls)
+    )
     if not assoc.is_established:
-        reason = "rejected" if assoc.is_rejected else "unreachable or aborted"
-        raise PeerError(f"association with {peer.name!r} ({peer.host}:{peer.port}) {reason}")
+        reason = "rejected" if assoc.is_rejected else None
+        reason = reason or _tls_failure(peer) or "unreachable or aborted"
+        raise PeerError(f"association with {peer.name!r} ({peer.host}:{peer.port}): {reason}")
     try:
         status = assoc.send_c_echo()
     finally:
@@ -51,12 +77,28 @@ def echo(node: NodeSettings, peer: PeerSettings, timeout_s: float = 10.0) -> int
     return int(status.Status)
 
 
+def sender(tls: ClientTLS | None) -> Sender:
+    """:func:`store` with the node's client TLS context, for the delivery."""
+
+    def send(
+        node: NodeSettings,
+        peer: PeerSettings,
+        paths: Sequence[Path],
+        timeout_s: float,
+        scratch: Path | None = None,
+    ) -> Generator[StoreOutcome, None, None]:
+        return store(node, peer, paths, timeout_s, scratch, tls=tls)
+
+    return send
+
+
 def store(
     node: NodeSettings,
     peer: PeerSettings,
     paths: Sequence[Path],
     timeout_s: float,
     scratch: Path | None = None,
+    tls: ClientTLS | None = None,
 ) -> Generator[StoreOutcome, None, None]:
     """C-STORE each stored file over one association; yields one outcome per path, in order,
     as soon as it is known (so the caller records it before the next object goes). The
@@ -76,14 +118,20 @@ def store(
     if not readable:
         yield from (o for o in objects if isinstance(o, StoreOutcome))
         return
-    assoc = _associate(node, peer, readable, timeout_s)
+    try:
+        assoc = _associate(node, peer, readable, timeout_s, tls)
+    except PeerError as exc:
+        for item in objects:
+            yield item if isinstance(item, StoreOutcome) else _unsent(Unsent.UNREACHABLE, exc)
+        return
     established = assoc.is_established
+    why = None if established else _tls_failure(peer)
     try:
         for message_id, item in enumerate(objects, start=1):
             if isinstance(item, StoreOutcome):
                 yield item
             elif not established:
-                yield _not_established(assoc, item)
+                yield _not_established(assoc, item, why)
             else:
                 yield _store_one(assoc, item, message_id, scratch)
     finally:
@@ -103,8 +151,16 @@ def proposed_contexts(objects: Sequence[StoredObject]) -> list[tuple[UID, UID]]:
     return contexts
 
 
+def _unsent(kind: Unsent, exc: Exception) -> StoreOutcome:
+    return StoreOutcome(None, kind, str(exc))
+
+
 def _associate(
-    node: NodeSettings, peer: PeerSettings, objects: Sequence[StoredObject], timeout_s: float
+    node: NodeSettings,
+    peer: PeerSettings,
+    objects: Sequence[StoredObject],
+    timeout_s: float,
+    tls: ClientTLS | None,
 ) -> Association:
     quiet_libraries()
     _config.STORE_SEND_CHUNKED_DATASET = True  # objects sent as stored stream from disk
@@ -114,10 +170,10 @@ def _associate(
     for sop_class, syntax in proposed_contexts(objects):
         ae.add_requested_context(sop_class, syntax)
     assert peer.port is not None
-    return ae.associate(peer.host, peer.port, ae_title=peer.ae_title)
+    return ae.associate(peer.host, peer.port, ae_title=peer.ae_title, tls_args=_tls_args(peer, tls))
 
 
-def _not_established(assoc: Association, item: StoredObject) -> StoreOutcome:
+def _not_established(assoc: Association, item: StoredObject, why: str | None) -> StoreOutcome:
     if assoc.is_rejected:
         result = getattr(assoc.acceptor.primitive, "result", None)
         kind = Unsent.REJECTED_PERMANENT if result == 0x01 else Unsent.REJECTED_TRANSIENT
@@ -125,6 +181,8 @@ def _not_established(assoc: Association, item: StoredObject) -> StoreOutcome:
     if assoc.rejected_contexts and not assoc.accepted_contexts:
         # The peer accepted the association but none of its contexts; pynetdicom aborts it.
         return _context_rejected(item)
+    if why:
+        return StoreOutcome(None, Unsent.UNREACHABLE, f"peer unreachable: {why}")
     return StoreOutcome(None, Unsent.UNREACHABLE, "peer unreachable, timed out or aborted")
 
 

@@ -8,7 +8,9 @@ Its job store is the in-memory default, never shared with another scheduler.
 from __future__ import annotations
 
 import logging
+import ssl
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -17,6 +19,7 @@ from sqlalchemy import Engine
 from node.audit.syslog import ship
 from node.config import Settings
 from node.pipeline.completion import sweep
+from node.tls import describe, site_tls
 from storage.audit import AuditTrail
 from storage.filestore import FileStore
 from storage.outbox import Outbox
@@ -58,8 +61,10 @@ def build_scheduler(settings: Settings, engine: Engine) -> BackgroundScheduler:
         )
     if settings.audit.syslog_host:
         trail = AuditTrail(engine)
+        tls = site_tls(settings)
+        client = None if tls is None else tls.client
         scheduler.add_job(
-            lambda: ship_audit(trail, settings),
+            lambda: ship_audit(trail, settings, client),
             "interval",
             seconds=settings.audit.ship_interval_seconds,
             id="audit-shipping",
@@ -67,15 +72,17 @@ def build_scheduler(settings: Settings, engine: Engine) -> BackgroundScheduler:
     return scheduler
 
 
-def ship_audit(trail: AuditTrail, settings: Settings) -> None:
+def ship_audit(
+    trail: AuditTrail, settings: Settings, tls: Callable[[], ssl.SSLContext] | None = None
+) -> None:
     try:
-        ship(trail, settings.audit)
+        ship(trail, settings.audit, tls=tls)
     except OSError as exc:
         logger.warning(
             "audit collector %s:%d unreachable (%s); will retry",
             settings.audit.syslog_host,
             settings.audit.syslog_port,
-            exc.strerror,
+            describe(exc) if isinstance(exc, ssl.SSLError) else exc.strerror,
         )
 
 

@@ -16,6 +16,7 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from node.runtime.handover import CLOSED, READY
 
@@ -36,11 +37,19 @@ class Slot:
 
 
 class Dispatcher:
-    def __init__(self, host: str, port: int, backlog: int = 128) -> None:
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind((host, port))  # now, so a port conflict fails the start at once
-        self.listener.settimeout(ACCEPT_POLL_S)
+    def __init__(
+        self, host: str, port: int, backlog: int = 128, plain_ports: tuple[int, ...] = ()
+    ) -> None:
+        """``port``: the DICOM port; ``plain_ports``: plain ones beside a TLS port (the
+        receiver tells them apart by the accepted socket's local port)."""
+        self.listeners: list[socket.socket] = []
+        try:
+            for each in (port, *plain_ports):
+                self.listeners.append(_bound(host, each))
+        except OSError:
+            for listener in self.listeners:
+                listener.close()
+            raise
         self.backlog = backlog
         self.slots: list[Slot] = []
         self._lock = threading.Lock()
@@ -77,9 +86,10 @@ class Dispatcher:
         return all(slot.ready.wait(timeout) for slot in slots)
 
     def start_listening(self) -> None:
-        """Open the port: connection attempts before this are refused, not queued."""
-        self.listener.listen(self.backlog)
-        self._start_thread(self._accept_loop, "dispatch-accept")
+        """Open the ports: connection attempts before this are refused, not queued."""
+        for listener in self.listeners:
+            listener.listen(self.backlog)
+            self._start_thread(partial(self._accept_loop, listener), "dispatch-accept")
 
     def _start_thread(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -90,7 +100,8 @@ class Dispatcher:
         self._stopping.set()
         for thread in self._threads:
             thread.join(5)
-        self.listener.close()
+        for listener in self.listeners:
+            listener.close()
         for slot in list(self.slots):
             self.remove_receiver(slot)
         self._selector.close()
@@ -105,10 +116,10 @@ class Dispatcher:
             chosen.order = next(self._ticket)  # ties go round-robin
             return chosen
 
-    def _accept_loop(self) -> None:
+    def _accept_loop(self, listener: socket.socket) -> None:
         while not self._stopping.is_set():
             try:
-                client, _address = self.listener.accept()
+                client, _address = listener.accept()
             except TimeoutError:
                 continue
             except OSError:
@@ -158,3 +169,15 @@ class Dispatcher:
     def loads(self) -> list[int]:
         with self._lock:
             return [s.active for s in self.slots]
+
+
+def _bound(host: str, port: int) -> socket.socket:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))  # now, so a port conflict fails the start at once
+    except OSError:
+        listener.close()
+        raise
+    listener.settimeout(ACCEPT_POLL_S)
+    return listener

@@ -3,8 +3,9 @@
 The supervisor owns the listening port, accepts each TCP connection and passes the socket
 (SCM_RIGHTS over a Unix socket pair) to the receiver process with the fewest open
 associations. Here a pynetdicom server takes its "accepted" sockets from that pair instead
-of a listening socket, so everything after accept() is pynetdicom's own code path. One byte
-goes back per closed connection, which is how the supervisor counts the load.
+of a listening socket, so everything after accept() is pynetdicom's own code path (with the
+TLS handshake, when configured, in the connection's thread: node.dicom.tls). One byte goes
+back per closed connection, which is how the supervisor counts the load.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 
 from pynetdicom import AE
 from pynetdicom.transport import ThreadedAssociationServer
+
+from node.dicom.tls import GatedServer, TLSGate, start_gated_server
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +53,8 @@ class HandoverChannel:
                 logger.debug("could not report %r to the supervisor", message)
 
 
-class HandedOverServer(ThreadedAssociationServer):
-    """A ThreadedAssociationServer that never listens; it waits on the hand-over channel."""
+class HandedOverServer(GatedServer):
+    """An association server that never listens; it waits on the hand-over channel."""
 
     def __init__(self, *args: Any, channel: HandoverChannel, **kwargs: Any) -> None:
         self.channel = channel
@@ -75,18 +78,20 @@ class HandedOverServer(ThreadedAssociationServer):
             client.close()
             self.channel.report_closed()
             raise
-        if self.ssl_context:
-            client = self.ssl_context.wrap_socket(client, server_side=True)
         return client, (str(address[0]), int(address[1]))
+
+    def connection_dropped(self) -> None:  # refused before it became an association
+        self.channel.report_closed()
 
 
 def start_handover_server(
-    ae: AE, address: tuple[str, int], handlers: list[Any], channel: HandoverChannel
+    ae: AE,
+    address: tuple[str, int],
+    handlers: list[Any],
+    gate: TLSGate | None,
+    *,
+    channel: HandoverChannel,
 ) -> ThreadedAssociationServer:
-    server = ae.make_server(
-        address, evt_handlers=handlers, server_class=HandedOverServer, channel=channel
+    return start_gated_server(
+        ae, address, handlers, gate, server_class=HandedOverServer, channel=channel
     )
-    thread = threading.Thread(target=server.serve_forever, name="HandoverServer", daemon=True)
-    thread.start()
-    ae._servers.append(server)  # as start_server does, so server.shutdown() finds it
-    return server

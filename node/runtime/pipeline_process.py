@@ -21,6 +21,7 @@ from node.pipeline.analysis_worker import AnalysisWorker
 from node.pipeline.delivery import DeliverySender
 from node.pipeline.model_analysis import analysis_for
 from node.pipeline.retry import RetryPolicy
+from node.tls import site_tls
 from storage.db import open_engine
 from storage.filestore import FileStore
 from storage.index import InstanceIndex
@@ -40,6 +41,7 @@ def delivery_policy(settings: Settings) -> RetryPolicy:
 
 def run_pipeline(settings: Settings, stopping: threading.Event) -> None:
     """Run the analysis and delivery loops until ``stopping`` is set."""
+    tls = site_tls(settings)
     engine = open_engine(settings.database_url)
     store = FileStore(settings.storage_root)
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
@@ -57,7 +59,7 @@ def run_pipeline(settings: Settings, stopping: threading.Event) -> None:
         worker_id,
         delivery_policy(settings),
         auditor=auditor,
-        send=scu.store,
+        send=scu.sender(None if tls is None else tls.client),
     )
     loops.append(("delivery", sender.run_once))
     if settings.pipeline.analysis:

@@ -31,6 +31,7 @@ from node.dicom.access import PeerPolicy
 from node.dicom.ingest import Ingestor
 from node.dicom.scp import StorageSCP
 from node.dicom.spool import spool_into, spool_prefix
+from node.dicom.tls import gate_for, plain_ports, transport
 from node.dicom.transfer_syntaxes import scratch_prefix
 from node.errors import ConfigError, NodeError
 from node.logsetup import configure
@@ -40,6 +41,7 @@ from node.runtime.handover import HandoverChannel, start_handover_server
 from node.runtime.lifecycle import die_with_parent
 from node.runtime.monitoring import HealthCheck, MonitoringServer
 from node.runtime.pipeline_process import run_pipeline
+from node.tls import SiteTLS, site_tls
 from storage.db import open_engine, open_index
 from storage.errors import StorageError
 from storage.filestore import FileStore
@@ -78,6 +80,7 @@ def check_checkpoints(settings: Settings) -> None:
 def prepare(settings: Settings) -> None:
     """Create the store, migrate the index and reconcile the two; before any receiver runs."""
     check_checkpoints(settings)
+    site_tls(settings)  # a certificate, key or CA bundle that does not load stops the start
     store = FileStore(settings.storage_root)
     try:
         store.prepare()
@@ -132,16 +135,18 @@ class Receiver:
             serve=serve,
             association_closed=closed,
             audit=association_audit,
+            tls=gate_for(self.settings, association_audit.connection_refused),
         )
         try:
             address = self.scp.start()
         except OSError as exc:
             raise NodeError(f"cannot listen on port {self.settings.node.port}: {exc}") from exc
         logger.info(
-            "receiver %d ready as AE %r for %s:%d (index: %s, %d peer(s) allowed)",
+            "receiver %d ready as AE %r for %s:%d%s (index: %s, %d peer(s) allowed)",
             os.getpid(),
             self.settings.node.ae_title,
             *address,
+            transport(self.settings),
             self.engine.dialect.name,
             len(self.settings.peers),
         )
@@ -250,7 +255,9 @@ def _supervise(
     dispatcher: Dispatcher | None = None
     if receivers > 1:
         try:
-            dispatcher = Dispatcher(settings.node.host, settings.node.port)
+            dispatcher = Dispatcher(
+                settings.node.host, settings.node.port, plain_ports=plain_ports(settings)
+            )
         except OSError as exc:
             raise NodeError(f"cannot listen on port {settings.node.port}: {exc}") from exc
     context = multiprocessing.get_context("spawn")
@@ -334,13 +341,23 @@ def _start_monitoring(
 ) -> MonitoringServer | None:
     if not settings.metrics.port:
         return None
+    tls: SiteTLS | None = site_tls(settings)
     try:
-        server = MonitoringServer(settings.metrics.host, settings.metrics.port, engine, health)
+        server = MonitoringServer(
+            settings.metrics.host,
+            settings.metrics.port,
+            engine,
+            health,
+            tls=None if tls is None else tls.https_server,
+        )
     except OSError as exc:
         raise NodeError(f"cannot serve metrics on port {settings.metrics.port}: {exc}") from exc
     server.start()
     logger.info(
-        "metrics and health at http://%s:%d/metrics, /healthz", settings.metrics.host, server.port
+        "metrics and health at %s://%s:%d/metrics, /healthz",
+        "http" if tls is None else "https",
+        settings.metrics.host,
+        server.port,
     )
     return server
 

@@ -37,10 +37,19 @@ def require_tool(name: str) -> str:
         pytest.skip(str(exc))
 
 
-def echoscu(port: int, calling: str = "ECHOSCU") -> subprocess.CompletedProcess[str]:
-    """dcmtk's echoscu against the node on loopback."""
+def echoscu(port: int, calling: str = "ECHOSCU", *options: str) -> subprocess.CompletedProcess[str]:
+    """dcmtk's echoscu against the node on loopback (``options``: e.g. its TLS ones)."""
     return subprocess.run(
-        [require_tool("echoscu"), "-aet", calling, "-aec", "BREASTNODE", "127.0.0.1", str(port)],
+        [
+            require_tool("echoscu"),
+            *options,
+            "-aet",
+            calling,
+            "-aec",
+            "BREASTNODE",
+            "127.0.0.1",
+            str(port),
+        ],
         capture_output=True,
         text=True,
         timeout=30,

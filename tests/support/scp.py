@@ -17,6 +17,7 @@ from node.dicom.ingest import Ingestor
 from node.dicom.scp import StorageSCP
 from node.dicom.sop_classes import ACCEPTED_STORAGE, ACCEPTED_TRANSFER_SYNTAXES, VERIFICATION
 from node.dicom.spool import spool_into
+from node.dicom.tls import TLSGate
 from storage.db import open_engine
 from storage.filestore import FileStore
 from storage.index import InstanceIndex
@@ -51,6 +52,7 @@ def start_scp(
     min_free_bytes: int = 0,
     index: InstanceIndex | None = None,
     peers: list[PeerSettings] | None = None,
+    tls: TLSGate | None = None,
 ) -> RunningSCP:
     store = FileStore(tmp_path / "store")
     store.prepare()
@@ -68,6 +70,7 @@ def start_scp(
         NodeSettings(host="127.0.0.1", port=port),
         Ingestor(store, index, min_free_bytes),
         PeerPolicy(peers),
+        tls=tls,
     )
     scp.start()
     return RunningSCP(port, store, index, engine, scp)

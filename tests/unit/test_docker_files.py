@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
-from node.config import ENV_PREFIX, Settings, load_settings
+from node.config import ENV_PREFIX, PeerSettings, Settings, load_settings
 from node.errors import ConfigError
 from tests.support.helpers import IN_CI, REPO
 
@@ -92,9 +92,8 @@ def assert_applied(settings: Settings, environment: dict[str, str]) -> None:
     for name, value in environment.items():
         path = name.removeprefix(ENV_PREFIX).lower().split("__")
         if path == ["peers"]:
-            assert dumped["peers"] == [{"port": None, **peer} for peer in json.loads(value)], (
-                f"{name} not applied"
-            )
+            given = [PeerSettings(**peer).model_dump(mode="json") for peer in json.loads(value)]
+            assert dumped["peers"] == given, f"{name} not applied"
             continue
         assert len(path) == 2, f"{name}: not BREASTNODE_<SECTION>__<KEY>"
         section, key = path
