@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from models.serving.checkpoint import read_verified
@@ -93,6 +94,7 @@ def test_the_type_loss_asks_covered_cells_only() -> None:
     assert float(lesion_type_loss(right, torch.zeros(1, 2, 8, 8))) == 0.0
 
 
+@pytest.mark.timeout(900)  # training: about 100 s on 2 idle cores, several times that when shared
 def test_a_type_head_learns_masses_from_calcifications(tmp_path: Path) -> None:
     # 56 women: 14 lesions in the test split. With 40 (7 found) the share right swung
     # between 5 and 7 of 7 with the number of torch threads, which changes the sums
