@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.filereader import read_dataset, read_file_meta_info
 
 from models.serving import frame_laterality, view_code_of
 from node.errors import NodeError
@@ -42,9 +44,17 @@ class Header:
     instance: InstanceRecord
 
 
-def read_header(path: Path) -> Dataset:
+def read_header(path: Path, inflated: bytes | None = None) -> Dataset:
+    """The data set up to its Pixel Data. ``inflated``: a deflated data set's header as the
+    structural check inflated it (pydicom would inflate the whole object in memory)."""
+    ds: Dataset
     try:
-        ds = dcmread(path, stop_before_pixels=True)
+        if inflated is None:
+            ds = dcmread(path, stop_before_pixels=True)
+        else:
+            meta = read_file_meta_info(path)
+            ds = Dataset(read_dataset(BytesIO(inflated), False, True))
+            ds.file_meta = meta
     except Exception as exc:  # pydicom raises assorted error types on garbage
         raise HeaderUnreadable(f"data set does not parse ({type(exc).__name__})") from exc
     _check_structure(ds)

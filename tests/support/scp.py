@@ -11,12 +11,15 @@ from pynetdicom import AE, _config
 from pynetdicom.association import Association
 from sqlalchemy import Engine
 
+from node.audit.associations import AssociationAudit
+from node.audit.messages import Auditor
 from node.config import NodeSettings, PeerSettings
 from node.dicom.access import PeerPolicy
 from node.dicom.ingest import Ingestor
 from node.dicom.scp import StorageSCP
 from node.dicom.sop_classes import ACCEPTED_STORAGE, ACCEPTED_TRANSFER_SYNTAXES, VERIFICATION
 from node.dicom.spool import spool_into
+from node.dicom.structure import Limits
 from storage.db import open_engine
 from storage.filestore import FileStore
 from storage.index import InstanceIndex
@@ -51,7 +54,10 @@ def start_scp(
     min_free_bytes: int = 0,
     index: InstanceIndex | None = None,
     peers: list[PeerSettings] | None = None,
+    limits: Limits | None = None,
+    audited: bool = False,
 ) -> RunningSCP:
+    """``audited``: refused stores and each association's instances go to the audit trail."""
     store = FileStore(tmp_path / "store")
     store.prepare()
     engine = open_engine(database_url)
@@ -64,10 +70,12 @@ def start_scp(
         else [PeerSettings(name="scu", ae_title=SCU_AE, host="127.0.0.1")]
     )
     port = free_port()
+    audit = AssociationAudit(Auditor(engine, "BREASTNODE"), "BREASTNODE") if audited else None
     scp = StorageSCP(
         NodeSettings(host="127.0.0.1", port=port),
-        Ingestor(store, index, min_free_bytes),
+        Ingestor(store, index, min_free_bytes, limits),
         PeerPolicy(peers),
+        audit=audit,
     )
     scp.start()
     return RunningSCP(port, store, index, engine, scp)

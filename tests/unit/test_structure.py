@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from node.config import Settings
 from node.dicom.structure import (
     Announced,
     Limits,
@@ -220,3 +221,11 @@ def test_memory_stays_flat_on_a_512_mb_object(tmp_path: Path) -> None:
             tracemalloc.stop()
         assert result == SUCCESS
         assert peak < 256 * 1024
+
+
+def test_the_limits_come_from_the_validation_section() -> None:
+    settings = Settings(
+        validation={"max_sequence_depth": 8, "max_inflated_bytes": 1000, "inflate_timeout_s": 2}
+    )
+    assert Limits.configured(settings.validation) == Limits(8, 1000, 2.0)
+    assert Limits.configured(Settings().validation) == Limits()

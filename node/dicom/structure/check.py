@@ -13,6 +13,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from node.config import ValidationSettings
 from node.dicom.sop_classes import ACCEPTED_STORAGE, VERIFICATION
 from node.dicom.structure.elements import UNDEFINED, Encoding, Walker
 from node.dicom.structure.errors import NotItsClass, StructureBroken
@@ -50,6 +51,15 @@ class Limits:
     max_depth: int = 32
     max_inflated_bytes: int = 1 << 30
     inflate_seconds: float = 60.0
+
+    @classmethod
+    def configured(cls, validation: ValidationSettings) -> Limits:
+        """The ``[validation]`` section's limits."""
+        return cls(
+            validation.max_sequence_depth,
+            validation.max_inflated_bytes,
+            validation.inflate_timeout_s,
+        )
 
 
 @dataclass(frozen=True)
