@@ -1,4 +1,5 @@
-"""Received strings made safe to log: one line, printable ASCII, bounded.
+"""Received strings made safe to log: one line, printable ASCII, bounded; failures told
+without the received values a library puts in its messages.
 
 A UID, AE title or any other value a peer sends may hold a newline (which would start a
 forged log line), other control characters, non-ASCII text or kilobytes of padding. Every
@@ -8,6 +9,9 @@ never goes to the operational log, escaped or not.
 """
 
 from __future__ import annotations
+
+from models.errors import ModelError
+from node.errors import NodeError
 
 LIMIT = 96  # characters of the value shown; a UID is at most 64
 
@@ -30,3 +34,21 @@ def one_line(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
+def failure_text(exc: BaseException) -> str:
+    """A failure as operational output (a job's last error, ``breastnode jobs``) may show it.
+    Our own errors (NodeError, ModelError) are written without patient data and keep their
+    message; another library's message may quote a received value (pydicom's "Unable to
+    convert '1960-13-45' to 'DA' object" quotes a birth date), so only its type and where
+    it was raised are told."""
+    if isinstance(exc, NodeError | ModelError):
+        return f"{type(exc).__name__}: {exc}"
+    traceback = exc.__traceback__
+    while traceback is not None and traceback.tb_next is not None:
+        traceback = traceback.tb_next
+    if traceback is None:
+        return type(exc).__name__
+    frame = traceback.tb_frame
+    module = frame.f_globals.get("__name__", "?")
+    return f"{type(exc).__name__} in {module}.{frame.f_code.co_name} (message withheld)"

@@ -29,6 +29,7 @@ from node.pipeline.analysis import (
 from node.pipeline.completion import ANALYSIS
 from node.pipeline.lease import heartbeat
 from node.pipeline.retry import Failure, RetryPolicy, decide
+from node.printable import failure_text
 from storage.filestore import FileStore
 from storage.index import InstanceIndex
 from storage.leases import LeaseLost
@@ -220,7 +221,7 @@ class AnalysisWorker:
     def _failed(self, job: JobView, exc: Exception) -> None:
         now = utcnow()
         permanent = isinstance(exc, PermanentAnalysisError)
-        error = f"{type(exc).__name__}: {exc}"[:500]
+        error = failure_text(exc)[:500]
         decision = decide(
             Failure.PERMANENT if permanent else Failure.TRANSIENT,
             job.attempts,

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydicom import config as pydicom_config
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
@@ -152,3 +155,15 @@ def spool_file(path: Path, data: bytes, syntax: str) -> Path:
     length = element(0x00020000, "UL", struct.pack("<L", len(meta)))
     path.write_bytes(b"\x00" * 128 + b"DICM" + length + meta + data)
     return path
+
+
+@contextmanager
+def unvalidated() -> Iterator[None]:
+    """Build data sets with values pydicom would warn about (and log, quoting them)."""
+    settings = pydicom_config.settings
+    saved = settings.reading_validation_mode, settings.writing_validation_mode
+    settings.reading_validation_mode = settings.writing_validation_mode = pydicom_config.IGNORE
+    try:
+        yield
+    finally:
+        settings.reading_validation_mode, settings.writing_validation_mode = saved

@@ -23,3 +23,19 @@ def test_a_message_keeps_printable_text_and_loses_its_line_breaks() -> None:
         one_line("stored 3 instances of Müller's study") == "stored 3 instances of Müller's study"
     )
     assert one_line("a\nb\tc") == "a\\nb\\tc"
+
+
+def test_a_failure_is_told_without_another_librarys_message() -> None:
+    from models.errors import ModelError
+    from node.errors import NodeError
+    from node.printable import failure_text
+
+    assert failure_text(NodeError("checkpoint missing")) == "NodeError: checkpoint missing"
+    assert failure_text(ModelError("no view")) == "ModelError: no view"
+    try:
+        int("19601345x")
+    except ValueError as exc:
+        told = failure_text(exc)
+    here = f"{__name__}.test_a_failure_is_told_without_another_librarys_message"
+    assert told == f"ValueError in {here} (message withheld)"
+    assert failure_text(RuntimeError("not raised")) == "RuntimeError"
