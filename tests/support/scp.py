@@ -37,11 +37,14 @@ class RunningSCP:
     engine: Engine
     scp: StorageSCP
 
-    def associate(self, ae_title: str = SCU_AE, called: str = "BREASTNODE") -> Association:
+    def associate(
+        self, ae_title: str = SCU_AE, called: str = "BREASTNODE", also: tuple[str, ...] = ()
+    ) -> Association:
+        """Proposing implicit and explicit VR little endian, and the syntaxes ``also``."""
         ae = AE(ae_title=ae_title)
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 20
         for sop_class in ACCEPTED_STORAGE:
-            for syntax in ACCEPTED_TRANSFER_SYNTAXES[:2]:  # implicit and explicit VR LE
+            for syntax in (*ACCEPTED_TRANSFER_SYNTAXES[:2], *also):
                 ae.add_requested_context(sop_class, syntax)
         ae.add_requested_context(VERIFICATION)
         return ae.associate("127.0.0.1", self.port, ae_title=called)
