@@ -128,7 +128,13 @@ def check_structure(path: Path, announced: Announced, limits: Limits = Limits())
 
             walker.encapsulated = read_encapsulated
         header_end: list[int] = []
-        walker.on_pixel_data = header_end.append
+
+        def at_pixel_data(start: int) -> None:
+            header_end.append(start)
+            if inflate is not None:
+                inflate.stop_capture()  # the header is all the reader needs
+
+        walker.on_pixel_data = at_pixel_data
         walker.walk()
         if inflate is not None:
             inflate.finish()

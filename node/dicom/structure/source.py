@@ -168,8 +168,14 @@ class InflateSource:
 
     def skip(self, count: int) -> None:
         while count > 0:
-            step = min(count, CHUNK * 4)
-            self.read(step)
+            self._fill(min(count, CHUNK * 4))
+            step = min(count, self._available())
+            if step == 0:
+                raise truncated("the inflated data set")
+            if self._capturing:
+                self.captured += self._buffer[self._offset : self._offset + step]
+            self._offset += step
+            self._position += step
             count -= step
 
     def finish(self) -> None:
