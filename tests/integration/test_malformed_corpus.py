@@ -128,7 +128,9 @@ def _spooled_in_temp() -> list[str]:
     return [path for path in Path(tempfile.gettempdir()).iterdir() if path.name.startswith(prefix)]
 
 
-def test_no_malformed_data_set_is_acknowledged(corpus_node: CorpusNode) -> None:
+def test_no_malformed_data_set_is_acknowledged(
+    corpus_node: CorpusNode, caplog: pytest.LogCaptureFixture
+) -> None:
     scp, cases = corpus_node.scp, corpus()
     assert len(cases) >= 500
     before = _files(corpus_node.root)
@@ -155,6 +157,8 @@ def test_no_malformed_data_set_is_acknowledged(corpus_node: CorpusNode) -> None:
     failures = [r for r in records if "refused with 0x" in r.message]
     assert len(failures) == refused
     assert all(r.outcome == 8 for r in failures)
+    lines = [r for r in caplog.records if r.getMessage().startswith("refused SOP Instance")]
+    assert len(lines) == refused
     # the node is up and takes the next valid C-STORE
     ds = mammogram(SyntheticPatient(), rows=16, columns=16)
     association = scp.associate()
