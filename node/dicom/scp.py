@@ -22,6 +22,7 @@ from node.dicom.ingest import Ingestor, StoreRequest
 from node.dicom.sop_classes import ACCEPTED_STORAGE, ACCEPTED_TRANSFER_SYNTAXES, VERIFICATION
 from node.dicom.spool import discard_partial_transfer, discard_unserved
 from node.dicom.status import StoreStatus
+from node.printable import printable
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +126,9 @@ class StorageSCP:
         if self.policy.allows(calling_ae, address):
             return
         logger.warning(
-            "rejected association from AE %r at %s: not a configured peer", calling_ae, address
+            "rejected association from AE %s at %s: not a configured peer",
+            printable(calling_ae),
+            address,
         )
         if self.audit is not None:
             self.audit.rejected(calling_ae, address)
@@ -137,8 +140,8 @@ class StorageSCP:
     def _on_established(event: Any) -> None:
         requestor = event.assoc.requestor
         logger.info(
-            "association accepted from AE %r at %s:%s",
-            str(requestor.ae_title).strip(),
+            "association accepted from AE %s at %s:%s",
+            printable(str(requestor.ae_title).strip()),
             requestor.address,
             requestor.port,
         )
