@@ -101,7 +101,6 @@ class Walker:
     wanted: frozenset[int]  # top-level tags whose values the checks read
     encapsulated: EncapsulatedReader | None = None  # for top-level Pixel Data
     values: dict[int, bytes] = field(default_factory=dict)
-    elements: dict[int, Element] = field(default_factory=dict)  # top level, wanted ones
     pixel_data: Element | None = None
     count: int = 0
     on_pixel_data: Callable[[int], None] | None = None  # told where Pixel Data begins
@@ -230,8 +229,6 @@ class Walker:
             return
         if tag == PIXEL_DATA and top:
             self.pixel_data = element
-        if top and tag in self.wanted:
-            self.elements[tag] = element
         if vr == "UI" or (top and tag in self.wanted and tag != PIXEL_DATA):
             if length > (UI_READ_LIMIT if vr == "UI" else WANTED_READ_LIMIT):
                 raise StructureBroken(f"element {tag_text(tag)} ({vr}) is implausibly long")
