@@ -194,6 +194,29 @@ class StorageSettings(_Section):
         return value
 
 
+class ValidationSettings(_Section):
+    """The structural check every received data set passes before it is acknowledged."""
+
+    max_sequence_depth: int = Field(
+        default=32,
+        ge=1,
+        le=100,
+        description="Sequences nested deeper than this are refused (0xC000).",
+    )
+    max_inflated_bytes: int = Field(
+        default=1 << 30,
+        ge=1,
+        description="A Deflated Explicit VR Little Endian data set that inflates to more "
+        "bytes than this is refused (0xC000).",
+    )
+    inflate_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A deflated data set whose inflation takes longer than this is refused "
+        "(0xC000).",
+    )
+
+
 class PeerSettings(_Section):
     """DICOM peers allowed to associate with us (calling AE title and host must both match);
     results go to those with a port."""
@@ -530,6 +553,7 @@ class Settings(BaseSettings):
     node: NodeSettings = NodeSettings()
     tls: TLSSettings = TLSSettings()
     storage: StorageSettings = StorageSettings()
+    validation: ValidationSettings = ValidationSettings()
     peers: list[PeerSettings] = Field(default_factory=list)
     pipeline: PipelineSettings = PipelineSettings()
     models: ModelsSettings = ModelsSettings()

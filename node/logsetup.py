@@ -4,13 +4,33 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
+
+from node.printable import one_line
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class OneRecordPerLine(logging.Formatter):
+    """Each record's message on one line, whoever logged it: a received value with a
+    newline in it (pynetdicom and pydicom log some as they are) cannot forge a line. A
+    traceback keeps its lines, each indented, so none of them reads as a record of its own."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = one_line(record.message)
+        return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:
+        return "\n".join(
+            "    " + one_line(line) for line in super().formatException(ei).split("\n")
+        )
 
 
 def configure(level: str) -> None:
     # a handler of its own rather than basicConfig, which does nothing when the root logger
     # has one already (a test process running the command in-process has its own)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(OneRecordPerLine(FORMAT))
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(level)

@@ -21,6 +21,7 @@ from pydicom import dcmread
 from pydicom import uid as sop
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.pixels.decoders.base import get_decoder
 
 from models.errors import ModelError
 from models.serving.breast_view import laterality_of, view_of
@@ -61,6 +62,36 @@ class NothingToAnalyse(SourceError):
     """The study holds no image any network analyses."""
 
 
+class PixelDataError(SourceError):
+    """A stored instance's pixel data cannot be decoded by the decoders installed: the stored
+    bytes never change, so neither will the outcome. (No decoder installed for its transfer
+    syntax is not this: a RuntimeError, which an installation may mend.)"""
+
+
+def decoded(ds: Dataset) -> np.ndarray:
+    """The instance's pixels; :class:`PixelDataError` when its stream cannot be decoded (a
+    length that does not match, a syntax pydicom has no decoder for, or a stream every
+    available decoder refuses)."""
+    try:
+        return np.asarray(ds.pixel_array)
+    except (ValueError, NotImplementedError) as exc:
+        raise PixelDataError(f"pixel data cannot be decoded ({type(exc).__name__})") from exc
+    except RuntimeError as exc:
+        if _decoder_available(ds):
+            raise PixelDataError(
+                "pixel data cannot be decoded (every available decoder refused it)"
+            ) from exc
+        raise
+
+
+def _decoder_available(ds: Dataset) -> bool:
+    syntax = getattr(ds, "file_meta", Dataset()).get("TransferSyntaxUID")
+    try:
+        return syntax is not None and bool(get_decoder(syntax).is_available)
+    except NotImplementedError:
+        return False
+
+
 @dataclass(frozen=True)
 class SourceOptions:
     slab_frames: int = 10  # tomosynthesis frames per maximum-intensity slab
@@ -76,12 +107,14 @@ class StudySources:
     # the source data sets the images name (SOP Instance UID -> data set), read once here
     # and handed on to whatever builds objects from them
     datasets: Mapping[str, Dataset] = field(default_factory=dict)
+    # instances left out because their pixel data cannot be decoded: (SOP Instance UID, why)
+    unreadable: tuple[tuple[str, str], ...] = ()
 
 
 def mammography_images(ds: Dataset, options: SourceOptions) -> list[AnalysisImage]:
     """One image for a 2D instance; one per slab for a multi-frame (tomosynthesis) one."""
     uid, side, view = str(ds.SOPInstanceUID), laterality_of(ds), view_of(ds)
-    pixels = ds.pixel_array
+    pixels = decoded(ds)
     if int(ds.get("NumberOfFrames", 1) or 1) <= 1:
         return [AnalysisImage(uid, display_values(ds, pixels), side, view)]
     stack = display_values(ds, pixels)  # one scaling for the whole stack
@@ -231,6 +264,28 @@ def _right_on_low_columns(ds: Dataset) -> bool | None:
     return bool(row[0] > 0)
 
 
+def _mammography(
+    instances: Sequence[Dataset], options: SourceOptions, skipped: int
+) -> StudySources:
+    """Each view on its own: one whose pixel data cannot be decoded is left out (and said
+    so) and the others are analysed; when none can be, the study fails."""
+    images: list[AnalysisImage] = []
+    datasets: dict[str, Dataset] = {}
+    unreadable: list[tuple[str, str]] = []
+    failures: list[PixelDataError] = []
+    for ds in instances:
+        try:
+            images.extend(mammography_images(ds, options))
+        except PixelDataError as exc:
+            unreadable.append((str(ds.SOPInstanceUID), str(exc)))
+            failures.append(exc)
+            continue
+        datasets[str(ds.SOPInstanceUID)] = ds
+    if not datasets:
+        raise failures[0]
+    return StudySources("mammography", tuple(images), skipped, datasets, tuple(unreadable))
+
+
 def study_sources(paths: Sequence[Path], options: SourceOptions = SourceOptions()) -> StudySources:
     """Sort a study's files into what the networks analyse. Each file is read once; pixel
     data is read from it only when an image is made from it."""
@@ -250,9 +305,7 @@ def study_sources(paths: Sequence[Path], options: SourceOptions = SourceOptions(
         else:
             skipped += 1
     if mammography:
-        images = [image for ds in mammography for image in mammography_images(ds, options)]
-        datasets = {str(ds.SOPInstanceUID): ds for ds in mammography}
-        return StudySources("mammography", tuple(images), skipped + len(mr_headers), datasets)
+        return _mammography(mammography, options, skipped + len(mr_headers))
     if mr_headers:
         image = mri_image(mr_headers, options)
         # every slice of the projected series: the analysis picks the one a result names

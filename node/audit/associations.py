@@ -1,6 +1,6 @@
 """Audit of what each association brought: one 110104 record per study per association,
-written when the association ends, and a 110113 record for every refused association or
-connection."""
+written when the association ends, one 110104 failure record for each refused C-STORE, and a
+110113 record for every refused association or connection."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 
 from node.audit.messages import (
     Auditor,
+    Outcome,
     StudyObject,
     association_rejected,
     connection_refused,
     instances_received,
 )
+from node.printable import printable
 from storage.records import PatientRecord
 
 
@@ -71,6 +73,20 @@ class AssociationAudit:
                     self.node_ae,
                 )
             )
+
+    def store_failed(
+        self, calling_ae: str, address: str, sop_instance_uid: str, status: int, reason: str
+    ) -> None:
+        """A refused C-STORE, recorded at once: the received UID escaped, the reason ours."""
+        description = (
+            f"C-STORE of SOP Instance {printable(sop_instance_uid)} refused with "
+            f"0x{status:04X}: {reason}"
+        )
+        self.auditor.record(
+            instances_received(
+                None, calling_ae, address, self.node_ae, Outcome.SERIOUS_FAILURE, description
+            )
+        )
 
     def rejected(self, calling_ae: str, address: str, reason: str) -> None:
         self.auditor.record(association_rejected(calling_ae, address, self.node_ae, reason))

@@ -184,12 +184,14 @@ def application_activity(ae_title: str, started: bool, host: str) -> AuditEvent:
 
 
 def instances_received(
-    study: StudyObject,
+    study: StudyObject | None,
     sender_ae: str,
     sender_address: str,
     node_ae: str,
     outcome: Outcome = Outcome.SUCCESS,
+    description: str | None = None,
 ) -> AuditEvent:
+    """``study`` None: a refused data set, whose study is not known (or not to be trusted)."""
     return AuditEvent(
         INSTANCES_TRANSFERRED,
         "C",
@@ -198,7 +200,8 @@ def instances_received(
             Participant(sender_ae, ROLE_SOURCE, True, sender_address),
             Participant(node_ae, ROLE_DESTINATION, False),
         ),
-        studies=(study,),
+        studies=() if study is None else (study,),
+        outcome_description=description,
     )
 
 

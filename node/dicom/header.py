@@ -8,13 +8,17 @@ can be patient data.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
+from datetime import datetime
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.filereader import read_dataset, read_file_meta_info
 
 from models.serving import frame_laterality, view_code_of
 from node.errors import NodeError
@@ -42,9 +46,17 @@ class Header:
     instance: InstanceRecord
 
 
-def read_header(path: Path) -> Dataset:
+def read_header(path: Path, inflated: bytes | None = None) -> Dataset:
+    """The data set up to its Pixel Data. ``inflated``: a deflated data set's header as the
+    structural check inflated it (pydicom would inflate the whole object in memory)."""
+    ds: Dataset
     try:
-        ds = dcmread(path, stop_before_pixels=True)
+        if inflated is None:
+            ds = dcmread(path, stop_before_pixels=True)
+        else:
+            meta = read_file_meta_info(path)
+            ds = Dataset(read_dataset(BytesIO(inflated), False, True))
+            ds.file_meta = meta
     except Exception as exc:  # pydicom raises assorted error types on garbage
         raise HeaderUnreadable(f"data set does not parse ({type(exc).__name__})") from exc
     _check_structure(ds)
@@ -90,36 +102,38 @@ def _records_from(ds: Dataset, sop_class_uid: str, sop_instance_uid: str) -> Hea
         patient_id=_text(ds, "PatientID") or "",
         issuer=issuer,
         patient_name=_text(ds, "PatientName"),
-        birth_date=_text(ds, "PatientBirthDate"),
-        sex=_text(ds, "PatientSex"),
+        birth_date=_date(ds, "PatientBirthDate"),
+        sex=_fitted("PatientSex", _text(ds, "PatientSex")),
     )
     study = StudyRecord(
         study_instance_uid=str(ds.StudyInstanceUID),
         accession_number=_text(ds, "AccessionNumber"),
-        study_date=_text(ds, "StudyDate"),
-        study_time=_text(ds, "StudyTime"),
+        study_date=_date(ds, "StudyDate"),
+        study_time=_fitted("StudyTime", _text(ds, "StudyTime")),
         study_description=_text(ds, "StudyDescription"),
     )
     series = SeriesRecord(
         series_instance_uid=str(ds.SeriesInstanceUID),
-        modality=_text(ds, "Modality"),
+        modality=_fitted("Modality", _text(ds, "Modality")),
         series_number=_integer(ds, "SeriesNumber"),
         series_description=_text(ds, "SeriesDescription"),
         body_part_examined=_text(ds, "BodyPartExamined"),
-        laterality=_text(ds, "Laterality"),
+        laterality=_fitted("Laterality", _text(ds, "Laterality")),
     )
     instance = InstanceRecord(
         sop_instance_uid=dataset_instance,
         sop_class_uid=dataset_class,
         transfer_syntax_uid=str(ds.file_meta.TransferSyntaxUID),
         instance_number=_integer(ds, "InstanceNumber"),
-        image_laterality=_text(ds, "ImageLaterality") or frame_laterality(ds),
-        view_position=_text(ds, "ViewPosition"),
-        view_code=view_code_of(ds),
+        image_laterality=_fitted(
+            "ImageLaterality", _text(ds, "ImageLaterality") or frame_laterality(ds)
+        ),
+        view_position=_fitted("ViewPosition", _text(ds, "ViewPosition")),
+        view_code=_fitted("ViewCode", view_code_of(ds)),
         image_type=_text(ds, "ImageType"),
-        acquisition_datetime=_acquisition_datetime(ds),
-        content_date=_text(ds, "ContentDate"),
-        content_time=_text(ds, "ContentTime"),
+        acquisition_datetime=_fitted("AcquisitionDateTime", _acquisition_datetime(ds)),
+        content_date=_date(ds, "ContentDate"),
+        content_time=_fitted("ContentTime", _text(ds, "ContentTime")),
         rows=_integer(ds, "Rows"),
         columns=_integer(ds, "Columns"),
         number_of_frames=_integer(ds, "NumberOfFrames"),
@@ -128,15 +142,64 @@ def _records_from(ds: Dataset, sop_class_uid: str, sop_instance_uid: str) -> Hea
 
 
 def _text(ds: Dataset, keyword: str) -> str | None:
-    """The element's value as text (multi-values joined by backslash), None when absent."""
+    """The element's value as text (multi-values joined by backslash), None when absent. A
+    NUL inside is no DICOM text (PS3.5 6.1.3) and no index value (PostgreSQL refuses it):
+    refused with 0xA900, not retried for ever as an index failure."""
     if keyword not in ds:
         return None
     value: Any = ds[keyword].value
     if value is None or value == "":
         return None
     if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
-        return "\\".join(str(v) for v in value)
-    return str(value).strip() or None
+        text = "\\".join(str(v) for v in value)
+    else:
+        text = str(value).strip()
+    if "\x00" in text:
+        raise HeaderMismatch(f"{keyword} holds a NUL character")
+    return text or None
+
+
+# The index keeps these in columns of a fixed size (storage.tables): a longer value, which
+# breaks its VR anyway, is left out of the index (the stored object keeps it), so that it
+# cannot make the index refuse the instance (0xA700, retried for ever).
+INDEXED_LENGTH = {
+    "PatientSex": 16,
+    "StudyTime": 32,
+    "Modality": 16,
+    "Laterality": 2,
+    "ImageLaterality": 2,
+    "ViewPosition": 16,
+    "ViewCode": 16,
+    "AcquisitionDateTime": 32,
+    "ContentTime": 32,
+}
+DATE = re.compile(r"\d{8}")
+
+
+def _fitted(keyword: str, value: str | None) -> str | None:
+    """``value`` for the index, None with a warning (naming the attribute, not its value)
+    when it does not fit its column."""
+    if value is not None and len(value) > INDEXED_LENGTH[keyword]:
+        logger.warning("%s is too long for the index; the instance is indexed without it", keyword)
+        return None
+    return value
+
+
+def _date(ds: Dataset, keyword: str) -> str | None:
+    """A DA value when it is a date (YYYYMMDD): "1960-01-01" or "19601345" are stored in the
+    object as received, but indexed as absent, so that they neither stop the instance nor
+    reach what reads the index."""
+    value = _text(ds, keyword)
+    if value is None:
+        return None
+    try:
+        if DATE.fullmatch(value):
+            datetime.strptime(value, "%Y%m%d")
+            return value
+    except ValueError:
+        pass
+    logger.warning("%s is not a valid date; the instance is indexed without it", keyword)
+    return None
 
 
 def _integer(ds: Dataset, keyword: str) -> int | None:

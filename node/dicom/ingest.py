@@ -23,6 +23,8 @@ from node.dicom.header import (
     records_from,
 )
 from node.dicom.status import StoreStatus
+from node.dicom.structure import Announced, Limits, check_structure
+from node.printable import printable
 from storage.errors import DuplicateInstanceError, StorageError
 from storage.filestore import FileStore
 from storage.index import InstanceIndex
@@ -37,6 +39,7 @@ OUT_OF_SPACE_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 class IngestResult:
     status: StoreStatus
     header: Header | None = None  # set when the instance is (or already was) stored
+    reason: str | None = None  # why it was refused (no received value but escaped UIDs)
 
 
 @dataclass(frozen=True)
@@ -48,13 +51,31 @@ class StoreRequest:
     sop_instance_uid: str
     calling_ae: str
     peer_address: str
+    context_class_uid: str  # the presentation context's abstract syntax
+    transfer_syntax_uid: str  # and its transfer syntax: the data set's encoding
+
+    @property
+    def announced(self) -> Announced:
+        return Announced(
+            self.sop_class_uid,
+            self.sop_instance_uid,
+            self.context_class_uid,
+            self.transfer_syntax_uid,
+        )
 
 
 class Ingestor:
-    def __init__(self, store: FileStore, index: InstanceIndex, min_free_bytes: int) -> None:
+    def __init__(
+        self,
+        store: FileStore,
+        index: InstanceIndex,
+        min_free_bytes: int,
+        limits: Limits | None = None,
+    ) -> None:
         self.store = store
         self.index = index
         self.min_free_bytes = min_free_bytes
+        self.limits = limits or Limits()  # of the structural check
 
     def ingest(self, request: StoreRequest) -> IngestResult:
         """Store one instance; never raises, always leaves the spool file gone."""
@@ -64,34 +85,46 @@ class Ingestor:
         except Exception as exc:
             logger.error(
                 "processing failure storing SOP Instance %s: %s",
-                request.sop_instance_uid,
+                printable(request.sop_instance_uid),
                 type(exc).__name__,
             )
-            result = IngestResult(StoreStatus.PROCESSING_FAILURE)
+            result = IngestResult(StoreStatus.PROCESSING_FAILURE, reason=type(exc).__name__)
         request.spooled.unlink(missing_ok=True)
         return result
 
     def _ingest(self, request: StoreRequest, started: float) -> IngestResult:
         uid = request.sop_instance_uid
+        shown = printable(uid)  # received: escaped for the log until the check has passed
         free = self.store.free_bytes()
         if free < self.min_free_bytes:
             logger.error(
                 "refusing SOP Instance %s: %d bytes free, below min_free_bytes %d",
-                uid,
+                shown,
                 free,
                 self.min_free_bytes,
             )
-            return IngestResult(StoreStatus.OUT_OF_RESOURCES)
+            return IngestResult(StoreStatus.OUT_OF_RESOURCES, reason="below min_free_bytes")
         try:
+            checked = check_structure(request.spooled, request.announced, self.limits)
             header = records_from(
-                read_header(request.spooled), request.sop_class_uid, request.sop_instance_uid
+                read_header(request.spooled, checked.inflated_header),
+                request.sop_class_uid,
+                request.sop_instance_uid,
             )
-        except HeaderUnreadable as exc:
-            logger.warning("cannot understand SOP Instance %s: %s", uid, exc)
-            return IngestResult(StoreStatus.CANNOT_UNDERSTAND)
-        except HeaderMismatch as exc:
-            logger.warning("data set mismatch for SOP Instance %s: %s", uid, exc)
-            return IngestResult(StoreStatus.DATASET_MISMATCH)
+        except (HeaderUnreadable, HeaderMismatch) as exc:
+            status = (
+                StoreStatus.CANNOT_UNDERSTAND
+                if isinstance(exc, HeaderUnreadable)
+                else StoreStatus.DATASET_MISMATCH
+            )
+            logger.warning(
+                "refused SOP Instance %s from %s with 0x%04X: %s",
+                shown,
+                printable(request.calling_ae),
+                status,
+                exc,
+            )
+            return IngestResult(status, reason=str(exc))
 
         try:
             if self.index.contains(uid):
@@ -101,10 +134,10 @@ class Ingestor:
             received_at = datetime.now(UTC)
             relative = self.store.commit(request.spooled, received_at)
         except OSError as exc:
-            return IngestResult(self._os_failure(uid, exc))
+            return IngestResult(self._os_failure(shown, exc), reason="file store error")
         except StorageError as exc:
             logger.error("index unavailable for SOP Instance %s: %s", uid, exc)
-            return IngestResult(StoreStatus.OUT_OF_RESOURCES)
+            return IngestResult(StoreStatus.OUT_OF_RESOURCES, reason="index unavailable")
 
         received = ReceivedInstance(
             patient=header.patient,
@@ -123,7 +156,7 @@ class Ingestor:
         except StorageError as exc:
             self.store.remove(relative)
             logger.error("index refused SOP Instance %s: %s", uid, exc)
-            return IngestResult(StoreStatus.OUT_OF_RESOURCES)
+            return IngestResult(StoreStatus.OUT_OF_RESOURCES, reason="index refused it")
         except BaseException:
             self.store.remove(relative)
             raise

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydicom import config as pydicom_config
 from pynetdicom import AE, _config, evt
+from pynetdicom.dimse_primitives import C_ECHO
 from pynetdicom.transport import ThreadedAssociationServer
 
 from node.audit.associations import AssociationAudit
@@ -19,9 +20,10 @@ from node.config import NodeSettings
 from node.dicom.access import PeerPolicy
 from node.dicom.ingest import Ingestor, StoreRequest
 from node.dicom.sop_classes import ACCEPTED_STORAGE, ACCEPTED_TRANSFER_SYNTAXES, VERIFICATION
-from node.dicom.spool import discard_partial_transfer
+from node.dicom.spool import discard_partial_transfer, discard_unserved
 from node.dicom.status import StoreStatus
 from node.dicom.tls import TLSGate, peer_certificate, start_gated_server
+from node.printable import printable
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +39,17 @@ def quiet_libraries() -> None:
     way in, so both are switched off.
     """
     pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
+    pydicom_config.settings.writing_validation_mode = pydicom_config.IGNORE
     _config.LOG_HANDLER_LEVEL = "none"
     _config.LOG_REQUEST_IDENTIFIERS = False
     _config.LOG_RESPONSE_IDENTIFIERS = False
+
+
+def let_the_check_decide() -> None:
+    """pynetdicom drops, without a status, a C-STORE whose command holds a UID over 64
+    characters: the node's structural check refuses it with 0xA900 instead, as it refuses
+    every other invalid UID (node.dicom.structure)."""
+    _config.VALIDATORS["UI"] = lambda _uid: (True, "")
 
 
 # Starts the association server another way than listening on the port itself (the
@@ -72,6 +82,7 @@ class StorageSCP:
         self.server: ThreadedAssociationServer | None = None
         self.plain_servers: list[ThreadedAssociationServer] = []
         quiet_libraries()
+        let_the_check_decide()
 
     def _application_entity(self) -> AE:
         ae = AE(ae_title=self.settings.ae_title)
@@ -93,6 +104,7 @@ class StorageSCP:
             (evt.EVT_ESTABLISHED, self._on_established),
             (evt.EVT_C_ECHO, self._on_echo),
             (evt.EVT_C_STORE, self._on_store),
+            (evt.EVT_DIMSE_RECV, self._on_message),
             (evt.EVT_ABORTED, self._on_aborted),
             (evt.EVT_CONN_CLOSE, self._on_closed),
         ]
@@ -124,7 +136,9 @@ class StorageSCP:
         refusal = self.policy.refusal(calling_ae, address, peer_certificate(assoc))
         if refusal is None:
             return
-        logger.warning("rejected association from AE %r at %s: %s", calling_ae, address, refusal)
+        logger.warning(
+            "rejected association from AE %s at %s: %s", printable(calling_ae), address, refusal
+        )
         if self.audit is not None:
             self.audit.rejected(calling_ae, address, refusal)
         assoc.acse.send_reject(*REJECT_UNKNOWN_CALLER)
@@ -135,14 +149,19 @@ class StorageSCP:
     def _on_established(event: Any) -> None:
         requestor = event.assoc.requestor
         logger.info(
-            "association accepted from AE %r at %s:%s",
-            str(requestor.ae_title).strip(),
+            "association accepted from AE %s at %s:%s",
+            printable(str(requestor.ae_title).strip()),
             requestor.address,
             requestor.port,
         )
 
     @staticmethod
     def _on_echo(event: Any) -> int:
+        if not isinstance(event.request, C_ECHO):
+            # pynetdicom routes a C-STORE naming the Verification SOP class here: no C-ECHO
+            # answer for it (its data set is discarded, node.dicom.spool.discard_unserved)
+            logger.warning("a C-STORE naming the Verification SOP class: association aborted")
+            event.assoc.abort()
         return int(StoreStatus.SUCCESS)
 
     def _on_store(self, event: Any) -> int:
@@ -153,12 +172,22 @@ class StorageSCP:
                 sop_instance_uid=str(event.request.AffectedSOPInstanceUID),
                 calling_ae=str(event.assoc.requestor.ae_title).strip(),
                 peer_address=str(event.assoc.requestor.address),
+                context_class_uid=str(event.context.abstract_syntax),
+                transfer_syntax_uid=str(event.context.transfer_syntax),
             )
         except Exception as exc:
             logger.error("malformed C-STORE request: %s", type(exc).__name__)
             return int(StoreStatus.PROCESSING_FAILURE)
         result = self.ingestor.ingest(request)
         header = result.header
+        if self.audit is not None and not result.status.is_success:
+            self.audit.store_failed(
+                request.calling_ae,
+                request.peer_address,
+                request.sop_instance_uid,
+                result.status,
+                result.reason or "",
+            )
         if self.audit is not None and header is not None:
             stored = (
                 header.patient,
@@ -167,6 +196,13 @@ class StorageSCP:
             )
             self.audit.received(id(event.assoc), request.calling_ae, request.peer_address, stored)
         return int(result.status)
+
+    @staticmethod
+    def _on_message(event: Any) -> None:
+        try:
+            discard_unserved(event.message)
+        except Exception as exc:
+            logger.error("could not remove an unserved spool file: %s", type(exc).__name__)
 
     @staticmethod
     def _on_aborted(event: Any) -> None:

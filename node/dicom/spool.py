@@ -18,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from pynetdicom import _config, dimse_messages
+from pynetdicom.service_class import StorageServiceClass
+from pynetdicom.sop_class import uid_to_service_class
+
+from node.printable import printable
 
 logger = logging.getLogger(__name__)
 
@@ -46,3 +50,22 @@ def discard_partial_transfer(assoc: Any) -> None:
     path.unlink(missing_ok=True)
     message._data_set_file = None  # type: ignore[union-attr]
     logger.warning("transfer interrupted; removed its partial spool file")
+
+
+def discard_unserved(message: Any) -> None:
+    """pynetdicom aborts a C-STORE whose command names a SOP class it has no storage service
+    for (an unknown one, Verification...) once its data set is spooled: the handler never
+    sees it, so its spool file is removed here, as soon as the message is complete."""
+    command = getattr(message, "command_set", None)
+    handle = getattr(message, "_data_set_file", None)
+    if command is None or handle is None:
+        return
+    sop_class = str(command.get("AffectedSOPClassUID", ""))
+    if uid_to_service_class(sop_class) is StorageServiceClass:
+        return
+    handle.close()
+    Path(handle.name).unlink(missing_ok=True)
+    logger.warning(
+        "C-STORE naming SOP class %s, which has no storage service: aborted, spool file removed",
+        printable(sop_class),
+    )

@@ -5,12 +5,15 @@
 the DICOM objects to send back (already built, with their own UIDs), which is how the
 pipeline's tests plug in a stand-in. An analysis raises :class:`PermanentAnalysisError` for a
 failure that trying again cannot mend; any other exception is taken as passing and retried.
+The job records the message of the node's own errors (``NodeError``); of any other exception
+only its type and where it was raised, since a library's message may quote a received value.
+An analysis that leaves some instances out for good returns :class:`ResultObjects`.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -46,6 +49,24 @@ class StudyInput:
     version: int
     instances: tuple[InputInstance, ...]
     previous_results: tuple[PreviousResult, ...]
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A stored instance an analysis left out for good: its failure is permanent (pixel data
+    that cannot be decoded), the study's other instances were analysed."""
+
+    sop_instance_uid: str
+    reason: str  # our own words, no patient data
+
+
+class ResultObjects(list[Dataset]):
+    """An analysis's result objects and the instances it left out (a plain sequence, as a
+    plug-in returns, leaves none out)."""
+
+    def __init__(self, objects: Iterable[Dataset] = (), left_out: Iterable[LeftOut] = ()):
+        super().__init__(objects)
+        self.left_out = tuple(left_out)
 
 
 Analysis = Callable[[StudyInput], Sequence[Dataset]]

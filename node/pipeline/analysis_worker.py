@@ -22,13 +22,16 @@ from node.config import Settings
 from node.pipeline.analysis import (
     Analysis,
     BatchAnalysis,
+    LeftOut,
     PermanentAnalysisError,
     PreviousResult,
+    ResultObjects,
     StudyInput,
 )
 from node.pipeline.completion import ANALYSIS
 from node.pipeline.lease import heartbeat
 from node.pipeline.retry import Failure, RetryPolicy, decide
+from node.printable import failure_text
 from storage.filestore import FileStore
 from storage.index import InstanceIndex
 from storage.leases import LeaseLost
@@ -127,7 +130,8 @@ class AnalysisWorker:
                     outcomes = [exc] * len(jobs)
             else:
                 try:
-                    outcomes = [list(self.analysis(inputs[0]))]
+                    objects = self.analysis(inputs[0])
+                    outcomes = [objects if isinstance(objects, ResultObjects) else list(objects)]
                 except Exception as exc:
                     outcomes = [exc]
         for claimed, outcome in zip(jobs, outcomes, strict=True):
@@ -178,6 +182,25 @@ class AnalysisWorker:
             f"analysis version {job.version}: {len(results)} result object(s)",
             {r.sop_class_uid: 1 for r in results},
         )
+        for left_out in outcome.left_out if isinstance(outcome, ResultObjects) else ():
+            self._left_out(job, left_out)
+
+    def _left_out(self, job: JobView, left_out: LeftOut) -> None:
+        """One instance failed for good; the study's others were analysed. Not tried again
+        in this version: said once, in a log line and an audit record."""
+        logger.error(
+            "SOP Instance %s of study %s left out of analysis version %d (permanent failure): %s",
+            left_out.sop_instance_uid,
+            job.study_instance_uid,
+            job.version,
+            left_out.reason,
+        )
+        self._audit(
+            job,
+            Outcome.SERIOUS_FAILURE,
+            f"analysis version {job.version}: SOP Instance {left_out.sop_instance_uid} left "
+            f"out: {left_out.reason} (permanent failure)",
+        )
 
     def _audit(
         self,
@@ -220,7 +243,7 @@ class AnalysisWorker:
     def _failed(self, job: JobView, exc: Exception) -> None:
         now = utcnow()
         permanent = isinstance(exc, PermanentAnalysisError)
-        error = f"{type(exc).__name__}: {exc}"[:500]
+        error = failure_text(exc)[:500]
         decision = decide(
             Failure.PERMANENT if permanent else Failure.TRANSIENT,
             job.attempts,

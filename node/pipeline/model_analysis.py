@@ -20,7 +20,13 @@ from pydicom.dataset import Dataset
 
 from node.config import Settings
 from node.errors import ConfigError
-from node.pipeline.analysis import Analysis, PermanentAnalysisError, StudyInput
+from node.pipeline.analysis import (
+    Analysis,
+    LeftOut,
+    PermanentAnalysisError,
+    ResultObjects,
+    StudyInput,
+)
 from node.results.build import build_result_objects
 
 if TYPE_CHECKING:
@@ -39,13 +45,18 @@ DECODING_ERRORS = (ValueError, NotImplementedError)
 def read_sources(study: StudyInput, options: SourceOptions) -> StudySources | None:
     """The study's images for the networks; None when it holds none they analyse. A stored
     instance or pixel stream that cannot be read is a :class:`PermanentAnalysisError`."""
-    from models.serving import NothingToAnalyse, SourceError, study_sources
+    from models.serving import NothingToAnalyse, PixelDataError, SourceError, study_sources
 
     try:
         return study_sources([i.path for i in study.instances], options)
     except NothingToAnalyse as exc:
         logger.warning("study %s not analysed: %s", study.study_instance_uid, exc)
         return None
+    except PixelDataError as exc:  # every image of the study
+        raise PermanentAnalysisError(
+            "the pixel data of a stored instance cannot be decoded "
+            f"({type(exc.__cause__).__name__})"
+        ) from exc
     except SourceError as exc:
         if isinstance(exc.__cause__, OSError):
             raise  # the file could not be read just now (I/O, file handles): may pass
@@ -101,6 +112,7 @@ def load_engine(weights: Path, settings: Settings) -> Predictor:
 class Analysed:
     result: StudyResult
     sources: Mapping[str, Dataset]  # the analysed source data sets, by SOP Instance UID
+    left_out: tuple[LeftOut, ...] = ()  # instances whose pixel data cannot be decoded
 
 
 class ModelAnalysis:
@@ -175,7 +187,8 @@ class ModelAnalysis:
                 except Exception as exc:
                     outcomes[number] = network_failure(exc)
                     continue
-                outcomes[number] = Analysed(result, sources.datasets)
+                left_out = tuple(LeftOut(uid, why) for uid, why in sources.unreadable)
+                outcomes[number] = Analysed(result, sources.datasets, left_out)
         return outcomes
 
     def _with_density(self, kind: str, result: StudyResult, sources: StudySources) -> StudyResult:
@@ -210,12 +223,13 @@ class ModelAnalysis:
     def __call__(self, study: StudyInput) -> Sequence[Dataset]:
         return self.objects(study, self.result(study))
 
-    def objects(self, study: StudyInput, analysed: Analysed | None) -> list[Dataset]:
-        """The DICOM result objects of an analysed study (none when it was not analysed)."""
+    def objects(self, study: StudyInput, analysed: Analysed | None) -> ResultObjects:
+        """The DICOM result objects of an analysed study (none when it was not analysed),
+        with the instances left out of it."""
         if analysed is None:
-            return []
+            return ResultObjects()
         previous = [dcmread(p.path) for p in study.previous_results]
-        return build_result_objects(
+        built = build_result_objects(
             analysed.sources,
             analysed.result,
             self.settings.results,
@@ -223,6 +237,7 @@ class ModelAnalysis:
             study.version,
             previous,
         )
+        return ResultObjects(built, analysed.left_out)
 
 
 def analysis_for(settings: Settings) -> Analysis:

@@ -21,6 +21,7 @@ from node.results.cad_sr import cad_report
 from node.results.gsps import PRESENTATION_SERIES, presentation_states
 from node.results.provenance import ResultContext, SeriesPerSide, SeriesPerView, device_uid_for
 from node.results.sc import heatmap_overlay
+from node.results.source_values import empty_what_results_cannot_carry
 from node.results.sr import measurement_report
 
 MAMMOGRAPHY_MODALITIES = {"MG"}
@@ -38,7 +39,10 @@ def build_result_objects(
     version: int,
     previous: Sequence[Dataset] = (),
 ) -> list[Dataset]:
-    """``previous``: the earlier versions' SRs, which the new ones name as predecessors."""
+    """``previous``: the earlier versions' SRs, which the new ones name as predecessors.
+    Patient and study values of the sources the objects cannot carry are emptied first, in
+    the sources themselves (``node.results.source_values``)."""
+    empty_what_results_cannot_carry(sources.values())
     context = result_context(settings, ae_title, version)
     analysed = {i.sop_instance_uid: sources[i.sop_instance_uid] for i in result.images}
     objects: list[Dataset] = [

@@ -16,6 +16,7 @@ from datetime import timedelta
 from node.audit.messages import Auditor
 from node.config import Settings
 from node.dicom import scu
+from node.dicom.scp import quiet_libraries
 from node.errors import NodeError
 from node.pipeline.analysis_worker import AnalysisWorker
 from node.pipeline.delivery import DeliverySender
@@ -42,6 +43,7 @@ def delivery_policy(settings: Settings) -> RetryPolicy:
 def run_pipeline(settings: Settings, stopping: threading.Event) -> None:
     """Run the analysis and delivery loops until ``stopping`` is set."""
     tls = site_tls(settings)
+    quiet_libraries()  # pydicom's warnings would quote received values (a birth date...)
     engine = open_engine(settings.database_url)
     store = FileStore(settings.storage_root)
     worker_id = f"{socket.gethostname()}:{os.getpid()}"

@@ -31,6 +31,7 @@ from node.dicom.access import PeerPolicy
 from node.dicom.ingest import Ingestor
 from node.dicom.scp import StorageSCP
 from node.dicom.spool import spool_into, spool_prefix
+from node.dicom.structure import Limits
 from node.dicom.tls import gate_for, plain_ports, transport
 from node.dicom.transfer_syntaxes import scratch_prefix
 from node.errors import ConfigError, NodeError
@@ -119,7 +120,8 @@ class Receiver:
         # in every receiver process.
         self.engine, index = open_index(self.settings.database_url, migrate=False)
         spool_into(self.store.spool_dir)
-        ingestor = Ingestor(self.store, index, self.settings.storage.min_free_bytes)
+        limits = Limits.configured(self.settings.validation)
+        ingestor = Ingestor(self.store, index, self.settings.storage.min_free_bytes, limits)
         policy = PeerPolicy(self.settings.peers)
         association_audit = AssociationAudit(
             auditor_for(self.settings, self.engine), self.settings.node.ae_title

@@ -76,7 +76,8 @@ def test_failure_retries_then_results_reach_the_outbox(engine: Engine, tmp_path:
     assert runner.run_once() is not None
     [job] = JobQueue(engine).jobs()
     assert (job.state, job.attempts) == (JobState.QUEUED, 1)
-    assert job.last_error == "RuntimeError: first call fails"
+    # another library's (here a plug-in's) message may quote received values: withheld
+    assert job.last_error == f"RuntimeError in {__name__}.__call__ (message withheld)"
     assert runner.run_once() is None  # backing off
     assert runner.run_once(now=utcnow() + timedelta(minutes=5)) is not None
     [job] = JobQueue(engine).jobs()

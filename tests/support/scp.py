@@ -11,12 +11,15 @@ from pynetdicom import AE, _config
 from pynetdicom.association import Association
 from sqlalchemy import Engine
 
+from node.audit.associations import AssociationAudit
+from node.audit.messages import Auditor
 from node.config import NodeSettings, PeerSettings
 from node.dicom.access import PeerPolicy
 from node.dicom.ingest import Ingestor
 from node.dicom.scp import StorageSCP
 from node.dicom.sop_classes import ACCEPTED_STORAGE, ACCEPTED_TRANSFER_SYNTAXES, VERIFICATION
 from node.dicom.spool import spool_into
+from node.dicom.structure import Limits
 from node.dicom.tls import TLSGate
 from storage.db import open_engine
 from storage.filestore import FileStore
@@ -35,11 +38,14 @@ class RunningSCP:
     engine: Engine
     scp: StorageSCP
 
-    def associate(self, ae_title: str = SCU_AE, called: str = "BREASTNODE") -> Association:
+    def associate(
+        self, ae_title: str = SCU_AE, called: str = "BREASTNODE", also: tuple[str, ...] = ()
+    ) -> Association:
+        """Proposing implicit and explicit VR little endian, and the syntaxes ``also``."""
         ae = AE(ae_title=ae_title)
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 20
         for sop_class in ACCEPTED_STORAGE:
-            for syntax in ACCEPTED_TRANSFER_SYNTAXES[:2]:  # implicit and explicit VR LE
+            for syntax in (*ACCEPTED_TRANSFER_SYNTAXES[:2], *also):
                 ae.add_requested_context(sop_class, syntax)
         ae.add_requested_context(VERIFICATION)
         return ae.associate("127.0.0.1", self.port, ae_title=called)
@@ -53,7 +59,10 @@ def start_scp(
     index: InstanceIndex | None = None,
     peers: list[PeerSettings] | None = None,
     tls: TLSGate | None = None,
+    limits: Limits | None = None,
+    audited: bool = False,
 ) -> RunningSCP:
+    """``audited``: refused stores and each association's instances go to the audit trail."""
     store = FileStore(tmp_path / "store")
     store.prepare()
     engine = open_engine(database_url)
@@ -66,11 +75,13 @@ def start_scp(
         else [PeerSettings(name="scu", ae_title=SCU_AE, host="127.0.0.1")]
     )
     port = free_port()
+    audit = AssociationAudit(Auditor(engine, "BREASTNODE"), "BREASTNODE") if audited else None
     scp = StorageSCP(
         NodeSettings(host="127.0.0.1", port=port),
-        Ingestor(store, index, min_free_bytes),
+        Ingestor(store, index, min_free_bytes, limits),
         PeerPolicy(peers),
         tls=tls,
+        audit=audit,
     )
     scp.start()
     return RunningSCP(port, store, index, engine, scp)

@@ -95,3 +95,44 @@ def test_a_file_that_cannot_be_read_just_now_is_not_permanent(tmp_path: Path) ->
         read_sources(study_of(tmp_path / "not-there.dcm"), SourceOptions())
     assert not isinstance(raised.value, PermanentAnalysisError)
     assert isinstance(raised.value.__cause__, OSError)
+
+
+def test_a_view_that_cannot_be_decoded_is_left_out_and_the_others_kept(tmp_path: Path) -> None:
+    from models.serving.sources import SourceOptions
+
+    patient = SyntheticPatient()
+    good = mammogram(patient, rows=32, columns=32, seed=1)
+    bad = mammogram(patient, study_uid=good.StudyInstanceUID, rows=32, columns=32, seed=2)
+    bad.PixelData = bad.PixelData[:10]
+    sources = read_sources(study_of(write(good, tmp_path), write(bad, tmp_path)), SourceOptions())
+    assert sources is not None
+    assert [image.sop_instance_uid for image in sources.images] == [good.SOPInstanceUID]
+    assert sources.unreadable == (
+        (bad.SOPInstanceUID, "pixel data cannot be decoded (ValueError)"),
+    )
+
+
+def test_a_stream_no_decoder_reads_is_permanent_unless_none_is_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pydicom raises RuntimeError when every decoder refuses a stream, and when none is
+    installed: the first is the stored object's fault, the second the installation's."""
+    from pydicom.uid import JPEG2000Lossless
+
+    from models.serving import sources as sources_module
+    from models.serving.sources import PixelDataError, SourceOptions, decoded
+
+    ds = mammogram(SyntheticPatient(), rows=32, columns=32, seed=1)
+    ds.compress(JPEG2000Lossless, encoding_plugin="pylibjpeg", generate_instance_uid=False)
+    stream = bytearray(ds.PixelData)
+    start = stream.index(b"\xff\x4f\xff\x51") + 4
+    stream[start:-2] = b"\x5a" * (len(stream) - 2 - start)
+    ds.PixelData = bytes(stream)
+    with pytest.raises(PixelDataError, match="every available decoder refused it"):
+        decoded(ds)
+    with pytest.raises(PermanentAnalysisError, match="cannot be decoded \\(RuntimeError\\)"):
+        read_sources(study_of(write(ds, tmp_path)), SourceOptions())
+    monkeypatch.setattr(sources_module, "_decoder_available", lambda _ds: False)
+    with pytest.raises(RuntimeError) as raised:
+        decoded(ds)
+    assert not isinstance(raised.value, PixelDataError)

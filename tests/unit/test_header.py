@@ -21,6 +21,7 @@ from node.dicom.header import (
     read_header,
     records_from,
 )
+from tests.support.dicom_bytes import unvalidated
 
 
 def test_records_carry_what_later_stages_need(tmp_path: Path) -> None:
@@ -95,3 +96,34 @@ def test_errors_never_quote_values(tmp_path: Path) -> None:
         records_from(parsed, ds.SOPClassUID, ds.SOPInstanceUID)
     assert "9" * 70 not in str(caught.value)
     assert patient.patient_id not in str(caught.value)
+
+
+def test_dates_that_are_no_dates_are_indexed_as_absent(tmp_path: Path) -> None:
+    """Stored as received; the index leaves them out (its columns hold eight characters, and
+    what reads the index needs dates)."""
+    with unvalidated():
+        ds = mammogram(SyntheticPatient(birth_date="19601345"), rows=8, columns=8)
+        ds.StudyDate, ds.ContentDate = "2026-01-01", "20260230"
+        header = records_from(read_header(write(ds, tmp_path)), ds.SOPClassUID, ds.SOPInstanceUID)
+    assert header.patient.birth_date is None
+    assert header.study.study_date is None
+    assert header.instance.content_date is None
+
+
+def test_values_too_long_for_the_index_are_left_out(tmp_path: Path) -> None:
+    with unvalidated():
+        ds = mammogram(SyntheticPatient(), rows=8, columns=8, laterality="L")
+        ds.Laterality, ds.ViewPosition = "LEFT", "CRANIOCAUDAL VIEW"
+        header = records_from(read_header(write(ds, tmp_path)), ds.SOPClassUID, ds.SOPInstanceUID)
+    assert header.series.laterality is None
+    assert header.instance.view_position is None
+    assert header.instance.image_laterality == "L"
+
+
+def test_a_nul_inside_an_indexed_value_is_a_mismatch(tmp_path: Path) -> None:
+    with unvalidated():
+        ds = mammogram(SyntheticPatient(), rows=8, columns=8)
+        ds.AccessionNumber = "SYN\x00ACC"
+        path = write(ds, tmp_path)
+    with pytest.raises(HeaderMismatch, match="AccessionNumber holds a NUL character"):
+        records_from(read_header(path), ds.SOPClassUID, ds.SOPInstanceUID)
