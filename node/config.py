@@ -111,6 +111,13 @@ class NodeSettings(_Section):
         description="Largest association request accepted, in bytes; a larger announced one "
         "is aborted without being read.",
     )
+    max_object_bytes: int = Field(
+        default=1 << 32,
+        ge=0,
+        description="Largest data set received, in bytes (0: no bound); the association of a "
+        "peer that sends more, or more than 16 MiB while free space is below [storage] "
+        "min_free_bytes, is aborted and its partial file removed.",
+    )
     max_associations_per_peer: int = Field(
         default=8,
         ge=1,

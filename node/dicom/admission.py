@@ -28,9 +28,12 @@ from typing import Any, cast
 from pynetdicom.association import Association
 from pynetdicom.transport import AssociationSocket, RequestHandler
 
+from node.dicom.object_bounds import ObjectTally
+
 logger = logging.getLogger(__name__)
 
 A_ASSOCIATE_RQ = 0x01
+P_DATA_TF = 0x04
 PDU_HEADER = struct.Struct(">BBL")
 # A-ABORT, source: service provider, reason: invalid PDU parameter value (PS3.8 9.3.8).
 A_ABORT_INVALID_PARAMETER = bytes((0x07, 0, 0, 0, 0, 4, 0, 0, 2, 6))
@@ -47,6 +50,8 @@ class Admission:
     max_request_bytes: int
     max_pdu_bytes: int  # after association (0: no bound)
     refused: Refused | None = None
+    max_object_bytes: int = 0  # one data set (0: no bound)
+    space_short: Callable[[], bool] | None = None  # the store is below its reserve
 
     def refuse(self, address: str, reason: str) -> None:
         logger.warning("refused connection from %s: %s", address, reason)
@@ -129,16 +134,30 @@ class BoundedSocket(AssociationSocket):
     """pynetdicom's association socket, refusing to read a PDU past the bound."""
 
     admission: Admission
+    tally: ObjectTally
+    body_of: int | None  # the type of the PDU whose body is read next (None: a header)
 
     def recv(self, nr_bytes: int) -> bytearray:
+        # pynetdicom reads each PDU as two calls: the 6-byte header, then the body.
         limit = self.admission.pdu_limit(bool(self.assoc.is_established))
         if limit is not None and nr_bytes > limit:
-            address = str(self.assoc.requestor.address)
-            _send_abort(self.socket)
-            self.admission.refuse(address, f"PDU of {nr_bytes} bytes announced (limit {limit})")
-            # pynetdicom takes this as the connection closing (Evt17) and ends it.
-            raise ConnectionAbortedError("PDU past the bound")
-        return super().recv(nr_bytes)
+            self._abort(f"PDU of {nr_bytes} bytes announced (limit {limit})")
+        data = super().recv(nr_bytes)
+        if self.body_of is None:
+            if len(data) == PDU_HEADER.size:
+                self.body_of = data[0] if 0x01 <= data[0] <= 0x07 else None
+            return data
+        pdu_type, self.body_of = self.body_of, None
+        if pdu_type == P_DATA_TF and (problem := self.tally.add(data)):
+            self._abort(problem)
+        return data
+
+    def _abort(self, reason: str) -> None:
+        _send_abort(self.socket)
+        self.admission.refuse(str(self.assoc.requestor.address), reason)
+        # pynetdicom takes this as the connection closing (Evt17) and ends the association;
+        # the SCP's connection-closed handler removes the partial spool file.
+        raise ConnectionAbortedError(reason)
 
 
 class BoundedRequestHandler(RequestHandler):
@@ -150,5 +169,8 @@ class BoundedRequestHandler(RequestHandler):
         # kept and given the bounded read (a second socket would queue a second event).
         sock = cast(BoundedSocket, assoc.dul.socket)
         sock.__class__ = BoundedSocket
-        sock.admission = self.server.admission  # type: ignore[attr-defined]
+        admission: Admission = self.server.admission  # type: ignore[attr-defined]
+        sock.admission = admission
+        sock.tally = ObjectTally(admission.max_object_bytes, admission.space_short)
+        sock.body_of = None
         return assoc

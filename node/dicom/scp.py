@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from pydicom import config as pydicom_config
@@ -67,6 +68,12 @@ def acceptable_contexts(assoc: Any) -> bool:
     return any(cx.result == 0x00 for cx in result)
 
 
+def below_reserve(ingestor: Ingestor) -> bool:
+    """Whether the store's free space is below the reserve (checked while data arrives)."""
+    reserve = ingestor.min_free_bytes
+    return bool(reserve) and ingestor.store.free_bytes() < reserve
+
+
 class StorageSCP:
     def __init__(
         self,
@@ -93,6 +100,8 @@ class StorageSCP:
             node.max_association_request_bytes,
             node.max_pdu_length,
             audit.connection_refused if audit is not None else None,
+            node.max_object_bytes,
+            partial(below_reserve, ingestor),
         )
         quiet_libraries()
 

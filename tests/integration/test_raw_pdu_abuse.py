@@ -12,7 +12,9 @@ from pathlib import Path
 
 import psutil
 import pytest
+from pydicom import Dataset
 from pynetdicom import AE
+from pynetdicom.association import Association
 
 from harness.raw_pdu import (
     A_ABORT,
@@ -31,6 +33,7 @@ from tests.support.helpers import wait_for
 from tests.support.hostile_node import LimitedNode, limited_node
 
 MAX_PDU = 65536
+MAX_OBJECT = 1 << 20
 HUGE = 0xFFFFFFFF
 STREAMED = 64 << 20  # bytes sent after a 0xFFFFFFFF announcement
 RSS_BOUND = 16 << 20  # what the node's memory may grow by meanwhile
@@ -44,9 +47,17 @@ def node(tmp_path_factory: pytest.TempPathFactory, run_logs: Path) -> Iterator[L
         tmp_path_factory.mktemp("abuse"),
         run_logs,
         max_pdu_length=MAX_PDU,
+        max_object_bytes=MAX_OBJECT,
         association_request_timeout_s=3,
     ) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def starved(tmp_path_factory: pytest.TempPathFactory, run_logs: Path) -> Iterator[LimitedNode]:
+    """A node whose store is always below its reserve."""
+    with limited_node(tmp_path_factory.mktemp("starved"), run_logs, min_free_bytes=1 << 62) as n:
+        yield n
 
 
 def exchange(port: int, data: bytes, *, associated: bool = False, close: bool = False) -> Answer:
@@ -147,16 +158,47 @@ def stream(sock: socket.socket, header: bytes, total: int) -> int:
     return sent
 
 
-def assert_stores(node: LimitedNode) -> None:
-    """The node is up, a valid C-STORE succeeds, and no spool file is left behind."""
+def send(port: int, ds: Dataset) -> tuple[Association, Dataset]:
     ae = AE(ae_title="TESTSCU")
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 20
-    ds = mammogram()
     ae.add_requested_context(ds.SOPClassUID, list(ACCEPTED_TRANSFER_SYNTAXES[:2]))
-    assoc = ae.associate("127.0.0.1", node.port, ae_title="BREASTNODE")
+    assoc = ae.associate("127.0.0.1", port, ae_title="BREASTNODE")
     assert assoc.is_established
     status = assoc.send_c_store(ds)
-    assoc.release()
+    if assoc.is_established:
+        assoc.release()
+    return assoc, status
+
+
+def spool_files(node: LimitedNode) -> list[Path]:
+    return list((node.process.root / "spool").iterdir())
+
+
+def test_a_data_set_past_the_bound_is_aborted_and_leaves_nothing(node: LimitedNode) -> None:
+    reason = f"data set past {MAX_OBJECT} bytes"
+    alerts = sum(reason in m for m in node.security_alerts())
+    assoc, status = send(node.port, mammogram(rows=1024, columns=768))  # 1.5 MiB
+    assert assoc.is_aborted
+    assert "Status" not in status  # no status: the association was aborted
+    wait_for(lambda: sum(reason in m for m in node.security_alerts()) > alerts, timeout=15)
+    assert reason in node.log()
+    wait_for(lambda: not spool_files(node), timeout=10)
+    assert_stores(node)
+
+
+def test_a_large_data_set_below_the_reserve_is_aborted(starved: LimitedNode) -> None:
+    _, status = send(starved.port, mammogram())
+    assert status.Status == 0xA700  # a small one is answered: out of resources
+    big = mammogram(rows=3072, columns=3072)  # 18 MiB, past the grace the reserve allows
+    assoc, status = send(starved.port, big)
+    assert assoc.is_aborted
+    assert "Status" not in status
+    wait_for(lambda: "free space below the reserve" in starved.log(), timeout=15)
+    wait_for(lambda: not spool_files(starved), timeout=10)
+
+
+def assert_stores(node: LimitedNode) -> None:
+    """The node is up, a valid C-STORE succeeds, and no spool file is left behind."""
+    _, status = send(node.port, mammogram())
     assert status.Status == 0x0000
-    spool = node.process.root / "spool"
-    wait_for(lambda: not any(spool.iterdir()), timeout=10)
+    wait_for(lambda: not spool_files(node), timeout=10)

@@ -39,13 +39,15 @@ class LimitedNode:
 
 
 @contextmanager
-def limited_node(folder: Path, run_logs: Path, **node: object) -> Iterator[LimitedNode]:
+def limited_node(
+    folder: Path, run_logs: Path, min_free_bytes: int = 0, **node: object
+) -> Iterator[LimitedNode]:
     """``breastnode serve`` with one receiver (so one process holds every association) and
     the given ``[node]`` keys."""
     port = free_port()
     root = folder / "store"
     config = folder / "config.toml"
-    config.write_text(config_toml(root, port, [LOOPBACK_PEER]))
+    config.write_text(config_toml(root, port, [LOOPBACK_PEER], min_free_bytes=min_free_bytes))
     env = {f"BREASTNODE_NODE__{key.upper()}": str(value) for key, value in node.items()}
     env["BREASTNODE_NODE__RECEIVERS"] = "1"
     log = run_logs / f"node-limits-{uuid.uuid4().hex[:8]}.log"
