@@ -12,7 +12,7 @@ import pytest
 from pynetdicom import AE
 from pynetdicom.association import Association
 
-from harness.raw_pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RJ, associate_rq, read_answer
+from harness.raw_pdu import A_ABORT, A_ASSOCIATE_AC, A_ASSOCIATE_RJ, associate_rq, read_answer
 from harness.raw_pdu import connect as raw_connect
 from node.dicom.sop_classes import VERIFICATION
 from tests.support.helpers import echoscu, wait_for
@@ -22,6 +22,7 @@ REQUEST_TIMEOUT_S = 2
 IN_ALL = 6
 PER_PEER = 3
 TRICKLERS = 40
+IDLE_S = 3
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +33,7 @@ def node(tmp_path_factory: pytest.TempPathFactory, run_logs: Path) -> Iterator[L
         association_request_timeout_s=REQUEST_TIMEOUT_S,
         max_associations=IN_ALL,
         max_associations_per_peer=PER_PEER,
+        network_timeout_s=IDLE_S,
     ) as running:
         yield running
 
@@ -145,3 +147,11 @@ def test_no_acceptable_presentation_context_is_rejected_logged_and_audited(
         answer = read_answer(sock)
     assert (answer.pdu_type, answer.fields) == (A_ASSOCIATE_RJ, (1, 1, 1))
     refused(node, reason, logged, audited)
+
+
+def test_an_idle_association_is_aborted(node: LimitedNode) -> None:
+    with raw_connect(node.port) as sock:
+        sock.sendall(associate_rq("BREASTNODE", "TESTSCU"))
+        assert read_answer(sock).pdu_type == A_ASSOCIATE_AC
+        answer = read_answer(sock, timeout=IDLE_S + 15)  # then nothing from us
+    assert answer.pdu_type == A_ABORT, answer.words
