@@ -4,6 +4,7 @@ and audited with its reason."""
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,9 @@ from pynetdicom.association import Association
 
 from harness.raw_pdu import A_ABORT, A_ASSOCIATE_AC, A_ASSOCIATE_RJ, associate_rq, read_answer
 from harness.raw_pdu import connect as raw_connect
+from node.dicom.admission import Admission
 from node.dicom.sop_classes import VERIFICATION
+from node.runtime.handover import CLOSED, HandoverChannel, start_handover_server
 from tests.support.helpers import echoscu, wait_for
 from tests.support.hostile_node import LimitedNode, limited_node
 
@@ -155,3 +158,31 @@ def test_an_idle_association_is_aborted(node: LimitedNode) -> None:
         assert read_answer(sock).pdu_type == A_ASSOCIATE_AC
         answer = read_answer(sock, timeout=IDLE_S + 15)  # then nothing from us
     assert answer.pdu_type == A_ABORT, answer.words
+
+
+def test_a_dropped_trickler_counts_as_closed_on_the_hand_over() -> None:
+    """With several receivers the supervisor counts each one's open connections by the bytes
+    it gets back: a trickler dropped before its association is reported closed too."""
+    supervisor_end, receiver_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    ae = AE(ae_title="BREASTNODE")
+    ae.add_supported_context(VERIFICATION)
+    admission = Admission(0.5, 65536, 65536)
+    server = start_handover_server(
+        ae, ("127.0.0.1", 0), [], None, admission, channel=HandoverChannel(receiver_end)
+    )
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        client = socket.create_connection(listener.getsockname())
+        accepted, _ = listener.accept()
+        socket.send_fds(supervisor_end, [b"x"], [accepted.fileno()])
+        accepted.close()
+        client.sendall(associate_rq("BREASTNODE", "TESTSCU")[:3])  # then nothing
+        supervisor_end.settimeout(10)
+        assert supervisor_end.recv(1) == CLOSED
+        assert read_answer(client).pdu_type is None  # dropped
+        client.close()
+    finally:
+        listener.close()
+        server.shutdown()
+        supervisor_end.close()
+        receiver_end.close()
