@@ -13,6 +13,7 @@ from node.audit.messages import (
     StudyObject,
     association_rejected,
     connection_refused,
+    instance_refused,
     instances_received,
 )
 from storage.records import PatientRecord
@@ -71,6 +72,11 @@ class AssociationAudit:
                     self.node_ae,
                 )
             )
+
+    def store_failed(self, calling_ae: str, address: str, status: int) -> None:
+        self.auditor.record(
+            instance_refused(calling_ae, address, self.node_ae, f"C-STORE answered 0x{status:04X}")
+        )
 
     def rejected(self, calling_ae: str, address: str, reason: str) -> None:
         self.auditor.record(association_rejected(calling_ae, address, self.node_ae, reason))

@@ -202,6 +202,23 @@ def instances_received(
     )
 
 
+def instance_refused(
+    sender_ae: str, sender_address: str, node_ae: str, description: str
+) -> AuditEvent:
+    """DICOM Instances Transferred, failed: a C-STORE answered with a failure status (the
+    study is not named: nothing of the data set is trusted or kept)."""
+    return AuditEvent(
+        INSTANCES_TRANSFERRED,
+        "C",
+        Outcome.MINOR_FAILURE,
+        (
+            Participant(sender_ae, ROLE_SOURCE, True, sender_address),
+            Participant(node_ae, ROLE_DESTINATION, False),
+        ),
+        outcome_description=description,
+    )
+
+
 def instances_sent(
     study: StudyObject,
     node_ae: str,

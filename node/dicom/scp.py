@@ -199,8 +199,11 @@ class StorageSCP:
             )
         except Exception as exc:
             logger.error("malformed C-STORE request: %s", type(exc).__name__)
+            self._store_failed(event, StoreStatus.PROCESSING_FAILURE)
             return int(StoreStatus.PROCESSING_FAILURE)
         result = self.ingestor.ingest(request)
+        if result.status != StoreStatus.SUCCESS:
+            self._store_failed(event, result.status)
         header = result.header
         if self.audit is not None and header is not None:
             stored = (
@@ -210,6 +213,18 @@ class StorageSCP:
             )
             self.audit.received(id(event.assoc), request.calling_ae, request.peer_address, stored)
         return int(result.status)
+
+    def _store_failed(self, event: Any, status: int) -> None:
+        """Every failure status is audited (the Ingestor has logged why)."""
+        if self.audit is None:
+            return
+        try:
+            requestor = event.assoc.requestor
+            self.audit.store_failed(
+                str(requestor.ae_title).strip(), str(requestor.address), int(status)
+            )
+        except Exception as exc:  # the status is answered whatever the audit does
+            logger.error("could not audit a failed store: %s", type(exc).__name__)
 
     @staticmethod
     def _on_aborted(event: Any) -> None:

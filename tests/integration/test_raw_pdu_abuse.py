@@ -189,6 +189,10 @@ def test_a_data_set_past_the_bound_is_aborted_and_leaves_nothing(node: LimitedNo
 def test_a_large_data_set_below_the_reserve_is_aborted(starved: LimitedNode) -> None:
     _, status = send(starved.port, mammogram())
     assert status.Status == 0xA700  # a small one is answered: out of resources
+    wait_for(  # and audited as a failed transfer
+        lambda: any("C-STORE answered 0xA700" in m for m in starved.audit_messages("110104")),
+        timeout=15,
+    )
     big = mammogram(rows=3072, columns=3072)  # 18 MiB, past the grace the reserve allows
     assoc, status = send(starved.port, big)
     assert assoc.is_aborted

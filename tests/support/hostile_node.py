@@ -25,10 +25,13 @@ class LimitedNode:
         return self.process.log.read_text(errors="replace")
 
     def security_alerts(self) -> list[str]:
+        return self.audit_messages(SECURITY_ALERT)
+
+    def audit_messages(self, event_id: str) -> list[str]:
         engine = open_engine(f"sqlite:///{self.process.root / 'index.sqlite3'}")
         try:
             records = AuditTrail(engine).records(after_id=0, limit=100_000)
-            return [r.message for r in records if r.event_id == SECURITY_ALERT]
+            return [r.message for r in records if r.event_id == event_id]
         finally:
             engine.dispose()
 
