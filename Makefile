@@ -93,6 +93,7 @@ bench: test-deps system-deps demo-models
 	$(BIN)/python bench/sweep.py
 	$(BIN)/python bench/tls.py
 	$(BIN)/python bench/structure.py
+	$(BIN)/python bench/hostile_peers.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

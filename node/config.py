@@ -58,7 +58,7 @@ class NodeSettings(_Section):
         ge=0,
         le=2**32 - 1,
         description="Largest PDU we accept, in bytes (0: no limit). Larger PDUs mean less "
-        "per-PDU overhead.",
+        "per-PDU overhead. A peer that announces a larger one is aborted without it being read.",
     )
     max_associations: int = Field(
         default=16,
@@ -92,7 +92,38 @@ class NodeSettings(_Section):
         default=60.0, gt=0, description="Seconds to wait for a DIMSE message."
     )
     network_timeout_s: float = Field(
-        default=120.0, gt=0, description="Seconds to wait for network data."
+        default=120.0,
+        gt=0,
+        description="Seconds an association may stay idle (no data from the peer) before it "
+        "is aborted.",
+    )
+    association_request_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A connection that has not sent its whole association request this many "
+        "seconds after it was accepted is dropped (a silent or trickling peer never holds a "
+        "place another sender needs).",
+    )
+    max_association_request_bytes: int = Field(
+        default=65536,
+        ge=1024,
+        le=1 << 24,
+        description="Largest association request accepted, in bytes; a larger announced one "
+        "is aborted without being read.",
+    )
+    max_object_bytes: int = Field(
+        default=1 << 32,
+        ge=0,
+        description="Largest data set received, in bytes (0: no bound); the association of a "
+        "peer that sends more, or more than 16 MiB while free space is below [storage] "
+        "min_free_bytes, is aborted and its partial file removed.",
+    )
+    max_associations_per_peer: int = Field(
+        default=8,
+        ge=1,
+        le=1000,
+        description="Associations at once from one address, per receiver process; more are "
+        "rejected (transient, local limit exceeded), logged and audited.",
     )
 
 

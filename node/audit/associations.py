@@ -79,7 +79,7 @@ class AssociationAudit:
     ) -> None:
         """A refused C-STORE, recorded at once: the received UID escaped, the reason ours."""
         description = (
-            f"C-STORE of SOP Instance {printable(sop_instance_uid)} refused with "
+            f"C-STORE of SOP Instance {printable(sop_instance_uid)} answered "
             f"0x{status:04X}: {reason}"
         )
         self.auditor.record(

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from pydicom import config as pydicom_config
 from pynetdicom import AE, _config, evt
 from pynetdicom.dimse_primitives import C_ECHO
+from pynetdicom.presentation import negotiate_as_acceptor
 from pynetdicom.transport import ThreadedAssociationServer
 
 from node.audit.associations import AssociationAudit
 from node.config import NodeSettings
 from node.dicom.access import PeerPolicy
+from node.dicom.admission import Admission
+from node.dicom.association_limits import REJECT_LOCAL_LIMIT, AssociationLimits
 from node.dicom.ingest import Ingestor, StoreRequest
 from node.dicom.sop_classes import ACCEPTED_STORAGE, ACCEPTED_TRANSFER_SYNTAXES, VERIFICATION
 from node.dicom.spool import discard_partial_transfer, discard_unserved
@@ -27,8 +31,13 @@ from node.printable import printable
 
 logger = logging.getLogger(__name__)
 
-# A-ASSOCIATE-RJ: rejected-permanent, by the service user, calling AE title not recognised.
+# A-ASSOCIATE-RJ: rejected-permanent, by the service user, calling / called AE title not
+# recognised.
 REJECT_UNKNOWN_CALLER = (0x01, 0x01, 0x03)
+REJECT_UNKNOWN_CALLED = (0x01, 0x01, 0x07)
+REJECT_NO_REASON = (0x01, 0x01, 0x01)  # nothing proposed that we could accept
+# pynetdicom's own count is only a backstop: AssociationLimits decides, and says why.
+BACKSTOP_FACTOR = 4
 
 
 def quiet_libraries() -> None:
@@ -56,9 +65,23 @@ def let_the_check_decide() -> None:
 # supervisor's connection hand-over); given the AE, the address, the event handlers and
 # the TLS gate (None: plain DICOM).
 ServerStarter = Callable[
-    [AE, tuple[str, int], list[evt.EventHandlerType], TLSGate | None],
+    [AE, tuple[str, int], list[evt.EventHandlerType], TLSGate | None, Admission | None],
     ThreadedAssociationServer,
 ]
+
+
+def acceptable_contexts(assoc: Any) -> bool:
+    """Whether any proposed presentation context would be accepted (pynetdicom would accept
+    the association with every context rejected, and the peer is left to give up)."""
+    proposed = assoc.requestor.primitive.presentation_context_definition_list
+    result, _ = negotiate_as_acceptor(proposed, assoc.acceptor.supported_contexts, {})
+    return any(cx.result == 0x00 for cx in result)
+
+
+def below_reserve(ingestor: Ingestor) -> bool:
+    """Whether the store's free space is below the reserve (checked while data arrives)."""
+    reserve = ingestor.min_free_bytes
+    return bool(reserve) and ingestor.store.free_bytes() < reserve
 
 
 class StorageSCP:
@@ -81,6 +104,15 @@ class StorageSCP:
         self.tls = tls  # None: plain DICOM on the port
         self.server: ThreadedAssociationServer | None = None
         self.plain_servers: list[ThreadedAssociationServer] = []
+        self.limits = AssociationLimits(node.max_associations, node.max_associations_per_peer)
+        self.admission = Admission(
+            node.association_request_timeout_s,
+            node.max_association_request_bytes,
+            node.max_pdu_length,
+            audit.connection_refused if audit is not None else None,
+            node.max_object_bytes,
+            partial(below_reserve, ingestor),
+        )
         quiet_libraries()
         let_the_check_decide()
 
@@ -88,7 +120,7 @@ class StorageSCP:
         ae = AE(ae_title=self.settings.ae_title)
         ae.require_called_aet = True
         ae.maximum_pdu_size = self.settings.max_pdu_length
-        ae.maximum_associations = self.settings.max_associations
+        ae.maximum_associations = BACKSTOP_FACTOR * self.settings.max_associations
         ae.acse_timeout = self.settings.acse_timeout_s
         ae.dimse_timeout = self.settings.dimse_timeout_s
         ae.network_timeout = self.settings.network_timeout_s
@@ -111,12 +143,14 @@ class StorageSCP:
         address = (self.settings.host, self.settings.port)
         ae = self._application_entity()
         if self.serve is not None:
-            server = self.serve(ae, address, handlers, self.tls)
+            server = self.serve(ae, address, handlers, self.tls, self.admission)
         else:
-            server = start_gated_server(ae, address, handlers, self.tls)
+            server = start_gated_server(ae, address, handlers, self.tls, self.admission)
             for port in self.tls.plain_ports if self.tls else ():  # beside the TLS port
                 plain = (self.settings.host, port)
-                self.plain_servers.append(start_gated_server(ae, plain, handlers, None))
+                self.plain_servers.append(
+                    start_gated_server(ae, plain, handlers, None, self.admission)
+                )
         self.server = server
         host, port = server.server_address[:2]
         return str(host), int(port)
@@ -133,7 +167,16 @@ class StorageSCP:
         assoc = event.assoc
         calling_ae = str(assoc.requestor.primitive.calling_ae_title).strip()
         address = str(assoc.requestor.address)
-        refusal = self.policy.refusal(calling_ae, address, peer_certificate(assoc))
+        called_ae = str(assoc.requestor.primitive.called_ae_title).strip()
+        refusal: str | None = None
+        if called_ae != self.settings.ae_title:
+            refusal, reject = f"called AE title {called_ae!r} is not ours", REJECT_UNKNOWN_CALLED
+        elif refusal := self.policy.refusal(calling_ae, address, peer_certificate(assoc)):
+            reject = REJECT_UNKNOWN_CALLER
+        elif not acceptable_contexts(assoc):
+            refusal, reject = "no acceptable presentation context proposed", REJECT_NO_REASON
+        elif limit := self.limits.admit(id(assoc), address):
+            refusal, reject = f"local limit exceeded: {limit}", REJECT_LOCAL_LIMIT
         if refusal is None:
             return
         logger.warning(
@@ -141,7 +184,7 @@ class StorageSCP:
         )
         if self.audit is not None:
             self.audit.rejected(calling_ae, address, refusal)
-        assoc.acse.send_reject(*REJECT_UNKNOWN_CALLER)
+        assoc.acse.send_reject(*reject)
         evt.trigger(assoc, evt.EVT_REJECTED, {})
         assoc.kill()
 
@@ -177,17 +220,12 @@ class StorageSCP:
             )
         except Exception as exc:
             logger.error("malformed C-STORE request: %s", type(exc).__name__)
+            self._store_failed(event, StoreStatus.PROCESSING_FAILURE)
             return int(StoreStatus.PROCESSING_FAILURE)
         result = self.ingestor.ingest(request)
+        if not result.status.is_success:
+            self._store_failed(event, result.status, request.sop_instance_uid, result.reason)
         header = result.header
-        if self.audit is not None and not result.status.is_success:
-            self.audit.store_failed(
-                request.calling_ae,
-                request.peer_address,
-                request.sop_instance_uid,
-                result.status,
-                result.reason or "",
-            )
         if self.audit is not None and header is not None:
             stored = (
                 header.patient,
@@ -196,6 +234,24 @@ class StorageSCP:
             )
             self.audit.received(id(event.assoc), request.calling_ae, request.peer_address, stored)
         return int(result.status)
+
+    def _store_failed(
+        self, event: Any, status: int, sop_instance_uid: str = "", reason: str | None = None
+    ) -> None:
+        """Every failure status is audited (the Ingestor has logged why)."""
+        if self.audit is None:
+            return
+        try:
+            requestor = event.assoc.requestor
+            self.audit.store_failed(
+                str(requestor.ae_title).strip(),
+                str(requestor.address),
+                sop_instance_uid,
+                int(status),
+                reason or "",
+            )
+        except Exception as exc:  # the status is answered whatever the audit does
+            logger.error("could not audit a failed store: %s", type(exc).__name__)
 
     @staticmethod
     def _on_message(event: Any) -> None:
@@ -210,6 +266,7 @@ class StorageSCP:
             logger.warning("association with %s aborted", event.assoc.requestor.address)
 
     def _on_closed(self, event: Any) -> None:
+        self.limits.release(id(event.assoc))
         try:
             discard_partial_transfer(event.assoc)
         except Exception as exc:

@@ -25,6 +25,7 @@ from pynetdicom import AE
 from pynetdicom.transport import ThreadedAssociationServer
 
 from node.config import Settings
+from node.dicom.admission import Admission, BoundedRequestHandler
 from node.tls import certificate_names, site_tls
 
 logger = logging.getLogger(__name__)
@@ -184,8 +185,17 @@ class GatedServer(ThreadedAssociationServer):
     daemon_threads = True  # a handshake still waiting does not hold up shut-down
     request_queue_size = 128  # socketserver's 5 drops a burst's connection attempts
 
-    def __init__(self, *args: Any, gate: TLSGate | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        gate: TLSGate | None = None,
+        admission: Admission | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.gate = gate
+        self.admission = admission
+        if admission is not None:
+            kwargs.setdefault("request_handler", BoundedRequestHandler)
         super().__init__(*args, **kwargs)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
@@ -200,6 +210,10 @@ class GatedServer(ThreadedAssociationServer):
                 self.connection_dropped()
                 return
             request = secured
+        admission = None if isinstance(request, ssl.SSLSocket) else self.admission
+        if admission is not None and not admission.screen(request, str(client_address[0])):
+            self.connection_dropped()
+            return
         super().process_request_thread(request, client_address)
 
     def connection_dropped(self) -> None:
@@ -211,12 +225,18 @@ def start_gated_server(
     address: tuple[str, int],
     handlers: list[Any],
     gate: TLSGate | None,
+    admission: Admission | None = None,
     server_class: type[GatedServer] = GatedServer,
     **kwargs: Any,
 ) -> ThreadedAssociationServer:
     """Serve in a background thread, as ``AE.start_server(block=False)`` does."""
     server = ae.make_server(
-        address, evt_handlers=handlers, server_class=server_class, gate=gate, **kwargs
+        address,
+        evt_handlers=handlers,
+        server_class=server_class,
+        gate=gate,
+        admission=admission,
+        **kwargs,
     )
     thread = threading.Thread(target=server.serve_forever, name=server_class.__name__)
     thread.daemon = True

@@ -18,6 +18,7 @@ from typing import Any
 from pynetdicom import AE
 from pynetdicom.transport import ThreadedAssociationServer
 
+from node.dicom.admission import Admission
 from node.dicom.tls import GatedServer, TLSGate, start_gated_server
 
 logger = logging.getLogger(__name__)
@@ -89,9 +90,10 @@ def start_handover_server(
     address: tuple[str, int],
     handlers: list[Any],
     gate: TLSGate | None,
+    admission: Admission | None = None,
     *,
     channel: HandoverChannel,
 ) -> ThreadedAssociationServer:
     return start_gated_server(
-        ae, address, handlers, gate, server_class=HandedOverServer, channel=channel
+        ae, address, handlers, gate, admission, server_class=HandedOverServer, channel=channel
     )

@@ -154,7 +154,7 @@ def test_no_malformed_data_set_is_acknowledged(
     # every refused C-STORE (the aborted ones never reach the node's handler) is audited
     refused = sum(1 for answer in answers if answer != ABORTED)
     records = AuditTrail(scp.engine).records()[audited_before:]
-    failures = [r for r in records if "refused with 0x" in r.message]
+    failures = [r for r in records if "answered 0x" in r.message]
     assert len(failures) == refused
     assert all(r.outcome == 8 for r in failures)
     lines = [r for r in caplog.records if r.getMessage().startswith("refused SOP Instance")]
