@@ -48,6 +48,7 @@ class StoreRequest:
     sop_instance_uid: str
     calling_ae: str
     peer_address: str
+    spool_error: OSError | None = None  # the data set could not be spooled (a full disk)
 
 
 class Ingestor:
@@ -73,6 +74,8 @@ class Ingestor:
 
     def _ingest(self, request: StoreRequest, started: float) -> IngestResult:
         uid = request.sop_instance_uid
+        if request.spool_error is not None:
+            return IngestResult(self._os_failure(uid, request.spool_error))
         free = self.store.free_bytes()
         if free < self.min_free_bytes:
             logger.error(
@@ -140,7 +143,7 @@ class Ingestor:
     @staticmethod
     def _os_failure(uid: str, exc: OSError) -> StoreStatus:
         if exc.errno in OUT_OF_SPACE_ERRNOS:
-            logger.error("out of space storing SOP Instance %s", uid)
+            logger.error("out of space storing SOP Instance %s: %s", uid, exc.strerror)
         else:
             logger.error("file store error for SOP Instance %s: %s", uid, exc.strerror)
         return StoreStatus.OUT_OF_RESOURCES

@@ -19,7 +19,7 @@ from node.config import NodeSettings
 from node.dicom.access import PeerPolicy
 from node.dicom.ingest import Ingestor, StoreRequest
 from node.dicom.sop_classes import ACCEPTED_STORAGE, ACCEPTED_TRANSFER_SYNTAXES, VERIFICATION
-from node.dicom.spool import discard_partial_transfer
+from node.dicom.spool import discard_partial_transfer, spool_error
 from node.dicom.status import StoreStatus
 
 logger = logging.getLogger(__name__)
@@ -144,6 +144,7 @@ class StorageSCP:
                 sop_instance_uid=str(event.request.AffectedSOPInstanceUID),
                 calling_ae=str(event.assoc.requestor.ae_title).strip(),
                 peer_address=str(event.assoc.requestor.address),
+                spool_error=spool_error(event.request),
             )
         except Exception as exc:
             logger.error("malformed C-STORE request: %s", type(exc).__name__)

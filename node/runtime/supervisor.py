@@ -120,7 +120,7 @@ class Receiver:
         # prepare() migrated the schema before any receiver started; no need to repeat it
         # in every receiver process.
         self.engine, index = open_index(self.settings.database_url, migrate=False)
-        spool_into(self.store.spool_dir)
+        spool_into(self.store.spool_dir, self.settings.storage.min_free_bytes)
         ingestor = Ingestor(self.store, index, self.settings.storage.min_free_bytes)
         policy = PeerPolicy(self.settings.peers)
         association_audit = AssociationAudit(
