@@ -23,6 +23,8 @@ from node.dicom.header import (
     records_from,
 )
 from node.dicom.status import StoreStatus
+from node.dicom.uncertain_commits import UncertainCommits
+from node.outage import OutageLog, unavailable
 from storage.errors import DuplicateInstanceError, StorageError
 from storage.filestore import FileStore
 from storage.index import InstanceIndex
@@ -56,6 +58,8 @@ class Ingestor:
         self.store = store
         self.index = index
         self.min_free_bytes = min_free_bytes
+        self.index_outage = OutageLog("index database", "C-STORE requests are answered 0xA700")
+        self.uncertain = UncertainCommits(store, index)
 
     def ingest(self, request: StoreRequest) -> IngestResult:
         """Store one instance; never raises, always leaves the spool file gone."""
@@ -74,6 +78,7 @@ class Ingestor:
 
     def _ingest(self, request: StoreRequest, started: float) -> IngestResult:
         uid = request.sop_instance_uid
+        self.uncertain.settle()
         if request.spool_error is not None:
             return IngestResult(self._os_failure(uid, request.spool_error))
         free = self.store.free_bytes()
@@ -106,8 +111,7 @@ class Ingestor:
         except OSError as exc:
             return IngestResult(self._os_failure(uid, exc))
         except StorageError as exc:
-            logger.error("index unavailable for SOP Instance %s: %s", uid, exc)
-            return IngestResult(StoreStatus.OUT_OF_RESOURCES)
+            return IngestResult(self._index_failure(uid, exc))
 
         received = ReceivedInstance(
             patient=header.patient,
@@ -124,12 +128,13 @@ class Ingestor:
             logger.info("duplicate SOP Instance %s arrived concurrently; kept the first", uid)
             return IngestResult(StoreStatus.SUCCESS, header)
         except StorageError as exc:
-            self.store.remove(relative)
-            logger.error("index refused SOP Instance %s: %s", uid, exc)
-            return IngestResult(StoreStatus.OUT_OF_RESOURCES)
+            status = self._index_failure(uid, exc)
+            if not self.uncertain.indexed_after_all(relative):
+                return IngestResult(status)
         except BaseException:
             self.store.remove(relative)
             raise
+        self.index_outage.succeeded()
         logger.info(
             "stored SOP Instance %s of study %s: %d bytes from %s in %.0f ms",
             uid,
@@ -139,6 +144,16 @@ class Ingestor:
             (time.perf_counter() - started) * 1000,
         )
         return IngestResult(StoreStatus.SUCCESS, header)
+
+    def _index_failure(self, uid: str, exc: StorageError) -> StoreStatus:
+        """0xA700: the sender tries again later. An outage is logged once (and once more
+        when it ends), each refused instance at INFO."""
+        if unavailable(exc):
+            self.index_outage.failed(exc)
+            logger.info("SOP Instance %s answered 0xA700: index database unavailable", uid)
+        else:
+            logger.error("index refused SOP Instance %s: %s", uid, exc)
+        return StoreStatus.OUT_OF_RESOURCES
 
     @staticmethod
     def _os_failure(uid: str, exc: OSError) -> StoreStatus:

@@ -63,6 +63,8 @@ class TcpProxy:
         """As a stopped server: new connections refused, open ones closed."""
         listener, self._listener = self._listener, None
         if listener is not None:
+            with contextlib.suppress(OSError):  # wakes the accepting thread (close alone won't)
+                listener.shutdown(socket.SHUT_RDWR)
             listener.close()
         with self._lock:
             pairs, self._pairs = self._pairs, []
