@@ -91,6 +91,8 @@ bench: test-deps system-deps demo-models
 	$(BIN)/python bench/infer.py
 	$(BIN)/python bench/e2e.py
 	$(BIN)/python bench/sweep.py
+	$(BIN)/python bench/kill_rounds.py
+	$(BIN)/python bench/database_outage.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -20,11 +20,11 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE
 from sqlalchemy.engine import make_url
 
+from harness.tcp_proxy import TcpProxy
 from models.synthetic import MR_IMAGE, SyntheticPatient, mr_slice
 from tests.conftest import NodeFactory
 from tests.support.helpers import NodeProcess, Peer, echoscu, free_port, wait_for
 from tests.support.peers import StoreSCP
-from tests.support.tcp_proxy import TcpProxy
 
 PIPELINE = """
 [pipeline]

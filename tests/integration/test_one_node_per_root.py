@@ -18,13 +18,13 @@ import pytest
 from pydicom.dataset import Dataset
 from pynetdicom import AE
 
+from harness.tcp_proxy import TcpProxy
 from models.synthetic import MG_FOR_PRESENTATION, SyntheticPatient, mammogram
 from storage.audit import AuditTrail
 from storage.db import open_engine
 from tests.conftest import NodeFactory
 from tests.support.cli import breastnode_process
 from tests.support.helpers import NodeProcess, Peer, wait_for
-from tests.support.tcp_proxy import TcpProxy
 
 SENDERS = 3
 ROWS, COLUMNS = 256, 256  # 128 KiB of pixel data per image

@@ -1,4 +1,4 @@
-"""A TCP proxy on loopback that a test can cut, restore, pause and resume.
+"""A TCP proxy on loopback that a test or a benchmark can cut, restore, pause and resume.
 
 Put between the node and a peer it depends on (PostgreSQL, a sender), it plays the failures
 that cannot be played on the shared peer itself: ``cut`` is a stopped server (open connections
@@ -15,7 +15,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 
-from tests.support.helpers import free_port
+from harness.network import free_port
 
 CHUNK = 1 << 16
 POLL_S = 0.05
