@@ -104,7 +104,9 @@ class RootLock:
             self._start_fd = os.open(self.root / START_LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise NodeError(f"cannot lock the storage root {self.root}: {exc.strerror}") from exc
-        fcntl.flock(self._start_fd, fcntl.LOCK_EX)  # one start-up at a time; they are short
+        if not _try_lock(self._start_fd, fcntl.LOCK_EX):  # one start-up at a time
+            logger.info("waiting for another node's start-up on the shared root %s", self.root)
+            fcntl.flock(self._start_fd, fcntl.LOCK_EX)
         if _try_lock(self._fd, fcntl.LOCK_EX):
             _write_holder(self._fd, SHARED_MARK)
             self.alone = True

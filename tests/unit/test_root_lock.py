@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +67,19 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
         holder.join(10)
     with RootLock(tmp_path, shared=False) as lock:
         assert lock.alone
+
+
+def test_shared_start_ups_take_turns(tmp_path: Path) -> None:
+    """A node joining a shared root waits while another one is still reconciling it."""
+    first = RootLock(tmp_path, shared=True)
+    first.acquire()
+    second = RootLock(tmp_path, shared=True)
+    joined = threading.Thread(target=second.acquire)
+    joined.start()
+    joined.join(0.5)
+    assert joined.is_alive(), "joined while the first node was still starting"
+    first.started()
+    joined.join(10)
+    assert not joined.is_alive() and first.alone and not second.alone
+    second.release()
+    first.release()
