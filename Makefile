@@ -94,6 +94,8 @@ bench: test-deps system-deps demo-models
 	$(BIN)/python bench/tls.py
 	$(BIN)/python bench/structure.py
 	$(BIN)/python bench/hostile_peers.py
+	$(BIN)/python bench/kill_rounds.py
+	$(BIN)/python bench/database_outage.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -216,6 +216,13 @@ class StorageSettings(_Section):
         description="Received images older than this many days are purged (index rows and "
         "results say so). 0 keeps everything.",
     )
+    shared: bool = Field(
+        default=False,
+        description="Whether several nodes run on this root at once (scale-out: every one "
+        "with shared = true and one PostgreSQL database). false: a second node started on "
+        "the root exits at once, naming the running one; true: a node that starts while "
+        "others run leaves the spool and unindexed files to them.",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -13,7 +13,13 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import (
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from storage.errors import StorageError
 from storage.index import InstanceIndex
@@ -74,3 +80,18 @@ def database_up(engine: Engine) -> bool:
     except Exception:  # any failure means "down" to a health check, never a crash
         return False
     return True
+
+
+UNAVAILABLE = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
+
+
+def unavailable(error: BaseException) -> bool:
+    """Whether ``error`` (or what it wraps) says the database cannot be reached or used now
+    (refused, dropped, timed out, locked, out of space): a transient state to wait out, unlike
+    a constraint or a programming error."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, UNAVAILABLE):
+            return True
+        seen = seen.__cause__
+    return False

@@ -31,9 +31,19 @@ class InstanceIndex:
         self.engine = engine
 
     def contains(self, sop_instance_uid: str) -> bool:
-        with Session(self.engine) as session:
-            query = select(Instance.id).where(Instance.sop_instance_uid == sop_instance_uid)
-            return session.execute(query).first() is not None
+        return self._exists(Instance.sop_instance_uid == sop_instance_uid)
+
+    def has_file(self, relative_path: str) -> bool:
+        """Whether a row names this stored file (settles a commit whose outcome was lost
+        with the connection)."""
+        return self._exists(Instance.file_path == relative_path)
+
+    def _exists(self, condition: Any) -> bool:
+        try:
+            with Session(self.engine) as session:
+                return session.execute(select(Instance.id).where(condition)).first() is not None
+        except SQLAlchemyError as exc:
+            raise StorageError(f"index unavailable: {type(exc).__name__}") from exc
 
     def add(self, received: ReceivedInstance) -> int:
         """Commit one instance row (and its parents); returns the instance's row id.

@@ -24,6 +24,8 @@ from node.dicom.header import (
 )
 from node.dicom.status import StoreStatus
 from node.dicom.structure import Announced, Limits, check_structure
+from node.dicom.uncertain_commits import UncertainCommits
+from node.outage import OutageLog, unavailable
 from node.printable import printable
 from storage.errors import DuplicateInstanceError, StorageError
 from storage.filestore import FileStore
@@ -53,6 +55,7 @@ class StoreRequest:
     peer_address: str
     context_class_uid: str  # the presentation context's abstract syntax
     transfer_syntax_uid: str  # and its transfer syntax: the data set's encoding
+    spool_error: OSError | None = None  # the data set could not be spooled (a full disk)
 
     @property
     def announced(self) -> Announced:
@@ -76,6 +79,8 @@ class Ingestor:
         self.index = index
         self.min_free_bytes = min_free_bytes
         self.limits = limits or Limits()  # of the structural check
+        self.index_outage = OutageLog("index database", "C-STORE requests are answered 0xA700")
+        self.uncertain = UncertainCommits(store, index)
 
     def ingest(self, request: StoreRequest) -> IngestResult:
         """Store one instance; never raises, always leaves the spool file gone."""
@@ -95,6 +100,10 @@ class Ingestor:
     def _ingest(self, request: StoreRequest, started: float) -> IngestResult:
         uid = request.sop_instance_uid
         shown = printable(uid)  # received: escaped for the log until the check has passed
+        self.uncertain.settle()
+        if request.spool_error is not None:
+            failure = self._os_failure(shown, request.spool_error)
+            return IngestResult(failure, reason="the data set could not be spooled")
         free = self.store.free_bytes()
         if free < self.min_free_bytes:
             logger.error(
@@ -136,8 +145,7 @@ class Ingestor:
         except OSError as exc:
             return IngestResult(self._os_failure(shown, exc), reason="file store error")
         except StorageError as exc:
-            logger.error("index unavailable for SOP Instance %s: %s", uid, exc)
-            return IngestResult(StoreStatus.OUT_OF_RESOURCES, reason="index unavailable")
+            return IngestResult(self._index_failure(shown, exc), reason="index unavailable")
 
         received = ReceivedInstance(
             patient=header.patient,
@@ -154,12 +162,13 @@ class Ingestor:
             logger.info("duplicate SOP Instance %s arrived concurrently; kept the first", uid)
             return IngestResult(StoreStatus.SUCCESS, header)
         except StorageError as exc:
-            self.store.remove(relative)
-            logger.error("index refused SOP Instance %s: %s", uid, exc)
-            return IngestResult(StoreStatus.OUT_OF_RESOURCES, reason="index refused it")
+            status = self._index_failure(shown, exc)
+            if not self.uncertain.indexed_after_all(relative):
+                return IngestResult(status, reason="index refused it")
         except BaseException:
             self.store.remove(relative)
             raise
+        self.index_outage.succeeded()
         logger.info(
             "stored SOP Instance %s of study %s: %d bytes from %s in %.0f ms",
             uid,
@@ -170,10 +179,20 @@ class Ingestor:
         )
         return IngestResult(StoreStatus.SUCCESS, header)
 
+    def _index_failure(self, uid: str, exc: StorageError) -> StoreStatus:
+        """0xA700: the sender tries again later. An outage is logged once (and once more
+        when it ends), each refused instance at INFO."""
+        if unavailable(exc):
+            self.index_outage.failed(exc)
+            logger.info("SOP Instance %s answered 0xA700: index database unavailable", uid)
+        else:
+            logger.error("index refused SOP Instance %s: %s", uid, exc)
+        return StoreStatus.OUT_OF_RESOURCES
+
     @staticmethod
     def _os_failure(uid: str, exc: OSError) -> StoreStatus:
         if exc.errno in OUT_OF_SPACE_ERRNOS:
-            logger.error("out of space storing SOP Instance %s", uid)
+            logger.error("out of space storing SOP Instance %s: %s", uid, exc.strerror)
         else:
             logger.error("file store error for SOP Instance %s: %s", uid, exc.strerror)
         return StoreStatus.OUT_OF_RESOURCES

@@ -24,7 +24,7 @@ from node.dicom.admission import Admission
 from node.dicom.association_limits import REJECT_LOCAL_LIMIT, AssociationLimits
 from node.dicom.ingest import Ingestor, StoreRequest
 from node.dicom.sop_classes import ACCEPTED_STORAGE, ACCEPTED_TRANSFER_SYNTAXES, VERIFICATION
-from node.dicom.spool import discard_partial_transfer, discard_unserved
+from node.dicom.spool import discard_partial_transfer, discard_unserved, spool_error
 from node.dicom.status import StoreStatus
 from node.dicom.tls import TLSGate, peer_certificate, start_gated_server
 from node.printable import printable
@@ -217,6 +217,7 @@ class StorageSCP:
                 peer_address=str(event.assoc.requestor.address),
                 context_class_uid=str(event.context.abstract_syntax),
                 transfer_syntax_uid=str(event.context.transfer_syntax),
+                spool_error=spool_error(event.request),
             )
         except Exception as exc:
             logger.error("malformed C-STORE request: %s", type(exc).__name__)

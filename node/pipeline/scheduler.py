@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from node.audit.syslog import ship
 from node.config import Settings
+from node.outage import OutageLog, unavailable
 from node.pipeline.completion import sweep
 from node.tls import describe, site_tls
 from storage.audit import AuditTrail
@@ -39,21 +40,25 @@ def build_scheduler(settings: Settings, engine: Engine) -> BackgroundScheduler:
         timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1}
     )
     quiet = timedelta(seconds=settings.pipeline.quiet_seconds)
+    outage = OutageLog("index database", "completion sweeps and lease recovery wait")
     scheduler.add_job(
-        lambda: sweep(engine, utcnow(), quiet),
+        guarded(outage, lambda: sweep(engine, utcnow(), quiet)),
         "interval",
         seconds=settings.pipeline.sweep_interval_seconds,
         id="completion-sweep",
     )
     scheduler.add_job(
-        lambda: recover_leases(engine), "interval", seconds=LEASE_CHECK_S, id="lease-recovery"
+        guarded(outage, lambda: recover_leases(engine)),
+        "interval",
+        seconds=LEASE_CHECK_S,
+        id="lease-recovery",
     )
     scheduler.add_job(
         lambda: sweep_stale_spool(settings), "interval", seconds=SPOOL_CHECK_S, id="spool-sweep"
     )
     if settings.storage.retention_days > 0:
         scheduler.add_job(
-            lambda: purge_expired(settings, engine),
+            guarded(outage, lambda: purge_expired(settings, engine)),
             "interval",
             seconds=RETENTION_CHECK_S,
             id="retention-purge",
@@ -64,12 +69,29 @@ def build_scheduler(settings: Settings, engine: Engine) -> BackgroundScheduler:
         tls = site_tls(settings)
         client = None if tls is None else tls.client
         scheduler.add_job(
-            lambda: ship_audit(trail, settings, client),
+            guarded(outage, lambda: ship_audit(trail, settings, client)),
             "interval",
             seconds=settings.audit.ship_interval_seconds,
             id="audit-shipping",
         )
     return scheduler
+
+
+def guarded(outage: OutageLog, work: Callable[[], object]) -> Callable[[], None]:
+    """``work`` as a scheduled job that waits out a database outage, saying so once (the
+    scheduler would log each failed run with its traceback); other errors still reach it."""
+
+    def run() -> None:
+        try:
+            work()
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            outage.failed(exc)
+        else:
+            outage.succeeded()
+
+    return run
 
 
 def ship_audit(

@@ -21,11 +21,20 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
+from node.outage import unavailable
 from storage.outbox import DeliveryState
 from storage.queue import JobState
 from storage.statistics import pipeline_figures
 
 BUCKETS_S = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+
+
+def _database_up(up: bool) -> GaugeMetricFamily:
+    return GaugeMetricFamily(
+        "breastnode_database_up",
+        "1 when the index database answered this scrape; the other figures need it",
+        value=int(up),
+    )
 
 
 def histogram(name: str, documentation: str, values: Iterable[float]) -> HistogramMetricFamily:
@@ -40,7 +49,14 @@ class DatabaseCollector(Collector):
         self.engine = engine
 
     def collect(self) -> Iterator[Metric]:
-        figures = pipeline_figures(self.engine)
+        try:
+            figures = pipeline_figures(self.engine)
+        except Exception as exc:  # a scrape during an outage says so instead of failing
+            if not unavailable(exc):
+                raise
+            yield _database_up(False)
+            return
+        yield _database_up(True)
         job_states, delivery_states = figures.job_states, figures.delivery_states
         instances = figures.instances
         yield CounterMetricFamily(

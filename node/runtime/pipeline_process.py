@@ -18,6 +18,7 @@ from node.config import Settings
 from node.dicom import scu
 from node.dicom.scp import quiet_libraries
 from node.errors import NodeError
+from node.outage import OutageLog, unavailable
 from node.pipeline.analysis_worker import AnalysisWorker
 from node.pipeline.delivery import DeliverySender
 from node.pipeline.model_analysis import analysis_for
@@ -79,10 +80,11 @@ def run_pipeline(settings: Settings, stopping: threading.Event) -> None:
         loops.append(("analysis", worker.run_once))
     else:
         logger.warning("no [pipeline] analysis configured: complete studies stay queued")
+    outage = OutageLog("index database", "analysis and delivery wait")
     threads = [
         threading.Thread(
             target=_loop,
-            args=(name, step, stopping, settings.pipeline.poll_seconds),
+            args=(name, step, stopping, settings.pipeline.poll_seconds, outage),
             name=f"pipeline-{name}",
             daemon=True,
         )
@@ -97,15 +99,26 @@ def run_pipeline(settings: Settings, stopping: threading.Event) -> None:
     engine.dispose()
 
 
-def _loop(name: str, step: Callable[[], object], stopping: threading.Event, poll_s: float) -> None:
+def _loop(
+    name: str,
+    step: Callable[[], object],
+    stopping: threading.Event,
+    poll_s: float,
+    outage: OutageLog,
+) -> None:
+    """Run ``step`` until stopped; a database outage pauses it (one log line for the whole
+    outage, shared by the loops), anything else is logged and the loop goes on."""
     while not stopping.is_set():
         try:
             did_work = step() is not None
-        except NodeError as exc:
-            logger.error("%s step failed: %s", name, exc)
+            outage.succeeded()
+        except Exception as exc:  # the loop must survive a database outage or a bug
             did_work = False
-        except Exception as exc:  # the loop must survive a database hiccup
-            logger.error("%s step failed: %s", name, type(exc).__name__)
-            did_work = False
+            if unavailable(exc):
+                outage.failed(exc)
+            elif isinstance(exc, NodeError):
+                logger.error("%s step failed: %s", name, exc)
+            else:
+                logger.error("%s step failed: %s", name, type(exc).__name__)
         if not did_work:
             stopping.wait(poll_s)

@@ -42,6 +42,7 @@ from node.runtime.handover import HandoverChannel, start_handover_server
 from node.runtime.lifecycle import die_with_parent
 from node.runtime.monitoring import HealthCheck, MonitoringServer
 from node.runtime.pipeline_process import run_pipeline
+from node.runtime.root_lock import RootLock
 from node.tls import SiteTLS, site_tls
 from storage.db import open_engine, open_index
 from storage.errors import StorageError
@@ -78,8 +79,9 @@ def check_checkpoints(settings: Settings) -> None:
         logger.info("model %s %s: %s", manifest.name, manifest.version, clinical)
 
 
-def prepare(settings: Settings) -> None:
-    """Create the store, migrate the index and reconcile the two; before any receiver runs."""
+def prepare(settings: Settings, reconcile_store: bool = True) -> None:
+    """Create the store, migrate the index and reconcile the two; before any receiver runs.
+    Not reconciled when other nodes run on a shared root (their transfers are in the spool)."""
     check_checkpoints(settings)
     site_tls(settings)  # a certificate, key or CA bundle that does not load stops the start
     store = FileStore(settings.storage_root)
@@ -88,6 +90,9 @@ def prepare(settings: Settings) -> None:
     except OSError as exc:
         raise NodeError(f"cannot prepare the store at {store.root}: {exc}") from exc
     engine, index = open_index(settings.database_url)
+    if not reconcile_store:
+        engine.dispose()
+        return
     try:
         result = reconcile(store, index, Outbox(engine))
     finally:
@@ -119,7 +124,7 @@ class Receiver:
         # prepare() migrated the schema before any receiver started; no need to repeat it
         # in every receiver process.
         self.engine, index = open_index(self.settings.database_url, migrate=False)
-        spool_into(self.store.spool_dir)
+        spool_into(self.store.spool_dir, self.settings.storage.min_free_bytes)
         limits = Limits.configured(self.settings.validation)
         ingestor = Ingestor(self.store, index, self.settings.storage.min_free_bytes, limits)
         policy = PeerPolicy(self.settings.peers)
@@ -177,9 +182,16 @@ def worker_count(settings: Settings) -> int:
 
 
 def serve(settings: Settings) -> int:
-    """Run until SIGINT or SIGTERM: receivers, the pipeline worker process, the scheduler."""
+    """Run until SIGINT or SIGTERM: receivers, the pipeline worker process, the scheduler;
+    only while holding the storage root (node.runtime.root_lock), taken before anything."""
+    with RootLock(settings.storage_root, settings.storage.shared) as root_lock:
+        return _serve(settings, root_lock)
+
+
+def _serve(settings: Settings, root_lock: RootLock) -> int:
     stopping = _stop_on_signals()
-    prepare(settings)
+    prepare(settings, reconcile_store=root_lock.alone)
+    root_lock.started()
     engine = open_engine(settings.database_url)
     auditor = auditor_for(settings, engine)
     auditor.record(application_activity(settings.node.ae_title, True, auditor.host))

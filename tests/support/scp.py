@@ -68,7 +68,7 @@ def start_scp(
     engine = open_engine(database_url)
     upgrade(engine)
     index = index or InstanceIndex(engine)
-    spool_into(store.spool_dir)
+    spool_into(store.spool_dir, min_free_bytes)
     peers = (
         peers
         if peers is not None
