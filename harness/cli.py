@@ -36,7 +36,7 @@ def run_cli(
     with (
         _environment(env or {}),
         contextlib.chdir(cwd or Path.cwd()),
-        _logging_restored(),
+        logging_restored(),
         contextlib.redirect_stdout(out),
         contextlib.redirect_stderr(err),
     ):
@@ -60,7 +60,9 @@ def _read(stream: io.TextIOWrapper) -> str:
 
 
 @contextlib.contextmanager
-def _logging_restored() -> Iterator[None]:
+def logging_restored() -> Iterator[None]:
+    """The root logger's handlers and level, the quieted loggers' levels and warning capture
+    as they were before: what ``node.logsetup.configure`` changes."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     levels = {name: logging.getLogger(name).level for name in QUIETED}

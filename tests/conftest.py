@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.cli import logging_restored
 from models.synthetic import record_seeded_patients
 from tests.support.helpers import IN_CI, NodeProcess, Peer, config_toml, free_port
 from tests.support.log_scan import LogWatch, patient_data_in
@@ -59,6 +60,15 @@ def _capture_run_log(run_logs: Path) -> Iterator[None]:
     yield
     root.removeHandler(handler)
     handler.close()
+
+
+@pytest.fixture(autouse=True)
+def _logging_set_up_undone() -> Iterator[None]:
+    """A test that calls the CLI's ``main`` directly has it set up logging in this process: a
+    stderr handler on pytest's capture (closed after the test) and the root level (which would
+    hide DEBUG lines from the log scan). Both are put back after each test."""
+    with logging_restored():
+        yield
 
 
 @pytest.fixture(autouse=True)
