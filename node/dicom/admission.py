@@ -51,7 +51,6 @@ class Admission:
     max_pdu_bytes: int  # after association (0: no bound)
     refused: Refused | None = None
     max_object_bytes: int = 0  # one data set (0: no bound)
-    space_short: Callable[[], bool] | None = None  # the store is below its reserve
 
     def refuse(self, address: str, reason: str) -> None:
         logger.warning("refused connection from %s: %s", address, reason)
@@ -171,6 +170,6 @@ class BoundedRequestHandler(RequestHandler):
         sock.__class__ = BoundedSocket
         admission: Admission = self.server.admission  # type: ignore[attr-defined]
         sock.admission = admission
-        sock.tally = ObjectTally(admission.max_object_bytes, admission.space_short)
+        sock.tally = ObjectTally(admission.max_object_bytes)
         sock.body_of = None
         return assoc

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from pydicom import config as pydicom_config
@@ -78,12 +77,6 @@ def acceptable_contexts(assoc: Any) -> bool:
     return any(cx.result == 0x00 for cx in result)
 
 
-def below_reserve(ingestor: Ingestor) -> bool:
-    """Whether the store's free space is below the reserve (checked while data arrives)."""
-    reserve = ingestor.min_free_bytes
-    return bool(reserve) and ingestor.store.free_bytes() < reserve
-
-
 class StorageSCP:
     def __init__(
         self,
@@ -111,7 +104,6 @@ class StorageSCP:
             node.max_pdu_length,
             audit.connection_refused if audit is not None else None,
             node.max_object_bytes,
-            partial(below_reserve, ingestor),
         )
         quiet_libraries()
         let_the_check_decide()
@@ -180,7 +172,7 @@ class StorageSCP:
         if refusal is None:
             return
         logger.warning(
-            "rejected association from AE %s at %s: %s", printable(calling_ae), address, refusal
+            "rejected association from AE '%s' at %s: %s", printable(calling_ae), address, refusal
         )
         if self.audit is not None:
             self.audit.rejected(calling_ae, address, refusal)
