@@ -37,19 +37,24 @@ def require_tool(name: str) -> str:
         pytest.skip(str(exc))
 
 
+def dcmtk_command(tool: str, port: int, calling: str, *options: str) -> list[str]:
+    """A dcmtk tool's command line calling the node on loopback (``options`` before it)."""
+    return [
+        require_tool(tool),
+        *options,
+        "-aet",
+        calling,
+        "-aec",
+        "BREASTNODE",
+        "127.0.0.1",
+        str(port),
+    ]
+
+
 def echoscu(port: int, calling: str = "ECHOSCU", *options: str) -> subprocess.CompletedProcess[str]:
     """dcmtk's echoscu against the node on loopback (``options``: e.g. its TLS ones)."""
     return subprocess.run(
-        [
-            require_tool("echoscu"),
-            *options,
-            "-aet",
-            calling,
-            "-aec",
-            "BREASTNODE",
-            "127.0.0.1",
-            str(port),
-        ],
+        dcmtk_command("echoscu", port, calling, *options),
         capture_output=True,
         text=True,
         timeout=30,
@@ -61,17 +66,7 @@ def storescu_command(
     port: int, files: Iterable[Path], calling: str = "STORESCU", *options: str
 ) -> list[str]:
     """dcmtk's storescu command line sending files to the node on loopback."""
-    return [
-        require_tool("storescu"),
-        *options,
-        "-aet",
-        calling,
-        "-aec",
-        "BREASTNODE",
-        "127.0.0.1",
-        str(port),
-        *map(str, files),
-    ]
+    return [*dcmtk_command("storescu", port, calling, *options), *map(str, files)]
 
 
 def storescu(
